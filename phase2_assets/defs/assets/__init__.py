@@ -1,0 +1,1 @@
+"""Asset factories: each module builds its assets from the study config and its partitions."""

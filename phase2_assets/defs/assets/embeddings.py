@@ -1,0 +1,140 @@
+"""E1: float32 unit-norm embeddings of passages and queries, streamed to .npy in chunks."""
+
+import dagster as dg
+import numpy as np
+
+from phase2_assets.compute import beir, encoders, sanity, storage
+from phase2_assets.config import Study, split_pair
+from phase2_assets.defs.io_managers import StagedArray, staging_path
+from phase2_assets.defs.partitions import StudyPartitions
+from phase2_assets.defs.provenance import outcome_metadata, provenance
+from phase2_assets.defs.resources import StudyRuntime
+
+GROUP = "core_e1_embeddings"
+NORM_CHECK = (
+    "Every vector is finite and has L2 norm 1 within the configured tolerance. Cosine similarity "
+    "is computed as an inner product everywhere downstream, which is only right on unit vectors; "
+    "a NaN or a zero vector would silently corrupt every ranking. Blocking."
+)
+SHAPE_CHECK = "One row per {what} and the model's configured dimension: no text was dropped."
+
+
+def _norm_spec(asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec("finite_unit_norm", asset=asset, blocking=True, description=NORM_CHECK)
+
+
+def _shape_spec(asset: str, what: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        "expected_shape", asset=asset, blocking=True, description=SHAPE_CHECK.format(what=what)
+    )
+
+
+def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
+    dataset_in = {"partition_mapping": parts.pair_to_dataset}
+
+    @dg.multi_asset(
+        name="embeddings",
+        partitions_def=parts.pair,
+        ins={
+            "corpus": dg.AssetIn(**dataset_in),
+            "queries": dg.AssetIn(**dataset_in),
+        },
+        outs={
+            "corpus_embeddings": dg.AssetOut(
+                io_manager_key="npy_io_manager",
+                group_name=GROUP,
+                kinds={"torch", "numpy"},
+                description=(
+                    "Passage embeddings (n_docs x dim, float32, L2-normalised) from the model's "
+                    "passage prompt + 'title text'. Memory-mappable .npy; row i is corpus row i."
+                ),
+            ),
+            "query_embeddings": dg.AssetOut(
+                io_manager_key="npy_io_manager",
+                group_name=GROUP,
+                kinds={"torch", "numpy"},
+                description="Query embeddings (n_queries x dim) with the model's query prompt.",
+            ),
+        },
+        check_specs=[
+            _norm_spec("corpus_embeddings"),
+            _shape_spec("corpus_embeddings", "passage"),
+            _norm_spec("query_embeddings"),
+            _shape_spec("query_embeddings", "query"),
+        ],
+        pool="embedding",
+    )
+    def embeddings(context: dg.AssetExecutionContext, runtime: StudyRuntime, corpus, queries):
+        """Encode with sentence-transformers; progress goes to the run log every chunk."""
+        pair = context.partition_key
+        _, model_key = split_pair(pair)
+        cfg = study.models[model_key]
+        source = encoders.resolve_model(model_key, cfg.name, cfg.path, runtime.model_dir)
+        device = encoders.pick_device(runtime.device)
+        context.log.info(f"Loading {cfg.name} from {source.location} ({source.kind}) on {device}")
+        model = encoders.load_encoder(
+            source,
+            device=device,
+            max_seq_length=cfg.max_seq_length,
+            trust_remote_code=cfg.trust_remote_code,
+        )
+        jobs = {
+            "corpus_embeddings": beir.passage_texts(corpus, cfg.passage_prompt),
+            "query_embeddings": [cfg.query_prompt + t for t in queries["text"].to_list()],
+        }
+        common = provenance(study)
+        for output, texts in jobs.items():
+            tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
+            out = np.lib.format.open_memmap(
+                tmp, mode="w+", dtype=np.float32, shape=(len(texts), cfg.dim)
+            )
+
+            def progress(done: int, total: int, output=output) -> None:
+                context.log.info(f"{output} [{pair}]: {done}/{total} texts encoded")
+
+            report = encoders.encode_to(
+                model,
+                texts,
+                out,
+                batch_size=cfg.batch_size,
+                chunk=study.retrieval.encode_chunk,
+                progress=progress,
+            )
+            out.flush()
+            norm = sanity.unit_vectors(out, study.checks.norm_tolerance)
+            shape = sanity.expected_shape(out, len(texts), cfg.dim)
+            checksum = storage.sha256_array(out)
+            del out
+            yield dg.Output(
+                StagedArray(tmp),
+                output_name=output,
+                metadata={
+                    **common,
+                    "model": cfg.name,
+                    "model_source": f"{source.kind}: {source.location}",
+                    "shape": str((report.rows, report.dim)),
+                    "dagster/row_count": report.rows,
+                    "array_sha256": checksum,
+                    "seconds": round(report.seconds, 3),
+                    "docs_per_second": round(report.docs_per_second, 2),
+                    "device": report.device,
+                    "max_seq_length": int(model.max_seq_length or 0),
+                    "prompt": cfg.passage_prompt
+                    if output == "corpus_embeddings"
+                    else cfg.query_prompt,
+                },
+            )
+            yield dg.AssetCheckResult(
+                asset_key=output,
+                check_name="finite_unit_norm",
+                passed=norm.passed,
+                metadata=outcome_metadata(norm.metadata),
+            )
+            yield dg.AssetCheckResult(
+                asset_key=output,
+                check_name="expected_shape",
+                passed=shape.passed,
+                metadata=shape.metadata,
+            )
+
+    return [embeddings]

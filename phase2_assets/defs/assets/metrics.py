@@ -1,0 +1,258 @@
+"""E5 and E6: every method scored against the float ground truth and the qrels, one row each."""
+
+import dagster as dg
+import polars as pl
+
+from phase2_assets.compute import evaluation, sanity
+from phase2_assets.compute.methods import METHODS
+from phase2_assets.compute.metrics import ndcg_at_k
+from phase2_assets.config import Study, split_pair
+from phase2_assets.defs.assets.codes import settings_of
+from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
+from phase2_assets.defs.provenance import outcome_metadata, provenance
+
+GROUP = "core_e5_e6_evaluation"
+
+
+def _references(float_ground_truth, evaluation_qrels: pl.DataFrame, n_queries: int, n_docs: int):
+    return evaluation.References(
+        truth_ids=float_ground_truth["ids"],
+        truth_scores=float_ground_truth["scores"],
+        qrels=evaluation.qrels_lists(evaluation_qrels, n_queries),
+        n_docs=n_docs,
+    )
+
+
+def _summary(table: pl.DataFrame) -> dict:
+    meta = {"dagster/row_count": table.height}
+    if table.height:
+        meta["preview"] = dg.MetadataValue.md(_markdown(table))
+        for row in table.iter_rows(named=True):
+            meta[f"{row['method']}_recall_at_10"] = round(row["recall_at_10"], 4)
+            meta[f"{row['method']}_ndcg_at_10"] = round(row["ndcg_at_10"], 4)
+    return meta
+
+
+def _markdown(table: pl.DataFrame) -> str:
+    cols = [
+        "method",
+        "bits",
+        "bytes_per_vector",
+        "recall_at_10",
+        "ndcg_at_10",
+        "ndcg_at_10_vs_float",
+    ]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in table.select(cols).iter_rows():
+        lines.append(
+            "| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |"
+        )
+    return "\n".join(lines)
+
+
+def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
+    settings = settings_of(study)
+
+    @dg.asset(
+        partitions_def=parts.pair,
+        io_manager_key="parquet_io_manager",
+        group_name=GROUP,
+        kinds={"faiss", "polars"},
+        description=(
+            "Rows for the reference methods: float32 (the exact ranking itself: recall 1 by "
+            "definition, its nDCG@10 is the model's task score) and int8 (faiss SQ8)."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "int8_near_float",
+                asset="reference_metrics",
+                description="int8 keeps recall_at_10 >= 0.95 against float32: at 8 bits per "
+                "dimension quantisation noise should barely move the ranking. Warning only.",
+            )
+        ],
+    )
+    def reference_metrics(
+        context: dg.AssetExecutionContext,
+        float_ground_truth,
+        evaluation_qrels: pl.DataFrame,
+        query_embeddings,
+        int8_index,
+    ):
+        dataset, model = split_pair(context.partition_key)
+        refs = _references(
+            float_ground_truth, evaluation_qrels, len(query_embeddings), int8_index.ntotal
+        )
+        dim = query_embeddings.shape[1]
+        rows = [
+            evaluation.method_row(
+                METHODS["float32"], refs.truth_ids, refs, dim=dim, bits=None, search_seconds=0.0
+            ),
+            evaluation.search_and_score(
+                METHODS["int8"], int8_index, query_embeddings, refs, bits=None, settings=settings
+            ),
+        ]
+        table = evaluation.rows_to_table(rows, dataset, model)
+        yield dg.Output(table, metadata={**provenance(study), **_summary(table)})
+        int8_recall = float(table.filter(pl.col("method") == "int8")["recall_at_10"][0])
+        yield dg.AssetCheckResult(
+            check_name="int8_near_float",
+            passed=int8_recall >= 0.95,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"int8_recall_at_10": int8_recall, "threshold": 0.95},
+        )
+
+    def _bits_metrics(name: str, method_name: str, index_asset: str, description: str, checks):
+        @dg.asset(
+            name=name,
+            partitions_def=parts.pair_bits,
+            io_manager_key="parquet_io_manager",
+            group_name=GROUP,
+            kinds={"polars"},
+            ins={
+                index_asset: dg.AssetIn(),
+                "query_embeddings": dg.AssetIn(),
+                "float_ground_truth": dg.AssetIn(),
+                "evaluation_qrels": dg.AssetIn(),
+            },
+            description=description,
+            check_specs=checks,
+        )
+        def _asset(context: dg.AssetExecutionContext, **inputs):
+            pair, bits = split_pair_bits(context.partition_key)
+            dataset, model = split_pair(pair)
+            index = inputs[index_asset]
+            queries = inputs["query_embeddings"]
+            n_docs = index.ntotal if hasattr(index, "ntotal") else len(index)
+            refs = _references(
+                inputs["float_ground_truth"], inputs["evaluation_qrels"], len(queries), n_docs
+            )
+            row = evaluation.search_and_score(
+                METHODS[method_name], index, queries, refs, bits=bits, settings=settings
+            )
+            table = evaluation.rows_to_table([row], dataset, model)
+            yield dg.Output(table, metadata={**provenance(study), **_summary(table)})
+            if checks:
+                float_ndcg = ndcg_at_k(refs.truth_ids, refs.qrels, 10)
+                outcome = sanity.quantiser_within_bounds(
+                    row["recall_at_10"],
+                    n_docs,
+                    row["ndcg_at_10"],
+                    float_ndcg,
+                    study.checks.pq_float_ndcg_slack,
+                )
+                yield dg.AssetCheckResult(
+                    check_name=checks[0].name,
+                    passed=outcome.passed,
+                    metadata=outcome_metadata(outcome.metadata),
+                )
+
+        return _asset
+
+    binary_metrics = _bits_metrics(
+        "binary_metrics",
+        "binary",
+        "binary_codes",
+        "Row for the instrument at this bit length: exact Hamming top-K (ties by corpus row) "
+        "scored against the float ground truth and the qrels.",
+        [],
+    )
+    pq_metrics = _bits_metrics(
+        "pq_metrics",
+        "pq",
+        "pq_index",
+        "Row for PQ at the same bytes per vector: faiss asymmetric-distance top-K scored like "
+        "the binary codes.",
+        [
+            dg.AssetCheckSpec(
+                "between_random_and_float",
+                asset="pq_metrics",
+                description="PQ recall_at_10 beats a random ranking (k / n_docs) and its task "
+                "nDCG@10 is not above float32's by more than the configured slack: a PQ baseline "
+                "outside these bounds is broken, not strong or weak.",
+            )
+        ],
+    )
+
+    @dg.asset(
+        key=["results", "retrieval_metrics"],
+        io_manager_key="parquet_io_manager",
+        group_name="results",
+        kinds={"polars", "parquet"},
+        ins={
+            name: dg.AssetIn(
+                partition_mapping=dg.AllPartitionMapping(),
+                metadata={"allow_missing_partitions": True},
+            )
+            for name in ("reference_metrics", "binary_metrics", "pq_metrics")
+        },
+        description=(
+            "The study's results table, data/results/retrieval_metrics.parquet: one row per "
+            "(dataset, model, method, bits) for every partition materialised so far. Plots and "
+            "reports are drawn from this table only."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "planned_rows_present",
+                asset=["results", "retrieval_metrics"],
+                description="Every (dataset, model, method, bits) the study config plans has a "
+                "row. Missing rows mean partitions not yet materialised. Warning only.",
+            )
+        ],
+    )
+    def retrieval_metrics(context: dg.AssetExecutionContext, **tables):
+        frames = [t for loaded in tables.values() for t in _as_frames(loaded) if t.height]
+        table = (
+            pl.concat(frames, how="vertical_relaxed").sort("dataset", "model", "method", "bits")
+            if frames
+            else pl.DataFrame(schema={c: pl.Float64 for c in evaluation.RESULT_COLUMNS})
+        )
+        yield dg.Output(
+            table,
+            metadata={
+                **provenance(study),
+                "dagster/row_count": table.height,
+                "table": dg.MetadataValue.md(_markdown(table)) if table.height else "empty",
+            },
+        )
+        planned = _planned_rows(study)
+        have = set()
+        if table.height:
+            have = {
+                (r[0], r[1], r[2], int(r[3]))
+                for r in table.select("dataset", "model", "method", "bits").iter_rows()
+            }
+        missing = sorted(planned - have)
+        yield dg.AssetCheckResult(
+            check_name="planned_rows_present",
+            passed=not missing,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "planned_rows": len(planned),
+                "missing_rows": len(missing),
+                "first_missing": ", ".join("/".join(map(str, m)) for m in missing[:10]) or "none",
+            },
+        )
+
+    return [reference_metrics, binary_metrics, pq_metrics, retrieval_metrics]
+
+
+def _as_frames(loaded) -> list[pl.DataFrame]:
+    """The IO manager gives one frame when the asset has one partition, else a dict of them."""
+    if loaded is None:
+        return []
+    if isinstance(loaded, pl.DataFrame):
+        return [loaded]
+    return list(loaded.values())
+
+
+def _planned_rows(study: Study) -> set[tuple[str, str, str, int]]:
+    rows = set()
+    for pair in study.pairs():
+        dataset, model = split_pair(pair)
+        dim = study.models[model].dim
+        bits, pq = study.plan(pair)
+        rows.add((dataset, model, "float32", 32 * dim))
+        rows.add((dataset, model, "int8", 8 * dim))
+        rows.update((dataset, model, "binary", b) for b in bits)
+        rows.update((dataset, model, "pq", 8 * m) for m in pq if dim % m == 0)
+    return rows

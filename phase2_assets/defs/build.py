@@ -1,0 +1,35 @@
+"""Assemble one Definitions object from a study config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from phase2_assets.config import Study
+from phase2_assets.defs.assets import codes, collection, embeddings, ground_truth, metrics
+from phase2_assets.defs.io_managers import io_manager_resources
+from phase2_assets.defs.jobs import build_jobs
+from phase2_assets.defs.partitions import build_partitions
+from phase2_assets.defs.resources import runtime_from_env
+
+ASSET_MODULES = (collection, embeddings, ground_truth, codes, metrics)
+
+
+def default_data_dir() -> str:
+    return os.environ.get("PHASE2_DATA_DIR") or str(Path.cwd() / "data")
+
+
+def build_definitions(
+    study: Study, data_dir: str | None = None, **resource_overrides
+) -> dg.Definitions:
+    data_dir = str(Path(data_dir or default_data_dir()).resolve())
+    parts = build_partitions(study)
+    assets = [a for module in ASSET_MODULES for a in module.build(study, parts)]
+    resources = {
+        "runtime": runtime_from_env(data_dir),
+        **io_manager_resources(data_dir),
+        **resource_overrides,
+    }
+    return dg.Definitions(assets=assets, jobs=build_jobs(), resources=resources)

@@ -1,0 +1,45 @@
+"""Jobs, one per partition level (a Dagster job runs assets that share one partitioning)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+DATASET_JOB = "collection_job"
+PAIR_JOB = "embedding_job"
+BITS_JOB = "codes_job"
+RESULTS_JOB = "results_job"
+
+
+def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
+    return [
+        dg.define_asset_job(
+            DATASET_JOB,
+            selection=dg.AssetSelection.assets("corpus", "queries", "qrels"),
+            description="E1 input: read and sample BEIR collections (partition: dataset).",
+        ),
+        dg.define_asset_job(
+            PAIR_JOB,
+            selection=dg.AssetSelection.assets(
+                "corpus_embeddings",
+                "query_embeddings",
+                "float_ground_truth",
+                "evaluation_qrels",
+                "int8_index",
+                "reference_metrics",
+            ),
+            description="E1, E3 (int8), E4: embeddings, exact ground truth, int8 and the "
+            "reference rows (partition: dataset__model).",
+        ),
+        dg.define_asset_job(
+            BITS_JOB,
+            selection=dg.AssetSelection.assets(
+                "binary_codes", "pq_index", "binary_metrics", "pq_metrics"
+            ),
+            description="E2, E3, E5, E6 at one bit budget (partition: dataset__model x bits).",
+        ),
+        dg.define_asset_job(
+            RESULTS_JOB,
+            selection=dg.AssetSelection.assets(["results", "retrieval_metrics"]),
+            description="Collect every materialised row into results/retrieval_metrics.parquet.",
+        ),
+    ]

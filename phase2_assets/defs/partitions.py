@@ -1,0 +1,59 @@
+"""Partitions derived from the study config.
+
+The study is indexed by (dataset, model, bits), but Dagster's MultiPartitionsDefinition takes
+exactly two dimensions. Encoding: the (dataset, model) pair is one dimension, keyed
+``dataset__model`` (e.g. ``scifact__minilm``), and ``bits`` is the second. Three levels follow:
+
+- ``dataset``   — BEIR collections (corpus, queries, qrels): one per dataset.
+- ``pair``      — embeddings, float ground truth, int8 index: one per (dataset, model).
+- ``pair_bits`` — binary codes, PQ index and their metrics: one per (dataset, model, bits).
+
+Lineage stays readable: pair -> dataset is a StaticPartitionMapping built from the config, and
+(pair, bits) -> pair maps on the shared ``pair`` dimension, which Dagster infers by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from phase2_assets.config import Study
+
+
+@dataclass(frozen=True)
+class StudyPartitions:
+    dataset: dg.StaticPartitionsDefinition
+    pair: dg.StaticPartitionsDefinition
+    pair_bits: dg.MultiPartitionsDefinition
+    pair_to_dataset: dg.StaticPartitionMapping
+
+
+def build_partitions(study: Study) -> StudyPartitions:
+    pair = dg.StaticPartitionsDefinition(study.pairs())
+    bits = dg.StaticPartitionsDefinition([str(b) for b in study.all_bits()])
+    return StudyPartitions(
+        dataset=dg.StaticPartitionsDefinition(study.dataset_names()),
+        pair=pair,
+        pair_bits=dg.MultiPartitionsDefinition({"pair": pair, "bits": bits}),
+        pair_to_dataset=dg.StaticPartitionMapping(_pairs_by_dataset(study)),
+    )
+
+
+def _pairs_by_dataset(study: Study) -> dict[str, set[str]]:
+    """StaticPartitionMapping is keyed by the upstream (dataset) partition."""
+    out: dict[str, set[str]] = {}
+    for pair, dataset in study.pair_to_dataset().items():
+        out.setdefault(dataset, set()).add(pair)
+    return out
+
+
+def pair_bits_key(pair: str, bits: int) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"pair": pair, "bits": str(bits)})
+
+
+def split_pair_bits(key: dg.MultiPartitionKey | str) -> tuple[str, int]:
+    if not isinstance(key, dg.MultiPartitionKey):
+        raise TypeError(f"expected a (pair, bits) partition key, got {key!r}")
+    dims = key.keys_by_dimension
+    return dims["pair"], int(dims["bits"])

@@ -1,0 +1,39 @@
+"""Metadata every asset records so a number can be traced to the exact code, config and data."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata as importlib_metadata
+
+import dagster as dg
+
+from phase2_assets.config import Study
+
+_LIBRARIES = ("numpy", "faiss-cpu", "torch", "sentence-transformers", "polars", "dagster")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for lib in _LIBRARIES:
+        try:
+            versions[lib] = importlib_metadata.version(lib)
+        except importlib_metadata.PackageNotFoundError:
+            versions[lib] = "not installed"
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def provenance(study: Study, **seeds: int) -> dict:
+    meta = {
+        "study": study.name,
+        "config_hash": study.config_hash(),
+        "library_versions": dg.MetadataValue.json(library_versions()),
+    }
+    for name, value in seeds.items():
+        meta[f"seed_{name}"] = value
+    return meta
+
+
+def outcome_metadata(meta: dict) -> dict:
+    """Check metadata: floats rounded for reading, everything else as is."""
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in meta.items()}
