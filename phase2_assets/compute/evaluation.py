@@ -106,7 +106,6 @@ RESULT_COLUMNS = [
     "ndcg_at_10_vs_float",
     "n_docs",
     "n_queries",
-    "search_seconds",
 ]
 
 

@@ -115,7 +115,7 @@ class RetrievalConfig(_Strict):
 
 class CheckThresholds(_Strict):
     norm_tolerance: float = 1e-3
-    bit_balance_max_deviation: float = 0.25
+    bit_balance_max_deviation: float = 0.45
     hamming_angle_max_error: float = 0.03
     pq_float_ndcg_slack: float = 0.02
     sample_size: int = 2000

@@ -33,6 +33,10 @@ def _summary(table: pl.DataFrame) -> dict:
     return meta
 
 
+def _timings(rows: list[dict]) -> dict:
+    return {f"{r['method']}_search_seconds": round(r["search_seconds"], 4) for r in rows}
+
+
 def _markdown(table: pl.DataFrame) -> str:
     cols = [
         "method",
@@ -92,7 +96,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             ),
         ]
         table = evaluation.rows_to_table(rows, dataset, model)
-        yield dg.Output(table, metadata={**provenance(study), **_summary(table)})
+        yield dg.Output(table, metadata={**provenance(study), **_summary(table), **_timings(rows)})
         int8_recall = float(table.filter(pl.col("method") == "int8")["recall_at_10"][0])
         yield dg.AssetCheckResult(
             check_name="int8_near_float",
@@ -130,7 +134,9 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 METHODS[method_name], index, queries, refs, bits=bits, settings=settings
             )
             table = evaluation.rows_to_table([row], dataset, model)
-            yield dg.Output(table, metadata={**provenance(study), **_summary(table)})
+            yield dg.Output(
+                table, metadata={**provenance(study), **_summary(table), **_timings([row])}
+            )
             if checks:
                 float_ndcg = ndcg_at_k(refs.truth_ids, refs.qrels, 10)
                 outcome = sanity.quantiser_within_bounds(

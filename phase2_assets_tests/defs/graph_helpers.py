@@ -1,0 +1,57 @@
+"""Run the study graph level by level in process, as the CLI does, on any study."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from phase2_assets.config import load_study
+from phase2_assets.defs.build import build_definitions
+from phase2_assets.defs.partitions import pair_bits_key
+
+LEVELS = {
+    "dataset": ["corpus", "queries", "qrels"],
+    "pair": [
+        "corpus_embeddings",
+        "query_embeddings",
+        "float_ground_truth",
+        "evaluation_qrels",
+        "int8_index",
+        "reference_metrics",
+    ],
+    "bits": ["binary_codes", "pq_index", "binary_metrics", "pq_metrics"],
+    "results": [dg.AssetKey(["results", "retrieval_metrics"])],
+}
+
+
+def build(study_path, data_dir):
+    study = load_study(str(study_path))
+    return study, build_definitions(study, str(data_dir))
+
+
+def materialize(defs, level: str, partition_key=None, instance=None):
+    return dg.materialize(
+        assets=list(defs.assets),
+        selection=LEVELS[level],
+        partition_key=partition_key,
+        resources=dict(defs.resources),
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def materialize_study(study, defs, instance=None) -> list[dg.ExecuteInProcessResult]:
+    results = [materialize(defs, "dataset", d, instance) for d in study.dataset_names()]
+    results += [materialize(defs, "pair", p, instance) for p in study.pairs()]
+    results += [
+        materialize(defs, "bits", pair_bits_key(p, b), instance)
+        for p, b in study.planned_bit_partitions()
+    ]
+    results.append(materialize(defs, "results", None, instance))
+    return results
+
+
+def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {
+        f"{e.asset_key.to_user_string()}:{e.check_name}": e
+        for e in result.get_asset_check_evaluations()
+    }

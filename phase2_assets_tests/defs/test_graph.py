@@ -1,0 +1,73 @@
+"""The whole graph on a tiny random BERT and a tiny BEIR collection, through dagster.materialize."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from phase2_assets.compute import instrument
+from phase2_assets_tests.defs import graph_helpers as gh
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_beir, tiny_model):
+    from phase2_assets_tests.conftest import write_tiny_study
+
+    root = tmp_path_factory.mktemp("graph")
+    study_path = write_tiny_study(root / "tiny.yaml", tiny_beir, tiny_model)
+    study, defs = gh.build(study_path, root / "data")
+    results = gh.materialize_study(study, defs)
+    return study, defs, root / "data", results
+
+
+def test_every_run_succeeds(tiny_run):
+    _, _, _, results = tiny_run
+    assert [r.success for r in results] == [True] * len(results)
+
+
+def test_results_table_has_every_method_and_bit_length(tiny_run):
+    _, _, data, _ = tiny_run
+    table = pl.read_parquet(data / "results" / "retrieval_metrics.parquet")
+    got = sorted(zip(table["method"], table["bits"], strict=True))
+    expected = sorted(
+        [("float32", 32 * 32), ("int8", 8 * 32)]
+        + [("binary", b) for b in (8, 16, 32, 64)]
+        + [("pq", b) for b in (8, 16, 32, 64)]
+    )
+    assert got == expected
+    float_row = table.filter(pl.col("method") == "float32").row(0, named=True)
+    assert float_row["recall_at_10"] == 1.0 and float_row["ndcg_at_10_vs_float"] == 1.0
+    assert float_row["n_docs"] == 300 and float_row["n_queries"] == 12
+    assert (table["recall_at_10"] <= 1.0).all() and (table["recall_at_10"] >= 0.0).all()
+    binary = table.filter(pl.col("method") == "binary").sort("bits")
+    assert binary["bytes_per_vector"].to_list() == [1.0, 2.0, 4.0, 8.0]
+    # 64 random hyperplanes keep far more of the ranking than 8 do.
+    assert binary["recall_at_10"][-1] > binary["recall_at_10"][0]
+
+
+def test_every_error_check_passes(tiny_run):
+    _, _, _, results = tiny_run
+    evaluations = {k: v for r in results for k, v in gh.check_evaluations(r).items()}
+    expected = {
+        "corpus_embeddings:finite_unit_norm",
+        "query_embeddings:finite_unit_norm",
+        "corpus_embeddings:expected_shape",
+        "float_ground_truth:self_consistent",
+        "binary_codes:self_hamming_zero",
+        "binary_codes:reproducible",
+        "binary_codes:hamming_tracks_angle",
+        "pq_metrics:between_random_and_float",
+    }
+    assert expected <= set(evaluations)
+    failed = [k for k in expected if not evaluations[k].passed]
+    assert failed == []
+
+
+def test_stored_arrays_are_plain_npy(tiny_run):
+    study, _, data, _ = tiny_run
+    emb = np.load(data / "corpus_embeddings" / "tiny__tiny-bert.npy", allow_pickle=False)
+    codes = np.load(data / "binary_codes" / "tiny__tiny-bert" / "64.npy", allow_pickle=False)
+    assert emb.dtype == np.float32 and emb.shape == (300, 32)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(codes, instrument.encode(emb, 64, study.seeds.projection))
