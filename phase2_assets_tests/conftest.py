@@ -34,7 +34,8 @@ def shared_datasets_dir() -> Path | None:
 def write_tiny_model(folder: Path, *, plant_nan: bool = False) -> Path:
     """A randomly initialised 1-layer, 32-d BERT saved as a sentence-transformers model."""
     import torch
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,10 +58,10 @@ def write_tiny_model(folder: Path, *, plant_nan: bool = False) -> Path:
     hf_dir = folder / "hf"
     bert.save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
-    transformer = models.Transformer(str(hf_dir), max_seq_length=32)
-    pooling = models.Pooling(32, "mean")
+    transformer = Transformer(str(hf_dir), max_seq_length=32)
+    pooling = Pooling(32, "mean")
     st_dir = folder / "st"
-    SentenceTransformer(modules=[transformer, pooling, models.Normalize()]).save(str(st_dir))
+    SentenceTransformer(modules=[transformer, pooling, Normalize()]).save(str(st_dir))
     return st_dir
 
 

@@ -1,0 +1,44 @@
+"""Asset checks fail when they should, and a failed blocking check stops the work downstream."""
+
+from __future__ import annotations
+
+import pytest
+
+from phase2_assets_tests.conftest import write_tiny_model, write_tiny_study
+from phase2_assets_tests.defs import graph_helpers as gh
+
+
+@pytest.fixture(scope="module")
+def nan_model(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp("nan_model"), plant_nan=True)
+
+
+def test_planted_nan_fails_norm_check_and_blocks_ground_truth(tmp_path, tiny_beir, nan_model):
+    study, defs = gh.build(write_tiny_study(tmp_path / "s.yaml", tiny_beir, nan_model), tmp_path)
+    assert gh.materialize(defs, "dataset", "tiny").success
+    result = gh.materialize(defs, "pair", "tiny__tiny-bert")
+
+    checks = gh.check_evaluations(result)
+    norm = checks["corpus_embeddings:finite_unit_norm"]
+    assert not norm.passed
+    # Topic-0 documents contain the poisoned tokens: the check counts and names the rows.
+    assert norm.metadata["non_finite_rows"].value > 0
+    assert "first_non_finite_rows" in norm.metadata
+    assert checks["corpus_embeddings:expected_shape"].passed
+
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "corpus_embeddings" in materialized
+    # Blocking: nothing computed from the poisoned vectors.
+    assert "float_ground_truth" not in materialized
+    assert "int8_index" not in materialized
+    assert "reference_metrics" not in materialized
+
+
+def test_clean_model_passes_the_same_checks(tmp_path, tiny_beir, tiny_model):
+    study, defs = gh.build(write_tiny_study(tmp_path / "s.yaml", tiny_beir, tiny_model), tmp_path)
+    assert gh.materialize(defs, "dataset", "tiny").success
+    result = gh.materialize(defs, "pair", "tiny__tiny-bert")
+    checks = gh.check_evaluations(result)
+    assert checks["corpus_embeddings:finite_unit_norm"].passed
+    assert checks["query_embeddings:finite_unit_norm"].passed
+    assert checks["float_ground_truth:self_consistent"].passed
