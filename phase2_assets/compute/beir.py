@@ -117,12 +117,14 @@ def read_qrels(path: Path) -> pl.DataFrame:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            parts = line.rstrip("\n").split("\t")
+            # BEIR files are tab-separated; TREC originals use spaces. Ids never contain either.
+            parts = line.rstrip("\n").split("\t") if "\t" in line else line.split()
             if len(parts) == 4:  # TREC style: qid 0 docid score
                 parts = [parts[0], parts[2], parts[3]]
             if len(parts) != 3:
                 raise BeirFormatError(
-                    f"{path}:{lineno}: expected 3 tab-separated fields, got {len(parts)}"
+                    f"{path}:{lineno}: expected 3 fields (query-id, corpus-id, score), "
+                    f"got {len(parts)}"
                 )
             try:
                 score = int(float(parts[2]))

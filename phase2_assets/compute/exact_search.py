@@ -1,13 +1,14 @@
 """Exact float top-k by inner product (cosine on unit vectors): the ground truth of the study.
 
-faiss does the arithmetic (``faiss.knn`` with METRIC_INNER_PRODUCT) on query x corpus blocks; a
-running merge keeps the best k per query, so no (queries x corpus) matrix is ever materialised.
-Ties (rare with floats) are broken by corpus row, lower first.
+Scores come from one BLAS matrix product per query x corpus block (the same sgemm faiss's flat
+index uses); a running merge keeps the best k per query, so no (queries x corpus) matrix is ever
+materialised. Ties are broken by corpus row, lower first, exactly: within a block every candidate
+tied with the k-th score is kept before the lexicographic (score desc, row asc) cut, so the result
+does not depend on the block sizes. (faiss.knn's heap keeps an arbitrary subset of boundary ties.)
 """
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 
 
@@ -18,6 +19,20 @@ def merge_topk(
     primary = -scores if larger_is_better else scores
     order = np.lexsort((ids, primary), axis=1)[:, :k]
     return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
+
+
+def block_topk(scores: np.ndarray, offset: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of one dense score block, ties by lower row; ids shifted by ``offset``."""
+    kk = min(k, scores.shape[1])
+    kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1]
+    out_s = np.empty((scores.shape[0], kk), dtype=scores.dtype)
+    out_i = np.empty((scores.shape[0], kk), dtype=np.int64)
+    for r, row in enumerate(scores):
+        cand = np.flatnonzero(row >= kth[r])  # ascending rows, every tie with the k-th included
+        order = np.lexsort((cand, -row[cand]))[:kk]
+        out_i[r] = cand[order] + offset
+        out_s[r] = row[cand[order]]
+    return out_s, out_i
 
 
 def float_topk(
@@ -45,8 +60,7 @@ def float_topk(
         best_s = best_i = None
         for cs in range(0, n, corpus_block):
             c = np.ascontiguousarray(corpus[cs : cs + corpus_block], dtype=np.float32)
-            s, i = faiss.knn(q, c, min(k, len(c)), metric=faiss.METRIC_INNER_PRODUCT)
-            i = i + cs
+            s, i = block_topk(q @ c.T, cs, k)
             if best_s is not None:
                 s = np.concatenate([best_s, s], axis=1)
                 i = np.concatenate([best_i, i], axis=1)

@@ -237,7 +237,7 @@ def split_pair(pair: str) -> tuple[str, str]:
 def resolve_study_path(name_or_path: str) -> Path:
     """A bundled study name ('demo', 'study') or a path to a YAML file."""
     candidate = Path(name_or_path)
-    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+    if candidate.is_file() or candidate.suffix in {".yaml", ".yml"}:
         return candidate
     bundled = STUDIES_DIR / f"{name_or_path}.yaml"
     if bundled.exists():

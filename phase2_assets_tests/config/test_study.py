@@ -1,0 +1,233 @@
+"""The study config: bundled files, derived partitions, hashing and strict validation."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from phase2_assets.config import study as study_mod
+from phase2_assets.config.study import StudyConfigError, load_study
+
+BASE = {
+    "name": "tiny",
+    "datasets": {"scifact": {"beir_name": "scifact"}, "nq": {"sample_size": 1000}},
+    "models": {
+        "minilm": {"name": "sentence-transformers/all-MiniLM-L6-v2", "dim": 384},
+        "e5": {"name": "intfloat/e5-base-v2", "dim": 768},
+    },
+    "tiers": {
+        "t1": {
+            "datasets": ["scifact", "nq"],
+            "models": ["minilm"],
+            "bits": [64, 128],
+            "pq_bytes": [8, 16],
+        },
+        "t2": {"datasets": ["scifact"], "models": ["e5"], "bits": [256], "pq_bytes": [32]},
+    },
+}
+
+
+def _write(tmp_path: Path, data: dict | str, name: str = "s.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else yaml.safe_dump(data), encoding="utf-8")
+    return p
+
+
+def _error(tmp_path: Path, data: dict | str) -> tuple[str, Path]:
+    p = _write(tmp_path, data)
+    with pytest.raises(StudyConfigError) as exc:
+        load_study(p)
+    msg = str(exc.value)
+    assert str(p) in msg  # every error names the file
+    return msg, p
+
+
+# ---- bundled studies ---------------------------------------------------------------------------
+
+
+def test_demo_study():
+    s = load_study("demo")
+    assert s.name == "demo"
+    assert s.pairs() == ["scifact__minilm"]
+    assert s.all_bits() == [64, 128, 256, 512]
+    assert s.planned_bit_partitions() == [("scifact__minilm", b) for b in (64, 128, 256, 512)]
+    assert s.plan("scifact__minilm") == ({64, 128, 256, 512}, {8, 16, 32, 64})
+    assert s.models["minilm"].dim == 384
+
+
+def test_full_study_pairs_and_tier2_plan():
+    s = load_study("study")
+    tier1 = {f"{d}__{m}" for d in ("msmarco", "nq", "scifact") for m in ("minilm", "e5-base")}
+    tier2 = {"msmarco__bge-large", "scifact__bge-large"}
+    assert s.pairs() == sorted(tier1 | tier2)
+    assert "nq__bge-large" not in s.pairs()
+    assert s.plan("msmarco__bge-large") == ({128, 256, 512}, {16, 32})
+    assert s.plan("nq__minilm") == ({64, 128, 256, 512}, {8, 16, 32, 64})
+    assert s.dataset_names() == ["msmarco", "nq", "scifact"]
+    parts = s.planned_bit_partitions()
+    assert ("msmarco__bge-large", 64) not in parts  # neither binary-64 nor pq-8 planned there
+    assert ("msmarco__bge-large", 128) in parts
+    assert len(parts) == 6 * 4 + 2 * 3
+
+
+def test_default_study_is_env_then_full_plan(monkeypatch):
+    monkeypatch.delenv("PHASE2_STUDY", raising=False)
+    assert load_study().name == "phase2"
+    monkeypatch.setenv("PHASE2_STUDY", "demo")
+    assert load_study().name == "demo"
+
+
+def test_config_hash_stable_and_sensitive(tmp_path):
+    assert load_study("demo").config_hash() == load_study("demo").config_hash()
+    a = load_study(_write(tmp_path, BASE, "a.yaml"))
+    # comments and key order do not change the hash
+    reordered = "# a comment\n" + yaml.safe_dump(
+        dict(reversed(list(BASE.items()))), sort_keys=False
+    )
+    b = load_study(_write(tmp_path, reordered, "b.yaml"))
+    assert a.config_hash() == b.config_hash()
+    assert len(a.config_hash()) == 16
+    changed = copy.deepcopy(BASE)
+    changed["seeds"] = {"projection": 43}
+    c = load_study(_write(tmp_path, changed, "c.yaml"))
+    assert c.config_hash() != a.config_hash()
+    same_default = copy.deepcopy(BASE)
+    same_default["seeds"] = {"projection": 42}  # the default value: same validated config
+    assert load_study(_write(tmp_path, same_default, "d.yaml")).config_hash() == a.config_hash()
+
+
+def test_tiny_study_derived_views(tmp_path):
+    s = load_study(_write(tmp_path, BASE))
+    assert s.pairs() == ["nq__minilm", "scifact__e5", "scifact__minilm"]
+    assert s.all_bits() == [64, 128, 256]
+    assert s.plan("scifact__e5") == ({256}, {32})
+    assert s.planned_bit_partitions() == [
+        ("nq__minilm", 64),
+        ("nq__minilm", 128),
+        ("scifact__e5", 256),
+        ("scifact__minilm", 64),
+        ("scifact__minilm", 128),
+    ]
+    assert s.pair_to_dataset()["scifact__e5"] == "scifact"
+
+
+def test_pair_key_round_trip_and_bad_key():
+    assert study_mod.split_pair(study_mod.pair_key("nq", "e5-base")) == ("nq", "e5-base")
+    for bad in ("nq", "nq__", "__e5"):
+        with pytest.raises(ValueError):
+            study_mod.split_pair(bad)
+
+
+# ---- validation errors ---------------------------------------------------------------------------
+
+
+def test_unknown_top_level_key(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["seedz"] = {"projection": 1}
+    msg, _ = _error(tmp_path, data)
+    assert "seedz" in msg
+
+
+def test_unknown_key_inside_a_model(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["models"]["minilm"]["dimension"] = 384
+    msg, _ = _error(tmp_path, data)
+    assert "models.minilm.dimension" in msg
+
+
+def test_tier_names_unknown_dataset(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["tiers"]["t1"]["datasets"].append("fiqa")
+    msg, _ = _error(tmp_path, data)
+    assert "'fiqa'" in msg
+    assert "'t1'" in msg
+
+
+def test_tier_names_unknown_model(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["tiers"]["t2"]["models"] = ["bge-large"]
+    msg, _ = _error(tmp_path, data)
+    assert "'bge-large'" in msg
+    assert "'t2'" in msg
+
+
+@pytest.mark.parametrize("bits", [12, 4104, 0])
+def test_bad_bits(tmp_path, bits):
+    data = copy.deepcopy(BASE)
+    data["tiers"]["t1"]["bits"] = [64, bits]
+    msg, _ = _error(tmp_path, data)
+    assert "tiers.t1.bits" in msg
+    assert f"bits {bits} " in msg
+
+
+def test_bits_at_max_is_accepted(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["tiers"]["t1"]["bits"] = [4096, 8, 8]
+    s = load_study(_write(tmp_path, data))
+    assert s.tiers["t1"].bits == [8, 4096]  # sorted, de-duplicated
+
+
+def test_pq_bytes_not_dividing_model_dim(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["tiers"]["t2"]["pq_bytes"] = [32, 7]  # 768 % 7 != 0
+    msg, _ = _error(tmp_path, data)
+    assert "pq_bytes 7" in msg
+    assert "'e5'" in msg
+
+
+@pytest.mark.parametrize("bad", ["a/b", "..x", "x..y", "sci__fact", "SciFact", "-x"])
+def test_bad_dataset_name(tmp_path, bad):
+    data = copy.deepcopy(BASE)
+    data["datasets"][bad] = {}
+    data["tiers"]["t1"]["datasets"].append(bad)
+    msg, _ = _error(tmp_path, data)
+    assert repr(bad) in msg
+
+
+def test_bad_model_name(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["models"]["mini__lm"] = data["models"].pop("minilm")
+    data["tiers"]["t1"]["models"] = ["mini__lm"]
+    msg, _ = _error(tmp_path, data)
+    assert "'mini__lm'" in msg
+
+
+def test_no_tiers(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["tiers"] = {}
+    msg, _ = _error(tmp_path, data)
+    assert "tier" in msg
+
+
+def test_invalid_yaml(tmp_path):
+    msg, _ = _error(tmp_path, "name: x\ndatasets: [unclosed\n")
+    assert "not valid YAML" in msg
+
+
+def test_yaml_not_a_mapping(tmp_path):
+    msg, _ = _error(tmp_path, "- just\n- a list\n")
+    assert "mapping" in msg
+
+
+def test_missing_yaml_file(tmp_path):
+    p = tmp_path / "absent.yaml"
+    with pytest.raises(StudyConfigError, match="file not found") as exc:
+        load_study(p)
+    assert str(p) in str(exc.value)
+
+
+def test_bundled_name_not_shadowed_by_folder_in_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()
+    assert load_study("demo").name == "demo"
+
+
+def test_unknown_bundled_name():
+    with pytest.raises(StudyConfigError) as exc:
+        load_study("no-such-study")
+    msg = str(exc.value)
+    assert "'no-such-study'" in msg
+    assert "demo" in msg and "study" in msg  # lists the bundled names
