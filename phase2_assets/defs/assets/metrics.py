@@ -208,7 +208,10 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     def retrieval_metrics(context: dg.AssetExecutionContext, **tables):
         frames = [t for loaded in tables.values() for t in _as_frames(loaded) if t.height]
         table = (
-            pl.concat(frames, how="vertical_relaxed").sort("dataset", "model", "method", "bits")
+            # Diagonal: partitions written by an older version may carry extra columns.
+            pl.concat(frames, how="diagonal_relaxed")
+            .select(evaluation.RESULT_COLUMNS)
+            .sort("dataset", "model", "method", "bits")
             if frames
             else pl.DataFrame(schema={c: pl.Float64 for c in evaluation.RESULT_COLUMNS})
         )
