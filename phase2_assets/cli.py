@@ -19,6 +19,10 @@ def _instance(data_dir: Path):
     return DagsterInstance.get()
 
 
+# Progress and warnings reach the console; per-step DEBUG events stay in the instance (and UI).
+_QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def run_study(config: str, data_dir: str | None = None) -> int:
     """Materialise every planned partition of ``config``, level by level; 0 if all succeeded."""
     from phase2_assets.config import load_study
@@ -43,7 +47,7 @@ def run_study(config: str, data_dir: str | None = None) -> int:
         label = f"{job_name}[{key}]" if key is not None else job_name
         t0 = time.perf_counter()
         result = defs.resolve_job_def(job_name).execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False
+            run_config=_QUIET, partition_key=key, instance=instance, raise_on_error=False
         )
         status = "ok" if result.success else "FAILED"
         print(
