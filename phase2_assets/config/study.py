@@ -133,6 +133,41 @@ class KillSwitches(_Strict):
     k3_abs_rho_below: float = 0.2
 
 
+class BFIConfig(_Strict):
+    """The Binary Friendliness Index formula (see compute/bfi.py and the README)."""
+
+    recall_bits: list[int] = [256, 512]
+    w_recall: float = Field(0.5, ge=0)
+    w_ratio: float = Field(0.5, ge=0)
+    anisotropy_penalty: float = Field(0.0, ge=0)
+    anisotropy_reference: float = Field(10.0, gt=0)
+
+
+class AnalysisConfig(_Strict):
+    """Geometry sampling and the geometry -> quality regressions (E7, E8, X2)."""
+
+    pair_sample: int = Field(20000, ge=10)
+    features: list[str] = [
+        "anisotropy_centred",
+        "outlier_fraction",
+        "intrinsic_dim_90",
+        "mean_pairwise_cosine",
+        "angular_spread_deg",
+        "log2_bits",
+    ]
+    n_bootstrap: int = Field(1000, ge=10)
+    min_points: int = Field(5, ge=3)
+
+
+class VerdictConfig(_Strict):
+    """GREEN/YELLOW/RED thresholds from the plan's summary section."""
+
+    green_recall_at_10: float = 0.70
+    green_ratio_vs_pq: float = 0.80
+    green_bits: list[int] = [256, 512]
+    tier2_mostly_done: float = 0.5
+
+
 class Study(_Strict):
     name: str
     description: str = ""
@@ -145,6 +180,9 @@ class Study(_Strict):
     retrieval: RetrievalConfig = RetrievalConfig()
     checks: CheckThresholds = CheckThresholds()
     kill_switches: KillSwitches = KillSwitches()
+    bfi: BFIConfig = BFIConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
+    verdict: VerdictConfig = VerdictConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Study:
@@ -201,6 +239,12 @@ class Study(_Strict):
                 bits.update(t.bits)
                 pq.update(t.pq_bytes)
         return bits, pq
+
+    def tier_of_pair(self, pair: str) -> list[str]:
+        dataset, model = split_pair(pair)
+        return [
+            name for name, t in self.tiers.items() if dataset in t.datasets and model in t.models
+        ]
 
     def planned_bit_partitions(self) -> list[tuple[str, int]]:
         """The (pair, bits) partitions with at least one method to run."""

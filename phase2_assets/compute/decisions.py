@@ -1,0 +1,209 @@
+"""Kill-switches F1–F3, K3 and the GREEN / YELLOW / RED verdict, computed from the result tables.
+
+The plan's rules are written down once, here, as functions of the tables; nothing about the
+outcome is typed by hand. Each switch reports whether it could be evaluated at all (a switch on
+an empty table has not "passed"), whether it fired, the rule in words and the numbers behind it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Switch:
+    name: str
+    rule: str
+    blocks: str  # the work a fired switch stops
+    evaluated: bool
+    fired: bool
+    numbers: dict = field(default_factory=dict)
+
+    @property
+    def state(self) -> str:
+        if not self.evaluated:
+            return "not evaluated"
+        return "FIRED" if self.fired else "clear"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "state": self.state}
+
+
+def _binary_vs_pq(results: pl.DataFrame) -> pl.DataFrame:
+    """(dataset, model, bits, binary recall@10, pq recall@10, ratio) at matched bytes."""
+    binary = results.filter(pl.col("method") == "binary").select(
+        "dataset", "model", "bits", pl.col("recall_at_10").alias("binary_recall_at_10")
+    )
+    pq = results.filter(pl.col("method") == "pq").select(
+        "dataset", "model", "bits", pl.col("recall_at_10").alias("pq_recall_at_10")
+    )
+    return (
+        binary.join(pq, on=["dataset", "model", "bits"], how="inner")
+        .with_columns(ratio=pl.col("binary_recall_at_10") / pl.col("pq_recall_at_10"))
+        .sort("dataset", "model", "bits")
+    )
+
+
+def f1_binary_collapse(results: pl.DataFrame, threshold: float, bits: int = 512) -> Switch:
+    rows = results.filter((pl.col("method") == "binary") & (pl.col("bits") == bits))
+    best = float(rows["recall_at_10"].max()) if rows.height else math.nan
+    return Switch(
+        name="F1",
+        rule=f"binary recall_at_10 at {bits} bits < {threshold} on every dataset x model",
+        blocks="Tier-2 expansion (tiers after the first)",
+        evaluated=rows.height > 0,
+        fired=rows.height > 0 and best < threshold,
+        numbers={"pairs": rows.height, "best_recall_at_10": best, "threshold": threshold},
+    )
+
+
+def f2_pq_dominance(results: pl.DataFrame, threshold: float) -> Switch:
+    pairs = _binary_vs_pq(results)
+    best = float(pairs["ratio"].max()) if pairs.height else math.nan
+    return Switch(
+        name="F2",
+        rule=f"binary recall_at_10 < {threshold} x PQ recall_at_10 at matched memory on every "
+        "benchmark (dataset x model x bits)",
+        blocks="Tier-2 expansion (tiers after the first)",
+        evaluated=pairs.height > 0,
+        fired=pairs.height > 0 and best < threshold,
+        numbers={"benchmarks": pairs.height, "best_ratio": best, "threshold": threshold},
+    )
+
+
+def _best_fit(regression: pl.DataFrame, target: str) -> tuple[bool, float, float, int]:
+    """(evaluable, best R², best |ρ|, n) over the fitted models: the most favourable reading."""
+    rows = regression.filter(
+        (pl.col("target") == target) & pl.col("status").str.starts_with("fitted")
+    )
+    if rows.height == 0:
+        n = int(regression["n_points"].max()) if regression.height else 0
+        return False, math.nan, math.nan, n
+    r2 = float(rows["loocv_r2"].fill_nan(None).max() or -math.inf)
+    rho = float(rows["spearman_rho"].fill_nan(None).abs().max() or 0.0)
+    return True, r2, rho, int(rows["n_points"].max())
+
+
+def _geometry_switch(
+    name: str, regression: pl.DataFrame, rho_below: float, r2_below: float, blocks: str
+) -> Switch:
+    ok, r2, rho, n = _best_fit(regression, "recall_at_10")
+    return Switch(
+        name=name,
+        rule=f"best LOOCV |Spearman rho| < {rho_below} and best LOOCV R2 < {r2_below} "
+        "(geometry features -> binary recall_at_10)",
+        blocks=blocks,
+        evaluated=ok,
+        fired=ok and rho < rho_below and r2 < r2_below,
+        numbers={"n_points": n, "best_r2": r2, "best_abs_rho": rho},
+    )
+
+
+def f3_geometry_non_signal(regression: pl.DataFrame, rho_below: float, r2_below: float) -> Switch:
+    return _geometry_switch(
+        "F3",
+        regression,
+        rho_below,
+        r2_below,
+        "geometry-based claims: labelled weak hypotheses in the report and design memo",
+    )
+
+
+def k3_predictor_failure(regression: pl.DataFrame, r2_below: float, rho_below: float) -> Switch:
+    return _geometry_switch(
+        "K3",
+        regression,
+        rho_below,
+        r2_below,
+        "further predictor work: the MLP and any model beyond the linear fits",
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    colour: str  # GREEN, YELLOW or RED
+    final: bool  # False while Tier-1 is incomplete: the colour may still change
+    reasons: list[str]
+    numbers: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def best_regimes(
+    results: pl.DataFrame, bits: list[int], min_recall: float, min_ratio: float
+) -> pl.DataFrame:
+    """Benchmarks where binary meets the plan's GREEN bar (recall and ratio vs PQ)."""
+    return _binary_vs_pq(results).filter(
+        pl.col("bits").is_in(bits)
+        & (pl.col("binary_recall_at_10") >= min_recall)
+        & (pl.col("ratio") >= min_ratio)
+    )
+
+
+def verdict(
+    results: pl.DataFrame,
+    switches: list[Switch],
+    *,
+    tier1_completion: float,
+    tier2_completion: float | None,
+    exploratory_done: bool,
+    adapter_gain_pp: float | None,
+    green_bits: list[int],
+    green_recall: float,
+    green_ratio: float,
+    tier2_mostly_done: float,
+) -> Verdict:
+    """The plan's summary rules (SEED-phase2-plan.md, "GREEN / YELLOW / RED Summary")."""
+    fired = {s.name for s in switches if s.fired}
+    tier1_done = tier1_completion >= 1.0
+    regimes = best_regimes(results, green_bits, green_recall, green_ratio)
+    reasons: list[str] = [f"Tier-1 core completion {tier1_completion:.0%}"]
+    numbers = {
+        "tier1_completion": tier1_completion,
+        "tier2_completion": tier2_completion,
+        "green_regimes": regimes.height,
+        "fired_switches": sorted(fired),
+        "adapter_gain_pp": adapter_gain_pp,
+    }
+    if fired & {"F1", "F2"}:
+        reasons.append(f"core kill-switch fired: {', '.join(sorted(fired & {'F1', 'F2'}))}")
+        if not tier1_done:
+            reasons.append("and the results are incomplete, so the failure is not quantified")
+            return Verdict("RED", True, reasons, numbers)
+        reasons.append("but Tier-1 results are complete: an honest, quantified negative result")
+        return Verdict("YELLOW", True, reasons, numbers)
+
+    green_missing = []
+    if regimes.height == 0:
+        green_missing.append(
+            f"no benchmark with binary recall_at_10 >= {green_recall} and >= {green_ratio}x PQ "
+            f"at {'/'.join(map(str, green_bits))} bits"
+        )
+    else:
+        best = regimes.sort("ratio", descending=True).row(0, named=True)
+        reasons.append(
+            f"binary meets the GREEN bar on {regimes.height} benchmark(s), e.g. "
+            f"{best['dataset']} x {best['model']} at {best['bits']} bits: recall_at_10 "
+            f"{best['binary_recall_at_10']:.3f}, {best['ratio']:.2f}x PQ"
+        )
+    if tier2_completion is None or tier2_completion < tier2_mostly_done:
+        done = "not planned" if tier2_completion is None else f"{tier2_completion:.0%} done"
+        green_missing.append(f"Tier-2 core not mostly done ({done})")
+    if not exploratory_done:
+        green_missing.append("Exploratory X1/X2/X4 not complete")
+    if adapter_gain_pp is None:
+        green_missing.append("X3 adapter not run")
+    elif adapter_gain_pp < 5.0:
+        green_missing.append(f"X3 adapter gain {adapter_gain_pp:.1f} pp < 5 pp")
+    if not tier1_done:
+        reasons.append("provisional: Tier-1 is incomplete")
+        reasons.extend(f"GREEN needs: {m}" for m in green_missing)
+        return Verdict("YELLOW", False, reasons, numbers)
+    if not green_missing:
+        return Verdict("GREEN", True, reasons, numbers)
+    reasons.extend(f"not GREEN: {m}" for m in green_missing)
+    return Verdict("YELLOW", True, reasons, numbers)
