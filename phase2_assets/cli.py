@@ -23,26 +23,26 @@ def _instance(data_dir: Path):
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
-def run_study(config: str, data_dir: str | None = None) -> int:
-    """Materialise every planned partition of ``config``, level by level; 0 if all succeeded."""
-    from phase2_assets.config import load_study
+def _stage(study, pairs: list[str], done_datasets: set[str]) -> list[tuple[str, object]]:
+    from phase2_assets.config import split_pair
     from phase2_assets.defs import jobs
-    from phase2_assets.defs.build import build_definitions, default_data_dir
     from phase2_assets.defs.partitions import pair_bits_key
 
-    study = load_study(config)
-    os.environ["PHASE2_STUDY"] = config
-    data = Path(data_dir or default_data_dir()).resolve()
-    defs = build_definitions(study, str(data))
-    instance = _instance(data)
-    plan = (
-        [(jobs.DATASET_JOB, d) for d in study.dataset_names()]
-        + [(jobs.PAIR_JOB, p) for p in study.pairs()]
-        + [(jobs.BITS_JOB, pair_bits_key(p, b)) for p, b in study.planned_bit_partitions()]
+    datasets = sorted({split_pair(p)[0] for p in pairs} - done_datasets)
+    done_datasets.update(datasets)
+    return (
+        [(jobs.DATASET_JOB, d) for d in datasets]
+        + [(jobs.PAIR_JOB, p) for p in pairs]
+        + [
+            (jobs.BITS_JOB, pair_bits_key(p, b))
+            for p, b in study.planned_bit_partitions()
+            if p in pairs
+        ]
         + [(jobs.RESULTS_JOB, None)]
     )
-    print(f"study {study.name!r} ({study.config_hash()}): {len(plan)} runs, data in {data}")
-    failed = []
+
+
+def _execute(defs, instance, plan, failed: list[str]) -> None:
     for i, (job_name, key) in enumerate(plan, start=1):
         label = f"{job_name}[{key}]" if key is not None else job_name
         t0 = time.perf_counter()
@@ -57,11 +57,59 @@ def run_study(config: str, data_dir: str | None = None) -> int:
         )
         if not result.success:
             failed.append(label)
-    table = data / "results" / "retrieval_metrics.parquet"
+
+
+def run_study(config: str, data_dir: str | None = None, *, report_only: bool = False) -> int:
+    """Materialise every planned partition of ``config``; 0 if all succeeded.
+
+    The core tier (the first in the config) runs first, then the study-wide tables and the
+    kill-switches; expansion tiers run only if F1/F2 did not fire (the same gate the assets read).
+    """
+    from phase2_assets.config import load_study
+    from phase2_assets.defs import gates, jobs
+    from phase2_assets.defs.build import build_definitions, default_data_dir
+
+    study = load_study(config)
+    os.environ["PHASE2_STUDY"] = config
+    data = Path(data_dir or default_data_dir()).resolve()
+    defs = build_definitions(study, str(data))
+    instance = _instance(data)
+    failed: list[str] = []
+    if report_only:
+        _execute(defs, instance, [(jobs.RESULTS_JOB, None)], failed)
+    else:
+        core = [p for p in study.pairs() if not study.is_expansion_pair(p)]
+        expansion = [p for p in study.pairs() if study.is_expansion_pair(p)]
+        done: set[str] = set()
+        print(f"study {study.name!r} ({study.config_hash()}), data in {data}")
+        print(f"core tier {study.core_tier!r}: {len(core)} (dataset, model) pairs")
+        _execute(defs, instance, _stage(study, core, done), failed)
+        if expansion:
+            fired = gates.fired_expansion_switches(data)
+            if fired:
+                names = ", ".join(s["name"] for s in fired)
+                print(
+                    f"expansion tiers stopped by kill-switch {names}: {len(expansion)} pairs "
+                    f"not run (see {gates.gate_path(data)})"
+                )
+            else:
+                print(f"expansion tiers: {len(expansion)} pairs")
+                _execute(defs, instance, _stage(study, expansion, done), failed)
+    _print_summary(data)
+    if failed:
+        print(f"{len(failed)} runs failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print(f"Dagster instance: {os.environ['DAGSTER_HOME']} (open with `dagster dev`)")
+    return 0
+
+
+def _print_summary(data: Path) -> None:
+    results = data / "results"
+    table = results / "retrieval_metrics.parquet"
     if table.exists():
         import polars as pl
 
-        with pl.Config(tbl_rows=100, tbl_cols=12, tbl_width_chars=160):
+        with pl.Config(tbl_rows=200, tbl_cols=12, tbl_width_chars=160):
             print(
                 pl.read_parquet(table).select(
                     "dataset",
@@ -75,11 +123,16 @@ def run_study(config: str, data_dir: str | None = None) -> int:
                 )
             )
         print(f"results: {table}")
-    if failed:
-        print(f"{len(failed)} runs failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    print(f"Dagster instance: {os.environ['DAGSTER_HOME']} (open with `dagster dev`)")
-    return 0
+    verdict = results / "verdict.json"
+    if verdict.exists():
+        import json
+
+        v = json.loads(verdict.read_text())
+        print(f"verdict: {v['colour']}{'' if v['final'] else ' (provisional)'}")
+        for reason in v["reasons"]:
+            print(f"  - {reason}")
+    if (results / "report.html").exists():
+        print(f"report: {results / 'report.html'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="the demo study: SciFact x all-MiniLM-L6-v2, all bit lengths")
     run = sub.add_parser("run", help="every planned partition of a study config")
     run.add_argument("config", help="path to a study YAML (or a bundled name: study, demo)")
+    rep = sub.add_parser("report", help="(re)build the study-wide tables and report.html")
+    rep.add_argument("config", nargs="?", default=None, help="study (default: $PHASE2_STUDY)")
     for p in sub.choices.values():
         p.add_argument("--data-dir", default=None, help="output folder (default: ./data)")
     args = parser.parse_args(argv)
@@ -96,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return run_study("demo", args.data_dir)
+        if args.command == "report":
+            config = args.config or os.environ.get("PHASE2_STUDY") or "study"
+            return run_study(config, args.data_dir, report_only=True)
         return run_study(args.config, args.data_dir)
     except StudyConfigError as exc:
         print(f"phase2: {exc}", file=sys.stderr)

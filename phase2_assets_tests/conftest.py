@@ -104,6 +104,8 @@ def write_tiny_study(path: Path, beir_dir: Path, model_dir: Path, **overrides) -
         "pq": {"train_size": 256},
         "retrieval": {"ground_truth_k": 100, "query_block": 5, "corpus_block": 128},
         "checks": {"sample_size": 100},
+        "bfi": {"recall_bits": [32, 64]},
+        "analysis": {"pair_sample": 500, "n_bootstrap": 50},
     }
     study.update(overrides)
     path.write_text(yaml.safe_dump(study))

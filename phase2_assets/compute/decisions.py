@@ -32,8 +32,26 @@ class Switch:
         return {**asdict(self), "state": self.state}
 
 
+RESULT_KEYS = ("dataset", "model", "method", "bits", "recall_at_10")
+REGRESSION_KEYS = ("target", "status", "n_points", "loocv_r2", "spearman_rho")
+
+
+def _usable(table: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    """The table, or an empty one with the needed columns when nothing has been computed yet."""
+    if table.height and all(c in table.columns for c in columns):
+        return table
+    return pl.DataFrame(schema={c: pl.Float64 for c in columns}).with_columns(
+        [
+            pl.col(c).cast(pl.String)
+            for c in columns
+            if c in ("dataset", "model", "method", "target", "status")
+        ]
+    )
+
+
 def _binary_vs_pq(results: pl.DataFrame) -> pl.DataFrame:
     """(dataset, model, bits, binary recall@10, pq recall@10, ratio) at matched bytes."""
+    results = _usable(results, RESULT_KEYS)
     binary = results.filter(pl.col("method") == "binary").select(
         "dataset", "model", "bits", pl.col("recall_at_10").alias("binary_recall_at_10")
     )
@@ -48,7 +66,9 @@ def _binary_vs_pq(results: pl.DataFrame) -> pl.DataFrame:
 
 
 def f1_binary_collapse(results: pl.DataFrame, threshold: float, bits: int = 512) -> Switch:
-    rows = results.filter((pl.col("method") == "binary") & (pl.col("bits") == bits))
+    rows = _usable(results, RESULT_KEYS).filter(
+        (pl.col("method") == "binary") & (pl.col("bits") == bits)
+    )
     best = float(rows["recall_at_10"].max()) if rows.height else math.nan
     return Switch(
         name="F1",
@@ -76,6 +96,7 @@ def f2_pq_dominance(results: pl.DataFrame, threshold: float) -> Switch:
 
 def _best_fit(regression: pl.DataFrame, target: str) -> tuple[bool, float, float, int]:
     """(evaluable, best R², best |ρ|, n) over the fitted models: the most favourable reading."""
+    regression = _usable(regression, REGRESSION_KEYS)
     rows = regression.filter(
         (pl.col("target") == target) & pl.col("status").str.starts_with("fitted")
     )

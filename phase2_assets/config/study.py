@@ -240,6 +240,14 @@ class Study(_Strict):
                 pq.update(t.pq_bytes)
         return bits, pq
 
+    @property
+    def core_tier(self) -> str:
+        """The first tier listed is the core (the plan's Tier-1); later tiers are expansion."""
+        return next(iter(self.tiers))
+
+    def is_expansion_pair(self, pair: str) -> bool:
+        return self.core_tier not in self.tier_of_pair(pair)
+
     def tier_of_pair(self, pair: str) -> list[str]:
         dataset, model = split_pair(pair)
         return [
@@ -255,6 +263,21 @@ class Study(_Strict):
                 if b in bits or b // 8 in pq:
                     out.append((pair, b))
         return out
+
+    def planned_result_rows(self, tiers: list[str] | None = None) -> set[tuple[str, str, str, int]]:
+        """(dataset, model, method, bits) rows of the results table that the tiers plan."""
+        rows = set()
+        for name, tier in self.tiers.items():
+            if tiers is not None and name not in tiers:
+                continue
+            for dataset in tier.datasets:
+                for model in tier.models:
+                    dim = self.models[model].dim
+                    rows.add((dataset, model, "float32", 32 * dim))
+                    rows.add((dataset, model, "int8", 8 * dim))
+                    rows.update((dataset, model, "binary", b) for b in tier.bits)
+                    rows.update((dataset, model, "pq", 8 * m) for m in tier.pq_bytes)
+        return rows
 
     def pair_to_dataset(self) -> dict[str, str]:
         return {p: split_pair(p)[0] for p in self.pairs()}

@@ -8,13 +8,21 @@ from pathlib import Path
 import dagster as dg
 
 from phase2_assets.config import Study
-from phase2_assets.defs.assets import codes, collection, embeddings, ground_truth, metrics
+from phase2_assets.defs.assets import (
+    analysis,
+    codes,
+    collection,
+    embeddings,
+    ground_truth,
+    metrics,
+    verdict,
+)
 from phase2_assets.defs.io_managers import io_manager_resources
 from phase2_assets.defs.jobs import build_jobs
 from phase2_assets.defs.partitions import build_partitions
 from phase2_assets.defs.resources import runtime_from_env
 
-ASSET_MODULES = (collection, embeddings, ground_truth, codes, metrics)
+ASSET_MODULES = (collection, embeddings, ground_truth, codes, metrics, analysis)
 
 
 def default_data_dir() -> str:
@@ -27,6 +35,7 @@ def build_definitions(
     data_dir = str(Path(data_dir or default_data_dir()).resolve())
     parts = build_partitions(study)
     assets = [a for module in ASSET_MODULES for a in module.build(study, parts)]
+    assets += verdict.build(study)
     resources = {
         "runtime": runtime_from_env(data_dir),
         **io_manager_resources(data_dir),

@@ -9,6 +9,7 @@ Paths: ``<base>/<asset>/<pair or dataset>[/<bits>].<ext>``.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +115,36 @@ class FaissStore(_FileStore):
         return faiss.read_index(str(path))
 
 
-_STORES = {"npy": NpyStore, "npz": NpzStore, "parquet": ParquetStore, "faiss": FaissStore}
+class JsonStore(_FileStore):
+    extension = ".json"
+
+    def _write(self, obj, path):
+        with storage.atomic_path(path, suffix=".json") as tmp:
+            tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+    def load_from_path(self, context, path):
+        return json.loads(Path(str(path)).read_text())
+
+
+class HtmlStore(_FileStore):
+    extension = ".html"
+
+    def _write(self, obj: str, path):
+        with storage.atomic_path(path, suffix=".html") as tmp:
+            tmp.write_text(obj, encoding="utf-8")
+
+    def load_from_path(self, context, path):
+        return Path(str(path)).read_text(encoding="utf-8")
+
+
+_STORES = {
+    "npy": NpyStore,
+    "npz": NpzStore,
+    "parquet": ParquetStore,
+    "faiss": FaissStore,
+    "json": JsonStore,
+    "html": HtmlStore,
+}
 
 
 class StudyStorage(dg.ConfigurableIOManagerFactory):

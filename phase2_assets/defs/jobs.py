@@ -8,6 +8,15 @@ DATASET_JOB = "collection_job"
 PAIR_JOB = "embedding_job"
 BITS_JOB = "codes_job"
 RESULTS_JOB = "results_job"
+RESULT_TABLES = (
+    "retrieval_metrics",
+    "geometry",
+    "bfi",
+    "regression",
+    "kill_switches",
+    "verdict",
+    "report",
+)
 
 
 def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
@@ -26,20 +35,24 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
                 "evaluation_qrels",
                 "int8_index",
                 "reference_metrics",
+                "embedding_geometry",
             ),
-            description="E1, E3 (int8), E4: embeddings, exact ground truth, int8 and the "
-            "reference rows (partition: dataset__model).",
+            description="E1, E3 (int8), E4, E7: embeddings, exact ground truth, int8, the "
+            "reference rows and the embedding geometry (partition: dataset__model).",
         ),
         dg.define_asset_job(
             BITS_JOB,
             selection=dg.AssetSelection.assets(
-                "binary_codes", "pq_index", "binary_metrics", "pq_metrics"
+                "binary_codes", "pq_index", "binary_metrics", "pq_metrics", "code_geometry"
             ),
-            description="E2, E3, E5, E6 at one bit budget (partition: dataset__model x bits).",
+            description="E2, E3, E5, E6 and code diagnostics at one bit budget "
+            "(partition: dataset__model x bits).",
         ),
         dg.define_asset_job(
             RESULTS_JOB,
-            selection=dg.AssetSelection.assets(["results", "retrieval_metrics"]),
-            description="Collect every materialised row into results/retrieval_metrics.parquet.",
+            selection=dg.AssetSelection.assets(*[["results", name] for name in RESULT_TABLES]),
+            description="The study-wide tables under data/results/ (metrics, geometry, BFI, "
+            "regression, kill-switches, verdict) and the HTML report, from whatever partitions "
+            "are materialised.",
         ),
     ]

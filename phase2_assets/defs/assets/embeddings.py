@@ -5,6 +5,7 @@ import numpy as np
 
 from phase2_assets.compute import beir, encoders, sanity, storage
 from phase2_assets.config import Study, split_pair
+from phase2_assets.defs.gates import assert_expansion_open
 from phase2_assets.defs.io_managers import StagedArray, staging_path
 from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.provenance import outcome_metadata, provenance
@@ -67,6 +68,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     def embeddings(context: dg.AssetExecutionContext, runtime: StudyRuntime, corpus, queries):
         """Encode with sentence-transformers; progress goes to the run log every chunk."""
         pair = context.partition_key
+        if study.is_expansion_pair(pair):
+            assert_expansion_open(runtime.data_dir, f"embedding {pair}")
         _, model_key = split_pair(pair)
         cfg = study.models[model_key]
         source = encoders.resolve_model(model_key, cfg.name, cfg.path, runtime.model_dir)

@@ -10,6 +10,7 @@ from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.assets.codes import settings_of
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.provenance import outcome_metadata, provenance
+from phase2_assets.defs.results_io import all_partitions, frames
 
 GROUP = "core_e5_e6_evaluation"
 
@@ -185,11 +186,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         group_name="results",
         kinds={"polars", "parquet"},
         ins={
-            name: dg.AssetIn(
-                partition_mapping=dg.AllPartitionMapping(),
-                metadata={"allow_missing_partitions": True},
-            )
-            for name in ("reference_metrics", "binary_metrics", "pq_metrics")
+            name: all_partitions() for name in ("reference_metrics", "binary_metrics", "pq_metrics")
         },
         description=(
             "The study's results table, data/results/retrieval_metrics.parquet: one row per "
@@ -206,13 +203,13 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         ],
     )
     def retrieval_metrics(context: dg.AssetExecutionContext, **tables):
-        frames = [t for loaded in tables.values() for t in _as_frames(loaded) if t.height]
+        collected = [t for loaded in tables.values() for t in frames(loaded)]
         table = (
             # Diagonal: partitions written by an older version may carry extra columns.
-            pl.concat(frames, how="diagonal_relaxed")
+            pl.concat(collected, how="diagonal_relaxed")
             .select(evaluation.RESULT_COLUMNS)
             .sort("dataset", "model", "method", "bits")
-            if frames
+            if collected
             else pl.DataFrame(schema={c: pl.Float64 for c in evaluation.RESULT_COLUMNS})
         )
         yield dg.Output(
@@ -223,7 +220,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 "table": dg.MetadataValue.md(_markdown(table)) if table.height else "empty",
             },
         )
-        planned = _planned_rows(study)
+        planned = study.planned_result_rows()
         have = set()
         if table.height:
             have = {
@@ -243,25 +240,3 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         )
 
     return [reference_metrics, binary_metrics, pq_metrics, retrieval_metrics]
-
-
-def _as_frames(loaded) -> list[pl.DataFrame]:
-    """The IO manager gives one frame when the asset has one partition, else a dict of them."""
-    if loaded is None:
-        return []
-    if isinstance(loaded, pl.DataFrame):
-        return [loaded]
-    return list(loaded.values())
-
-
-def _planned_rows(study: Study) -> set[tuple[str, str, str, int]]:
-    rows = set()
-    for pair in study.pairs():
-        dataset, model = split_pair(pair)
-        dim = study.models[model].dim
-        bits, pq = study.plan(pair)
-        rows.add((dataset, model, "float32", 32 * dim))
-        rows.add((dataset, model, "int8", 8 * dim))
-        rows.update((dataset, model, "binary", b) for b in bits)
-        rows.update((dataset, model, "pq", 8 * m) for m in pq if dim % m == 0)
-    return rows

@@ -1,0 +1,98 @@
+"""The study report: one self-contained HTML page (plotly.js inlined once, works offline)."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+
+import plotly.graph_objects as go
+import polars as pl
+
+COLOURS = {"GREEN": "#2ca02c", "YELLOW": "#d4a017", "RED": "#d62728"}
+
+
+def table_html(table: pl.DataFrame, digits: int = 4) -> str:
+    if table.height == 0:
+        return "<p><em>empty</em></p>"
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = []
+    for row in table.iter_rows():
+        cells = "".join(
+            f"<td>{v:.{digits}f}</td>"
+            if isinstance(v, float)
+            else f"<td>{html.escape(str(v))}</td>"
+            for v in row
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def figure_html(fig: go.Figure, first: bool) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs="inline" if first else False)
+
+
+def standalone_figure(fig: go.Figure) -> str:
+    """A figure as its own offline HTML page (attached to assets in the UI)."""
+    return fig.to_html(full_html=True, include_plotlyjs="inline")
+
+
+def render(
+    *,
+    title: str,
+    verdict: dict,
+    switches: list[dict],
+    sections: list[tuple[str, str, go.Figure | pl.DataFrame | str]],
+) -> str:
+    """Assemble the page: verdict, kill-switches, then (heading, caption, content) sections."""
+    colour = verdict.get("colour", "?")
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in verdict.get("reasons", []))
+    switch_rows = (
+        pl.DataFrame(
+            [
+                {
+                    "switch": s["name"],
+                    "state": s["state"],
+                    "rule": s["rule"],
+                    "numbers": ", ".join(
+                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in s["numbers"].items()
+                    ),
+                    "blocks when fired": s["blocks"],
+                }
+                for s in switches
+            ]
+        )
+        if switches
+        else pl.DataFrame()
+    )
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+        "th{background:#f3f3f3}.verdict{font-size:28px;font-weight:bold;padding:.3em .6em;"
+        "color:white;display:inline-block;border-radius:6px}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from the tables in "
+        "<code>data/results/</code>; every number below is read from them.</p>",
+        f"<h2>Verdict</h2><span class='verdict' style='background:{COLOURS.get(colour, '#777')}'>"
+        f"{html.escape(colour)}</span>"
+        f"{'' if verdict.get('final', True) else ' <em>(provisional)</em>'}<ul>{reasons}</ul>",
+        "<h2>Kill-switches</h2>",
+        table_html(switch_rows),
+    ]
+    first = True
+    for heading, caption, content in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        if caption:
+            parts.append(f"<p>{html.escape(caption)}</p>")
+        if isinstance(content, go.Figure):
+            parts.append(figure_html(content, first))
+            first = False
+        elif isinstance(content, pl.DataFrame):
+            parts.append(table_html(content))
+        else:
+            parts.append(f"<p>{html.escape(str(content))}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,56 @@
+"""Binding kill-switches: an explicit gate that later runs read, whatever launched them.
+
+Dagster's blocking checks only stop downstream steps of the same run; a backfill launched later
+would go ahead. So the kill-switch asset writes its states to ``results/kill_switches.json`` and
+the assets that a fired switch stops read that file before doing any work. Deleting the file (or
+re-materialising the kill-switches after the results change) reopens the gate.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from phase2_assets.compute.storage import atomic_path
+
+GATE_FILE = Path("results") / "kill_switches.json"
+EXPANSION_SWITCHES = ("F1", "F2")
+
+
+def gate_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / GATE_FILE
+
+
+def write_gates(data_dir: str | Path, switches: list[dict]) -> Path:
+    path = gate_path(data_dir)
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps({"switches": switches}, indent=2, default=str))
+    return path
+
+
+def read_gates(data_dir: str | Path) -> dict[str, dict]:
+    path = gate_path(data_dir)
+    if not path.exists():
+        return {}
+    return {s["name"]: s for s in json.loads(path.read_text())["switches"]}
+
+
+def fired_expansion_switches(data_dir: str | Path) -> list[dict]:
+    gates = read_gates(data_dir)
+    return [gates[n] for n in EXPANSION_SWITCHES if gates.get(n, {}).get("fired")]
+
+
+def assert_expansion_open(data_dir: str | Path, what: str) -> None:
+    """Raise before any work when F1 or F2 has fired: Tier-2 expansion is stopped."""
+    fired = fired_expansion_switches(data_dir)
+    if fired:
+        names = ", ".join(s["name"] for s in fired)
+        rules = "; ".join(f"{s['name']}: {s['rule']} ({s['numbers']})" for s in fired)
+        raise dg.Failure(
+            description=f"Blocked by kill-switch {names}: {what} is Tier-2 expansion, which a "
+            f"fired core kill-switch stops. {rules}. Gate file: {gate_path(data_dir)}",
+            metadata={"blocked_by": names, "gate_file": str(gate_path(data_dir))},
+            allow_retries=False,
+        )

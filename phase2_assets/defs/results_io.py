@@ -1,0 +1,43 @@
+"""Shared wiring for the study-wide tables: collecting partitions and attaching figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import plotly.graph_objects as go
+import polars as pl
+
+from phase2_assets.compute.report import standalone_figure
+from phase2_assets.compute.storage import atomic_path
+
+
+def all_partitions() -> dg.AssetIn:
+    """Every materialised partition of a partitioned upstream; missing ones are skipped."""
+    return dg.AssetIn(
+        partition_mapping=dg.AllPartitionMapping(), metadata={"allow_missing_partitions": True}
+    )
+
+
+def frames(loaded) -> list[pl.DataFrame]:
+    """The IO manager gives one frame when the asset has one partition, else a dict of them."""
+    if loaded is None:
+        return []
+    if isinstance(loaded, pl.DataFrame):
+        return [loaded] if loaded.height else []
+    return [t for t in loaded.values() if t.height]
+
+
+def figures_dir(data_dir: str | Path) -> Path:
+    return Path(data_dir) / "results" / "figures"
+
+
+def attach_figure(data_dir: str | Path, name: str, fig: go.Figure) -> dict:
+    """Write ``fig`` as an offline HTML page and return metadata linking it from the asset."""
+    path = figures_dir(data_dir) / f"{name}.html"
+    with atomic_path(path, suffix=".html") as tmp:
+        tmp.write_text(standalone_figure(fig), encoding="utf-8")
+    return {
+        f"figure_{name}": dg.MetadataValue.path(str(path)),
+        f"figure_{name}_link": dg.MetadataValue.md(f"[{name}](file://{path})"),
+    }
