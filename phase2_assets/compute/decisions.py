@@ -95,7 +95,13 @@ def f2_pq_dominance(results: pl.DataFrame, threshold: float) -> Switch:
 
 
 def _best_fit(regression: pl.DataFrame, target: str) -> tuple[bool, float, float, int]:
-    """(evaluable, best R², best |ρ|, n) over the fitted models: the most favourable reading."""
+    """(evaluable, best R², best ρ, n) over the fitted models: the most favourable reading.
+
+    ρ is the Spearman correlation of leave-one-out predictions with the measured values. It is
+    taken signed: predictions that are anti-correlated with the truth (common for LOOCV on pure
+    noise, where leaving a point out shifts the fitted mean away from it) are no predictive
+    power, so the plan's |ρ| test is applied to max(ρ, 0).
+    """
     regression = _usable(regression, REGRESSION_KEYS)
     rows = regression.filter(
         (pl.col("target") == target) & pl.col("status").str.starts_with("fitted")
@@ -104,7 +110,7 @@ def _best_fit(regression: pl.DataFrame, target: str) -> tuple[bool, float, float
         n = int(regression["n_points"].max()) if regression.height else 0
         return False, math.nan, math.nan, n
     r2 = float(rows["loocv_r2"].fill_nan(None).max() or -math.inf)
-    rho = float(rows["spearman_rho"].fill_nan(None).abs().max() or 0.0)
+    rho = max(float(rows["spearman_rho"].fill_nan(None).max() or 0.0), 0.0)
     return True, r2, rho, int(rows["n_points"].max())
 
 
@@ -114,12 +120,12 @@ def _geometry_switch(
     ok, r2, rho, n = _best_fit(regression, "recall_at_10")
     return Switch(
         name=name,
-        rule=f"best LOOCV |Spearman rho| < {rho_below} and best LOOCV R2 < {r2_below} "
-        "(geometry features -> binary recall_at_10)",
+        rule=f"best LOOCV Spearman rho (predicted vs actual, negative counts as 0) < {rho_below} "
+        f"and best LOOCV R2 < {r2_below} (geometry features -> binary recall_at_10)",
         blocks=blocks,
         evaluated=ok,
         fired=ok and rho < rho_below and r2 < r2_below,
-        numbers={"n_points": n, "best_r2": r2, "best_abs_rho": rho},
+        numbers={"n_points": n, "best_r2": r2, "best_rho": rho},
     )
 
 

@@ -20,6 +20,8 @@ LEVELS = {
     ],
     "bits": ["binary_codes", "pq_index", "binary_metrics", "pq_metrics"],
     "results": [dg.AssetKey(["results", "retrieval_metrics"])],
+    "kill_switches": [dg.AssetKey(["results", "kill_switches"])],
+    "bfi_regression": [dg.AssetKey(["results", "bfi"]), dg.AssetKey(["results", "regression"])],
 }
 
 
