@@ -7,6 +7,7 @@ Needs the SciFact folder (../shared/datasets or $PHASE2_BEIR_DIR) and the offlin
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import polars as pl
 import pytest
@@ -27,14 +28,19 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def demo_table(tmp_path_factory):
+def demo_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PHASE2_BEIR_DIR", str(BEIR_DIR))
         mp.setenv("PHASE2_ALLOW_DOWNLOAD", "0")
         mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
         assert main(["demo", "--data-dir", str(root)]) == 0
-    return pl.read_parquet(root / "results" / "retrieval_metrics.parquet")
+    return root
+
+
+@pytest.fixture(scope="module")
+def demo_table(demo_root):
+    return pl.read_parquet(demo_root / "results" / "retrieval_metrics.parquet")
 
 
 def _row(table, method, bits=None):
@@ -68,3 +74,20 @@ def test_int8_keeps_the_ranking(demo_table):
 def test_binary_recall_rises_with_bits(demo_table):
     recalls = [_row(demo_table, "binary", b)["recall_at_10"] for b in (64, 128, 256, 512)]
     assert recalls == sorted(recalls) and recalls[-1] > recalls[0] + 0.2
+
+
+def test_analysis_tables_and_report(demo_root):
+    results = demo_root / "results"
+    geometry = pl.read_parquet(results / "geometry.parquet")
+    assert sorted(geometry["bits"].to_list()) == [64, 128, 256, 512]
+    assert (geometry["anisotropy_uncentred"] > 1.0).all()
+    switches = json.loads((results / "kill_switches.json").read_text())["switches"]
+    states = {s["name"]: s["state"] for s in switches}
+    # 512-bit binary recall is 0.563 > 0.55, and binary beats half of PQ at some sizes.
+    assert states["F1"] == "clear" and states["F2"] == "clear"
+    # One (dataset, model) gives 4 points: below the 5 a leave-one-out fit needs.
+    assert states["F3"] == "not evaluated" and states["K3"] == "not evaluated"
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["colour"] == "YELLOW" and verdict["final"]
+    page = (results / "report.html").read_text()
+    assert "YELLOW" in page and "Quality–memory frontier" in page and "F2" in page

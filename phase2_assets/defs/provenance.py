@@ -35,5 +35,9 @@ def provenance(study: Study, **seeds: int) -> dict:
 
 
 def outcome_metadata(meta: dict) -> dict:
-    """Check metadata: floats rounded for reading, everything else as is."""
-    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in meta.items()}
+    """Scalar numbers and strings for the UI: floats rounded for reading, other types dropped."""
+    return {
+        k: (round(v, 6) if isinstance(v, float) else v)
+        for k, v in meta.items()
+        if isinstance(v, (int, float, str, bool))
+    }

@@ -7,7 +7,7 @@ from phase2_assets.compute import bfi as bfi_lib
 from phase2_assets.compute import figures, geometry, predictors
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
-from phase2_assets.defs.provenance import provenance
+from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
 from phase2_assets.defs.results_io import all_partitions, attach_figure, frames
 
@@ -40,7 +40,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         values = geometry.embedding_geometry(corpus_embeddings, pair_sample=sample, seed=seed)
         return dg.Output(
             _one_row({"dataset": dataset, "model": model, **values}),
-            metadata={**provenance(study, checks=seed), **_rounded(values)},
+            metadata={**provenance(study, checks=seed), **outcome_metadata(values)},
         )
 
     @dg.asset(
@@ -62,7 +62,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         row = {"dataset": dataset, "model": model, **values, "hamming_histogram": histogram}
         return dg.Output(
             pl.DataFrame([row], schema_overrides={"hamming_histogram": pl.List(pl.Int64)}),
-            metadata={**provenance(study, checks=seed), **_rounded(values)},
+            metadata={**provenance(study, checks=seed), **outcome_metadata(values)},
         )
 
     @dg.asset(
@@ -124,7 +124,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     def bfi(context: dg.AssetExecutionContext, runtime: StudyRuntime, retrieval_metrics, geometry):
         table = bfi_lib.compute_bfi(retrieval_metrics, _bfi_formula(study), _per_pair(geometry))
         summary = bfi_lib.bfi_summary(table)
-        meta = {"dagster/row_count": table.height, **provenance(study), **_rounded(summary)}
+        meta = {"dagster/row_count": table.height, **provenance(study), **outcome_metadata(summary)}
         if table.height:
             meta.update(attach_figure(runtime.data_dir, "bfi_ranking", figures.bfi_ranking(table)))
         return dg.Output(table, metadata=meta)
@@ -248,13 +248,3 @@ def _regression_md(table: pl.DataFrame) -> str:
             "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
         )
     return "\n".join(lines)
-
-
-def _rounded(values: dict) -> dict:
-    out = {}
-    for k, v in values.items():
-        if isinstance(v, float):
-            out[k] = round(v, 6)
-        elif isinstance(v, (int, str, bool)):
-            out[k] = v
-    return out

@@ -6,7 +6,7 @@ import polars as pl
 from phase2_assets.compute import bfi as bfi_lib
 from phase2_assets.compute import decisions, figures, report
 from phase2_assets.config import Study
-from phase2_assets.defs.provenance import provenance
+from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
 from phase2_assets.defs.results_io import attach_figure
 
@@ -86,7 +86,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
                 severity=dg.AssetCheckSeverity.ERROR
                 if s.name in ("F1", "F2")
                 else dg.AssetCheckSeverity.WARN,
-                metadata={"state": s.state, "rule": s.rule, **_flat(s.numbers)},
+                metadata={"state": s.state, "rule": s.rule, **outcome_metadata(s.numbers)},
             )
 
     @dg.asset(
@@ -238,11 +238,3 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
 
 def _switch_fields(state: dict) -> dict:
     return {k: state[k] for k in ("name", "rule", "blocks", "evaluated", "fired", "numbers")}
-
-
-def _flat(numbers: dict) -> dict:
-    return {
-        k: (float(v) if isinstance(v, float) else v)
-        for k, v in numbers.items()
-        if isinstance(v, (int, float, str, bool))
-    }
