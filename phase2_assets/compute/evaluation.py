@@ -57,8 +57,13 @@ def method_row(
         "method": method.name,
         "bits": method.code_bits(dim, bits),
         "bytes_per_vector": float(memory.bytes_per_vector),
+        "extra_bytes_per_vector": float(memory.extra_bytes_per_vector),
+        "external_bytes_per_vector": float(memory.external_bytes_per_vector),
         "fixed_overhead_bytes": int(memory.fixed_overhead_bytes),
-        "index_bytes_total": int(round(memory.bytes_per_vector * refs.n_docs))
+        # In memory for search: codes + per-vector extras + fixed overhead (not external bytes).
+        "index_bytes_total": int(
+            round((memory.bytes_per_vector + memory.extra_bytes_per_vector) * refs.n_docs)
+        )
         + int(memory.fixed_overhead_bytes),
     }
     row.update(retrieval_metrics(pred_ids, refs.truth_ids, refs.truth_scores, refs.qrels))
@@ -94,6 +99,8 @@ RESULT_COLUMNS = [
     "method",
     "bits",
     "bytes_per_vector",
+    "extra_bytes_per_vector",
+    "external_bytes_per_vector",
     "fixed_overhead_bytes",
     "index_bytes_total",
     "recall_at_1",

@@ -43,7 +43,12 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
         dg.define_asset_job(
             BITS_JOB,
             selection=dg.AssetSelection.assets(
-                "binary_codes", "pq_index", "binary_metrics", "pq_metrics", "code_geometry"
+                "binary_codes",
+                "pq_index",
+                "binary_metrics",
+                "pq_metrics",
+                "method_metrics",
+                "code_geometry",
             ),
             description="E2, E3, E5, E6 and code diagnostics at one bit budget "
             "(partition: dataset__model x bits).",

@@ -18,7 +18,7 @@ LEVELS = {
         "int8_index",
         "reference_metrics",
     ],
-    "bits": ["binary_codes", "pq_index", "binary_metrics", "pq_metrics"],
+    "bits": ["binary_codes", "pq_index", "binary_metrics", "pq_metrics", "method_metrics"],
     "results": [dg.AssetKey(["results", "retrieval_metrics"])],
     "kill_switches": [dg.AssetKey(["results", "kill_switches"])],
     "bfi_regression": [dg.AssetKey(["results", "bfi"]), dg.AssetKey(["results", "regression"])],

@@ -1,18 +1,22 @@
 """E5 and E6: every method scored against the float ground truth and the qrels, one row each."""
 
+import time
+
 import dagster as dg
 import polars as pl
 
 from phase2_assets.compute import evaluation, sanity
-from phase2_assets.compute.methods import METHODS
+from phase2_assets.compute.methods import METHODS, methods_for
 from phase2_assets.compute.metrics import ndcg_at_k
 from phase2_assets.config import Study, split_pair
-from phase2_assets.defs.assets.codes import settings_of
+from phase2_assets.defs.assets.codes import planned_methods, settings_of
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.results_io import all_partitions, frames
 
 GROUP = "core_e5_e6_evaluation"
+# Methods built and stored by assets of their own (E2, E3); the rest are built where evaluated.
+OWN_ASSETS = {"float32", "int8", "binary", "pq"}
 
 
 def _references(float_ground_truth, evaluation_qrels: pl.DataFrame, n_queries: int, n_docs: int):
@@ -64,8 +68,10 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         group_name=GROUP,
         kinds={"faiss", "polars"},
         description=(
-            "Rows for the reference methods: float32 (the exact ranking itself: recall 1 by "
-            "definition, its nDCG@10 is the model's task score) and int8 (faiss SQ8)."
+            "Rows for the reference methods, whose size follows the model's dimension rather "
+            "than a bit budget: float32 (the exact ranking itself: recall 1 by definition, its "
+            "nDCG@10 is the model's task score), int8 (faiss SQ8) and every other registered "
+            "reference method (built here from the corpus vectors)."
         ),
         check_specs=[
             dg.AssetCheckSpec(
@@ -82,8 +88,10 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         evaluation_qrels: pl.DataFrame,
         query_embeddings,
         int8_index,
+        corpus_embeddings,
     ):
-        dataset, model = split_pair(context.partition_key)
+        pair = context.partition_key
+        dataset, model = split_pair(pair)
         refs = _references(
             float_ground_truth, evaluation_qrels, len(query_embeddings), int8_index.ntotal
         )
@@ -96,6 +104,9 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 METHODS["int8"], int8_index, query_embeddings, refs, bits=None, settings=settings
             ),
         ]
+        rows += _built_here(
+            context, "reference", None, pair, corpus_embeddings, query_embeddings, refs
+        )
         table = evaluation.rows_to_table(rows, dataset, model)
         yield dg.Output(table, metadata={**provenance(study), **_summary(table), **_timings(rows)})
         int8_recall = float(table.filter(pl.col("method") == "int8")["recall_at_10"][0])
@@ -105,6 +116,54 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"int8_recall_at_10": int8_recall, "threshold": 0.95},
         )
+
+    def _built_here(context, budget, bits, pair, corpus, queries, refs) -> list[dict]:
+        """Rows of the registered methods that have no asset of their own: build, then search."""
+        planned = planned_methods(study, pair)
+        rows = []
+        for method in methods_for(budget):
+            if method.name in OWN_ASSETS or not method.applies(corpus.shape[1], bits, planned):
+                continue
+            t0 = time.perf_counter()
+            index = method.build(corpus, bits, settings)
+            build_seconds = time.perf_counter() - t0
+            row = evaluation.search_and_score(
+                method, index, queries, refs, bits=bits, settings=settings
+            )
+            context.log.info(
+                f"{method.name} [{pair}, {bits or 'reference'}]: built in {build_seconds:.1f}s, "
+                f"recall_at_10 {row['recall_at_10']:.4f}"
+            )
+            rows.append(row)
+        return rows
+
+    @dg.asset(
+        partitions_def=parts.pair_bits,
+        io_manager_key="parquet_io_manager",
+        group_name=GROUP,
+        kinds={"faiss", "polars"},
+        description=(
+            "Rows for every registered bit-budget method without an asset of its own (beyond "
+            "the plan: binary + re-ranking, asymmetric scoring, centred sign, ITQ, OPQ, PCA + "
+            "int8, ...), each built from the corpus vectors at this bit length and scored like "
+            "the instrument. Empty when no such method applies."
+        ),
+    )
+    def method_metrics(
+        context: dg.AssetExecutionContext,
+        corpus_embeddings,
+        query_embeddings,
+        float_ground_truth,
+        evaluation_qrels: pl.DataFrame,
+    ):
+        pair, bits = split_pair_bits(context.partition_key)
+        dataset, model = split_pair(pair)
+        refs = _references(
+            float_ground_truth, evaluation_qrels, len(query_embeddings), len(corpus_embeddings)
+        )
+        rows = _built_here(context, "bits", bits, pair, corpus_embeddings, query_embeddings, refs)
+        table = evaluation.rows_to_table(rows, dataset, model)
+        return dg.Output(table, metadata={**provenance(study), **_summary(table), **_timings(rows)})
 
     def _bits_metrics(name: str, method_name: str, index_asset: str, description: str, checks):
         @dg.asset(
@@ -239,4 +298,4 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             },
         )
 
-    return [reference_metrics, binary_metrics, pq_metrics, retrieval_metrics]
+    return [reference_metrics, method_metrics, binary_metrics, pq_metrics, retrieval_metrics]

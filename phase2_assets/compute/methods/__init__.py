@@ -1,0 +1,19 @@
+"""The registry of retrieval methods: one module per method, one row per method in the table.
+
+Adding a method: write ``phase2_assets/compute/methods/<name>.py`` with a ``Method`` subclass
+decorated with ``@register`` (name, budget, description, ``code_bits``, ``memory``, ``build``,
+``search``), import it below, and add its known-answer test. The evaluation assets pick it up and
+the results table gains rows, not columns.
+"""
+
+from phase2_assets.compute.methods import binary, pq, reference  # noqa: F401  (registration)
+from phase2_assets.compute.methods.base import (
+    METHODS,
+    Memory,
+    Method,
+    Settings,
+    methods_for,
+    register,
+)
+
+__all__ = ["METHODS", "Memory", "Method", "Settings", "methods_for", "register"]

@@ -1,0 +1,75 @@
+"""What a retrieval method is: its memory at a bit budget, how to build its index, how to search.
+
+Methods whose index is a study asset of its own (the instrument's codes, PQ, int8) are built by
+that asset; every other registered method is built where it is evaluated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parameters methods need, taken from the study config by the Dagster layer."""
+
+    projection_seed: int = 42
+    pq_seed: int = 7
+    pq_nbits: int = 8
+    pq_train_size: int = 65536
+    query_block: int = 256
+    corpus_block: int = 65536
+    rerank_factor: int = 4  # binary_rerank: shortlist r x k candidates
+    itq_iterations: int = 50
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Honest memory accounting (STUDY.md §4), reported in separate columns."""
+
+    bytes_per_vector: float  # the code alone
+    fixed_overhead_bytes: int  # projection matrices, codebooks, rotations, quantiser ranges
+    extra_bytes_per_vector: float = 0.0  # stored beside each code (e.g. RaBitQ's factors)
+    external_bytes_per_vector: float = 0.0  # must stay elsewhere (re-ranking floats on disk)
+
+
+class Method:
+    """Base class: ``budget`` is 'reference' (float32, int8) or 'bits' (one row per bit length)."""
+
+    name: ClassVar[str]
+    budget: ClassVar[str]
+    description: ClassVar[str]
+
+    def applies(self, dim: int, bits: int | None, planned: dict[str, set[int]]) -> bool:
+        return True
+
+    def code_bits(self, dim: int, bits: int | None) -> int:
+        raise NotImplementedError
+
+    def memory(self, dim: int, bits: int | None) -> Memory:
+        raise NotImplementedError
+
+    def build(self, corpus: np.ndarray, bits: int | None, settings: Settings) -> Any:
+        raise NotImplementedError
+
+    def search(
+        self, index: Any, queries: np.ndarray, k: int, bits: int | None, settings: Settings
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    if cls.name in METHODS:
+        raise ValueError(f"method {cls.name!r} registered twice")
+    METHODS[cls.name] = cls()
+    return cls
+
+
+def methods_for(budget: str) -> list[Method]:
+    return [m for m in METHODS.values() if m.budget == budget]

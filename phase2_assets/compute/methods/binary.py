@@ -1,0 +1,33 @@
+"""The instrument as a method: packed sign codes, exact Hamming top-k."""
+
+from phase2_assets.compute import instrument
+from phase2_assets.compute.methods.base import Memory, Method, register
+
+
+@register
+class Binary(Method):
+    name = "binary"
+    budget = "bits"
+    description = "The instrument: seeded Gaussian projection + sign, exact Hamming top-k."
+
+    def applies(self, dim, bits, planned):
+        return bits in planned.get("binary", set())
+
+    def code_bits(self, dim, bits):
+        return bits
+
+    def memory(self, dim, bits):
+        # The projection can be regenerated from its seed; its float32 size is reported anyway.
+        return Memory(bits / 8, 4 * bits * dim)
+
+    def build(self, corpus, bits, settings):
+        return instrument.encode(
+            corpus, bits, settings.projection_seed, chunk=settings.corpus_block
+        )
+
+    def search(self, index, queries, k, bits, settings):
+        q_codes = instrument.encode(queries, bits, settings.projection_seed)
+        ids, _ = instrument.hamming_topk(
+            q_codes, index, k, query_block=settings.query_block, corpus_block=settings.corpus_block
+        )
+        return ids

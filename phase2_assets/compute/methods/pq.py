@@ -1,0 +1,35 @@
+"""faiss product quantisation at the same bytes per vector as the binary code."""
+
+from phase2_assets.compute import quantizers
+from phase2_assets.compute.methods.base import Memory, Method, register
+
+
+@register
+class PQ(Method):
+    name = "pq"
+    budget = "bits"
+    description = "faiss IndexPQ, M = bits/8 sub-quantisers of 8 bits, asymmetric distance."
+
+    def applies(self, dim, bits, planned):
+        m = bits // 8
+        return m in planned.get("pq", set()) and dim % m == 0
+
+    def code_bits(self, dim, bits):
+        return bits
+
+    def memory(self, dim, bits):
+        m = bits // 8
+        return Memory(float(m), 4 * dim * 256)  # M codebooks of 256 centroids of dim/M floats
+
+    def build(self, corpus, bits, settings):
+        return quantizers.build_pq(
+            corpus,
+            bits // 8,
+            nbits=settings.pq_nbits,
+            train_size=settings.pq_train_size,
+            seed=settings.pq_seed,
+            block=settings.corpus_block,
+        )
+
+    def search(self, index, queries, k, bits, settings):
+        return quantizers.index_topk(index, queries, k, query_block=settings.query_block)

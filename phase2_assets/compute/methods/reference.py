@@ -1,0 +1,36 @@
+"""Reference rows: float32 (the exact ranking itself) and int8 (faiss SQ8)."""
+
+from phase2_assets.compute import quantizers
+from phase2_assets.compute.methods.base import Memory, Method, register
+
+
+@register
+class Float32(Method):
+    name = "float32"
+    budget = "reference"
+    description = "Exact inner product on the float32 vectors: the ground truth itself."
+
+    def code_bits(self, dim, bits):
+        return 32 * dim
+
+    def memory(self, dim, bits):
+        return Memory(4.0 * dim, 0)
+
+
+@register
+class Int8(Method):
+    name = "int8"
+    budget = "reference"
+    description = "faiss SQ8: one byte per dimension, per-dimension min/max ranges."
+
+    def code_bits(self, dim, bits):
+        return 8 * dim
+
+    def memory(self, dim, bits):
+        return Memory(float(dim), 2 * 4 * dim)
+
+    def build(self, corpus, bits, settings):
+        return quantizers.build_int8(corpus, block=settings.corpus_block)
+
+    def search(self, index, queries, k, bits, settings):
+        return quantizers.index_topk(index, queries, k, query_block=settings.query_block)
