@@ -117,7 +117,13 @@ RESULT_COLUMNS = [
 
 
 def rows_to_table(rows: list[dict], dataset: str, model: str) -> pl.DataFrame:
-    table = pl.DataFrame([{"dataset": dataset, "model": model, **r} for r in rows])
+    keep = set(RESULT_COLUMNS)
+    table = pl.DataFrame(
+        [
+            {k: v for k, v in {"dataset": dataset, "model": model, **r}.items() if k in keep}
+            for r in rows
+        ]
+    )
     if table.height == 0:
         return pl.DataFrame(schema={c: pl.Null for c in RESULT_COLUMNS})
     return table.select(RESULT_COLUMNS)

@@ -113,6 +113,13 @@ class RetrievalConfig(_Strict):
     encode_chunk: int = Field(4096, ge=1)
 
 
+class MethodsConfig(_Strict):
+    """Parameters of the methods beyond the plan (binary + re-ranking, ITQ, ...)."""
+
+    rerank_factor: int = Field(4, ge=1, description="binary_rerank shortlists r x k candidates")
+    itq_iterations: int = Field(50, ge=1)
+
+
 class CheckThresholds(_Strict):
     norm_tolerance: float = 1e-3
     bit_balance_max_deviation: float = 0.45
@@ -178,6 +185,7 @@ class Study(_Strict):
     seeds: Seeds = Seeds()
     pq: PQConfig = PQConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
+    methods: MethodsConfig = MethodsConfig()
     checks: CheckThresholds = CheckThresholds()
     kill_switches: KillSwitches = KillSwitches()
     bfi: BFIConfig = BFIConfig()

@@ -60,6 +60,12 @@ class Method:
     ) -> np.ndarray:
         raise NotImplementedError
 
+    def diagnostics(
+        self, index: Any, queries: np.ndarray, truth_ids: np.ndarray, settings: Settings
+    ) -> dict[str, float]:
+        """Method-specific numbers for the asset's metadata (not table columns)."""
+        return {}
+
 
 METHODS: dict[str, Method] = {}
 

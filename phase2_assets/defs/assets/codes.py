@@ -22,6 +22,8 @@ def settings_of(study: Study) -> Settings:
         pq_train_size=study.pq.train_size,
         query_block=study.retrieval.query_block,
         corpus_block=study.retrieval.corpus_block,
+        rerank_factor=study.methods.rerank_factor,
+        itq_iterations=study.methods.itq_iterations,
     )
 
 

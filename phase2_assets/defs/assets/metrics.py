@@ -39,7 +39,11 @@ def _summary(table: pl.DataFrame) -> dict:
 
 
 def _timings(rows: list[dict]) -> dict:
-    return {f"{r['method']}_search_seconds": round(r["search_seconds"], 4) for r in rows}
+    """Search seconds and method diagnostics: metadata, never table columns."""
+    meta = {f"{r['method']}_search_seconds": round(r["search_seconds"], 4) for r in rows}
+    for r in rows:
+        meta.update({k: round(float(v), 6) for k, v in r.get("diagnostics", {}).items()})
+    return meta
 
 
 def _markdown(table: pl.DataFrame) -> str:
@@ -130,6 +134,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             row = evaluation.search_and_score(
                 method, index, queries, refs, bits=bits, settings=settings
             )
+            extra = method.diagnostics(index, queries, refs.truth_ids, settings)
+            row["diagnostics"] = {f"{method.name}_{k}": v for k, v in extra.items()}
             context.log.info(
                 f"{method.name} [{pair}, {bits or 'reference'}]: built in {build_seconds:.1f}s, "
                 f"recall_at_10 {row['recall_at_10']:.4f}"
