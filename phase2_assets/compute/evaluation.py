@@ -116,6 +116,12 @@ RESULT_COLUMNS = [
 ]
 
 
+def conform(table: pl.DataFrame) -> pl.DataFrame:
+    """The results columns in order; a column an older partition lacks is null, not invented."""
+    missing = [pl.lit(None).alias(c) for c in RESULT_COLUMNS if c not in table.columns]
+    return table.with_columns(missing).select(RESULT_COLUMNS)
+
+
 def rows_to_table(rows: list[dict], dataset: str, model: str) -> pl.DataFrame:
     keep = set(RESULT_COLUMNS)
     table = pl.DataFrame(

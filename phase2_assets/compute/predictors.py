@@ -46,7 +46,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import Lasso, RidgeCV
 from sklearn.metrics import r2_score
-from sklearn.model_selection import LeaveOneOut, cross_val_predict
+from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut, cross_val_predict
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -208,11 +208,18 @@ def _model_note(name: str, fitted: Pipeline, coefs: list[float]) -> str:
 
 
 def _fit_one(
-    name: str, x: np.ndarray, y: np.ndarray, features: list[str], seed: int, n_bootstrap: int
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    features: list[str],
+    seed: int,
+    n_bootstrap: int,
+    groups: np.ndarray | None = None,
 ) -> dict:
+    cv = LeaveOneOut() if groups is None else LeaveOneGroupOut()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        pred = cross_val_predict(_pipeline(name, seed), x, y, cv=LeaveOneOut())
+        pred = cross_val_predict(_pipeline(name, seed), x, y, cv=cv, groups=groups)
         fitted = _pipeline(name, seed).fit(x, y)
         coefs = _coefficients(name, fitted, x, y, seed)
     notes = [_model_note(name, fitted, coefs)]
@@ -258,8 +265,9 @@ def _clean_points(points: pl.DataFrame, features: list[str], target: str) -> pl.
     missing = [c for c in [*features, target] if c not in points.columns]
     if missing:
         raise ValueError(f"points table has no column(s) {missing}")
+    keys = [c for c in ("dataset", "model", "bits") if c in points.columns and c not in features]
     cols = [pl.col(c).cast(pl.Float64).fill_nan(None) for c in [*features, target]]
-    return points.select(cols).drop_nulls()
+    return points.select([*keys, *cols]).drop_nulls([*features, target])
 
 
 def fit_predictors(
@@ -272,6 +280,7 @@ def fit_predictors(
     min_points: int = 5,
     models: tuple[str, ...] = MODELS,
     return_predictions: bool = False,
+    group_by: list[str] | None = None,
 ) -> pl.DataFrame | tuple[pl.DataFrame, pl.DataFrame]:
     """One row per model (default ``MODELS``): LOOCV scores, bootstrap intervals, coefficients.
 
@@ -279,6 +288,11 @@ def fit_predictors(
     ``models`` can leave the MLP out, e.g. once K3 has fired and only the linear fits continue.
     With ``return_predictions`` the out-of-fold predictions come too (model, target, label,
     actual, predicted), for the predicted-vs-actual figure.
+
+    ``group_by`` (e.g. ["dataset", "model"]) leaves out one group at a time instead of one point:
+    points of the same (dataset, model) share their geometry features, so leaving out a single
+    bit length would let a model recognise the pair from its features and recall its level from
+    the other bit lengths, an optimistic leak.
     """
     unknown = [m for m in models if m not in MODELS]
     if unknown:
@@ -289,7 +303,20 @@ def fit_predictors(
     n = len(y)
     dropped = points.height - n
     base = {"target": target, "n_points": n, "n_features": len(features)}
-    refusal = _not_fitted(n, min_points, y)
+    groups = None
+    if group_by:
+        groups = np.array([" × ".join(map(str, r)) for r in clean.select(group_by).iter_rows()])
+        if len(set(groups.tolist())) < min_points:
+            n_groups = len(set(groups.tolist()))
+            refusal = (
+                "too_few_points",
+                f"N = {n_groups} groups ({', '.join(group_by)}): at least {min_points} are needed "
+                "for a leave-one-group-out fit to mean anything",
+            )
+        else:
+            refusal = _not_fitted(n, min_points, y)
+    else:
+        refusal = _not_fitted(n, min_points, y)
     rows, predictions = [], []
     labels = _labels(clean)
     for name in models:
@@ -297,17 +324,20 @@ def fit_predictors(
             status, note = refusal
             scores = {c: math.nan for c in _SCORES} | {"coefficients": "{}", "note": note}
         else:
-            scores = _fit_one(name, x, y, features, seed, n_bootstrap)
+            scores = _fit_one(name, x, y, features, seed, n_bootstrap, groups)
             pred = scores.pop("predictions")
             predictions += [
                 {"model": name, "target": target, "label": lab, "actual": a, "predicted": p}
                 for lab, a, p in zip(labels, y.tolist(), pred.tolist(), strict=True)
             ]
-            status = "fitted" if n >= SMALL_N else "fitted_small_n"
+            # Independent units: the groups left out in turn, or the points themselves.
+            n_units = n if groups is None else len(set(groups.tolist()))
+            unit = "points" if groups is None else f"groups ({', '.join(group_by)})"
+            status = "fitted" if n_units >= SMALL_N else "fitted_small_n"
             if status == "fitted_small_n":
                 scores["note"] = (
-                    f"N = {n} points: the estimates are very uncertain, read the bootstrap "
-                    f"intervals rather than the point scores; {scores['note']}"
+                    f"N = {n_units} {unit}: the estimates are very uncertain, read the "
+                    f"bootstrap intervals rather than the point scores; {scores['note']}"
                 )
         if dropped:
             scores["note"] += f"; {dropped} point(s) with a missing feature or target dropped"

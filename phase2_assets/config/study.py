@@ -117,6 +117,7 @@ class MethodsConfig(_Strict):
     """Parameters of the methods beyond the plan (binary + re-ranking, ITQ, ...)."""
 
     rerank_factor: int = Field(4, ge=1, description="binary_rerank shortlists r x k candidates")
+    rerank_depth: int = Field(10, ge=1, description="k of the re-ranking operating point")
     itq_iterations: int = Field(50, ge=1)
 
 

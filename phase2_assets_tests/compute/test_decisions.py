@@ -128,3 +128,10 @@ def test_incomplete_tier1_without_switches_is_provisional():
     res = results({256: 0.72, 512: 0.8}, {256: 0.85, 512: 0.9})
     v = _verdict(res, [], tier1_completion=0.4)
     assert v.colour == "YELLOW" and not v.final
+
+
+def test_a_study_without_expansion_tiers_can_still_be_green():
+    res = results({256: 0.72, 512: 0.8}, {256: 0.85, 512: 0.9})
+    assert _verdict(res, [], tier2_completion=None).colour == "GREEN"
+    v = _verdict(res, [], tier2_completion=0.2)
+    assert v.colour == "YELLOW" and "not GREEN: Tier-2 core not mostly done (20% done)" in v.reasons

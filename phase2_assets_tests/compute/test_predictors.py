@@ -235,3 +235,42 @@ def test_bad_arguments_raise():
         predictors.fit_predictors(points, ["x1", "y"], "y", seed=0)
     with pytest.raises(ValueError, match="unknown model"):
         predictors.fit_predictors(points, ["x1"], "y", seed=0, models=("forest",))
+
+
+def test_leaving_out_whole_groups_removes_the_pair_identity_leak():
+    """Points of one (dataset, model) share their features; a per-point LOOCV recognises the pair
+    and recalls its level from its other points, a leave-one-group-out CV cannot."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for g in range(8):
+        feats = rng.uniform(0, 1, 3)  # unrelated to the level below
+        level = rng.uniform(0.2, 0.8)
+        for b in range(4):
+            rows.append(
+                {
+                    "dataset": f"d{g}",
+                    "model": "m",
+                    "bits": 64 << b,
+                    "f0": feats[0],
+                    "f1": feats[1],
+                    "f2": feats[2],
+                    "y": level + rng.normal(0, 0.005),
+                }
+            )
+    points = pl.DataFrame(rows)
+    features = ["f0", "f1", "f2"]
+    per_point = predictors.fit_predictors(
+        points, features, "y", seed=0, n_bootstrap=20, models=("ridge",)
+    )
+    grouped = predictors.fit_predictors(
+        points,
+        features,
+        "y",
+        seed=0,
+        n_bootstrap=20,
+        models=("ridge",),
+        group_by=["dataset", "model"],
+    )
+    assert per_point["loocv_r2"][0] > grouped["loocv_r2"][0] + 0.2
+    assert grouped["loocv_r2"][0] < 0.3
+    assert grouped["status"][0] == "fitted_small_n" and "N = 8 groups" in grouped["note"][0]

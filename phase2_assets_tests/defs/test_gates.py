@@ -161,7 +161,7 @@ def test_k3_stops_the_mlp_only_when_it_fires(tmp_path, tiny_beir, tiny_model, si
     _write(tmp_path, "geometry", geometry)
     assert gh.materialize(defs, "bfi_regression").success
     table = pl.read_parquet(tmp_path / "results" / "regression.parquet")
-    recall = table.filter(pl.col("target") == "recall_at_10")
+    recall = table.filter(pl.col("target") == "recall_at_10_within_bits")
     linear = recall.filter(pl.col("model").is_in(["ridge", "lasso"]))
     mlp = recall.filter(pl.col("model") == "mlp").row(0, named=True)
     if signal:

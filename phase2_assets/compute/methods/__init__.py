@@ -6,7 +6,14 @@ decorated with ``@register`` (name, budget, description, ``code_bits``, ``memory
 the results table gains rows, not columns.
 """
 
-from phase2_assets.compute.methods import binary, pq, reference  # noqa: F401  (registration)
+from phase2_assets.compute.methods import (  # noqa: F401  (importing registers the method)
+    binary,
+    binary_asym,
+    binary_rerank,
+    pq,
+    reference,
+    sign_centered,
+)
 from phase2_assets.compute.methods.base import (
     METHODS,
     Memory,

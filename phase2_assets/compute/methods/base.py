@@ -22,7 +22,8 @@ class Settings:
     pq_train_size: int = 65536
     query_block: int = 256
     corpus_block: int = 65536
-    rerank_factor: int = 4  # binary_rerank: shortlist r x k candidates
+    rerank_factor: int = 4  # binary_rerank: shortlist r x k candidates ...
+    rerank_depth: int = 10  # ... at this operating depth k
     itq_iterations: int = 50
 
 

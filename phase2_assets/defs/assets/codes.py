@@ -23,6 +23,7 @@ def settings_of(study: Study) -> Settings:
         query_block=study.retrieval.query_block,
         corpus_block=study.retrieval.corpus_block,
         rerank_factor=study.methods.rerank_factor,
+        rerank_depth=study.methods.rerank_depth,
         itq_iterations=study.methods.itq_iterations,
     )
 

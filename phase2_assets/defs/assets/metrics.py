@@ -251,7 +251,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         group_name="results",
         kinds={"polars", "parquet"},
         ins={
-            name: all_partitions() for name in ("reference_metrics", "binary_metrics", "pq_metrics")
+            name: all_partitions()
+            for name in ("reference_metrics", "binary_metrics", "pq_metrics", "method_metrics")
         },
         description=(
             "The study's results table, data/results/retrieval_metrics.parquet: one row per "
@@ -270,10 +271,10 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     def retrieval_metrics(context: dg.AssetExecutionContext, **tables):
         collected = [t for loaded in tables.values() for t in frames(loaded)]
         table = (
-            # Diagonal: partitions written by an older version may carry extra columns.
-            pl.concat(collected, how="diagonal_relaxed")
-            .select(evaluation.RESULT_COLUMNS)
-            .sort("dataset", "model", "method", "bits")
+            # Partitions written by an older version may lack or carry extra columns.
+            evaluation.conform(pl.concat(collected, how="diagonal_relaxed")).sort(
+                "dataset", "model", "method", "bits"
+            )
             if collected
             else pl.DataFrame(schema={c: pl.Float64 for c in evaluation.RESULT_COLUMNS})
         )
