@@ -20,7 +20,7 @@ def table_html(table: pl.DataFrame, digits: int = 4) -> str:
         cells = "".join(
             f"<td>{v:.{digits}f}</td>"
             if isinstance(v, float)
-            else f"<td>{html.escape(str(v))}</td>"
+            else f"<td class='s'>{html.escape(str(v))}</td>"
             for v in row
         )
         body.append(f"<tr>{cells}</tr>")
@@ -71,7 +71,8 @@ def render(
         "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-        "th{background:#f3f3f3}.verdict{font-size:28px;font-weight:bold;padding:.3em .6em;"
+        "td.s{text-align:left}th{background:#f3f3f3}"
+        ".verdict{font-size:28px;font-weight:bold;padding:.3em .6em;"
         "color:white;display:inline-block;border-radius:6px}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from the tables in "
