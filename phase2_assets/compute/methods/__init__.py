@@ -10,7 +10,11 @@ from phase2_assets.compute.methods import (  # noqa: F401  (importing registers 
     binary,
     binary_asym,
     binary_rerank,
+    itq,
+    opq,
+    pca_int8,
     pq,
+    rabitq,
     reference,
     sign_centered,
 )
