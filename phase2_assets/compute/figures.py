@@ -14,6 +14,19 @@ METHOD_STYLE = {
     "int8": {"color": "#2ca02c", "symbol": "diamond"},
     "float32": {"color": "#000000", "symbol": "star"},
 }
+# Methods beyond the plan: distinct colours in a fixed order, so a method keeps its colour.
+OTHER_COLOURS = ["#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+OTHER_SYMBOLS = ["triangle-up", "triangle-down", "cross", "x", "pentagon", "hexagon", "star-square"]
+
+
+def _style(method: str) -> dict:
+    if method in METHOD_STYLE:
+        return METHOD_STYLE[method]
+    from phase2_assets.compute.methods import METHODS
+
+    others = sorted(m for m in METHODS if m not in METHOD_STYLE)
+    i = others.index(method) if method in others else len(others)
+    return {"color": OTHER_COLOURS[i % len(OTHER_COLOURS)], "symbol": OTHER_SYMBOLS[i % 7]}
 
 
 def _pairs(table: pl.DataFrame) -> list[tuple[str, str]]:
@@ -32,7 +45,7 @@ def frontier(results: pl.DataFrame, metric: str = "recall_at_10") -> go.Figure:
         sub = results.filter((pl.col("dataset") == dataset) & (pl.col("model") == model))
         for method in sub["method"].unique().sort().to_list():
             pts = sub.filter(pl.col("method") == method).sort("bytes_per_vector")
-            style = METHOD_STYLE.get(method, {"color": "#7f7f7f", "symbol": "x"})
+            style = _style(method)
             fig.add_trace(
                 go.Scatter(
                     x=pts["bytes_per_vector"].to_list(),
