@@ -53,7 +53,7 @@ def _usable(table: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
     )
 
 
-def _binary_vs_pq(results: pl.DataFrame) -> pl.DataFrame:
+def binary_vs_pq(results: pl.DataFrame) -> pl.DataFrame:
     """(dataset, model, bits, binary recall@10, pq recall@10, ratio) at matched bytes."""
     results = _usable(results, RESULT_KEYS)
     binary = results.filter(pl.col("method") == "binary").select(
@@ -85,7 +85,7 @@ def f1_binary_collapse(results: pl.DataFrame, threshold: float, bits: int = 512)
 
 
 def f2_pq_dominance(results: pl.DataFrame, threshold: float) -> Switch:
-    pairs = _binary_vs_pq(results)
+    pairs = binary_vs_pq(results)
     best = float(pairs["ratio"].max()) if pairs.height else math.nan
     return Switch(
         name="F2",
@@ -170,7 +170,7 @@ def best_regimes(
     results: pl.DataFrame, bits: list[int], min_recall: float, min_ratio: float
 ) -> pl.DataFrame:
     """Benchmarks where binary meets the plan's GREEN bar (recall and ratio vs PQ)."""
-    return _binary_vs_pq(results).filter(
+    return binary_vs_pq(results).filter(
         pl.col("bits").is_in(bits)
         & (pl.col("binary_recall_at_10") >= min_recall)
         & (pl.col("ratio") >= min_ratio)

@@ -70,21 +70,6 @@ def frontier(results: pl.DataFrame, metric: str = "recall_at_10") -> go.Figure:
     return fig
 
 
-def iso_memory_table(results: pl.DataFrame) -> pl.DataFrame:
-    """Binary vs PQ at the same bytes per vector, with the ratio the kill-switch F2 reads."""
-    binary = results.filter(pl.col("method") == "binary").select(
-        "dataset", "model", "bits", "bytes_per_vector", pl.col("recall_at_10").alias("binary")
-    )
-    pq = results.filter(pl.col("method") == "pq").select(
-        "dataset", "model", "bits", pl.col("recall_at_10").alias("pq")
-    )
-    return (
-        binary.join(pq, on=["dataset", "model", "bits"], how="inner")
-        .with_columns(ratio=pl.col("binary") / pl.col("pq"))
-        .sort("dataset", "model", "bits")
-    )
-
-
 def hamming_histograms(geometry: pl.DataFrame) -> go.Figure:
     """Distribution of normalised Hamming distances between random passage pairs, per bit length."""
     fig = go.Figure()

@@ -8,6 +8,24 @@ DATASET_JOB = "collection_job"
 PAIR_JOB = "embedding_job"
 BITS_JOB = "codes_job"
 RESULTS_JOB = "results_job"
+DATASET_ASSETS = ("corpus", "queries", "qrels")
+PAIR_ASSETS = (
+    "corpus_embeddings",
+    "query_embeddings",
+    "float_ground_truth",
+    "evaluation_qrels",
+    "int8_index",
+    "reference_metrics",
+    "embedding_geometry",
+)
+BITS_ASSETS = (
+    "binary_codes",
+    "pq_index",
+    "binary_metrics",
+    "pq_metrics",
+    "method_metrics",
+    "code_geometry",
+)
 RESULT_TABLES = (
     "retrieval_metrics",
     "geometry",
@@ -23,33 +41,18 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
     return [
         dg.define_asset_job(
             DATASET_JOB,
-            selection=dg.AssetSelection.assets("corpus", "queries", "qrels"),
+            selection=dg.AssetSelection.assets(*DATASET_ASSETS),
             description="E1 input: read and sample BEIR collections (partition: dataset).",
         ),
         dg.define_asset_job(
             PAIR_JOB,
-            selection=dg.AssetSelection.assets(
-                "corpus_embeddings",
-                "query_embeddings",
-                "float_ground_truth",
-                "evaluation_qrels",
-                "int8_index",
-                "reference_metrics",
-                "embedding_geometry",
-            ),
+            selection=dg.AssetSelection.assets(*PAIR_ASSETS),
             description="E1, E3 (int8), E4, E7: embeddings, exact ground truth, int8, the "
             "reference rows and the embedding geometry (partition: dataset__model).",
         ),
         dg.define_asset_job(
             BITS_JOB,
-            selection=dg.AssetSelection.assets(
-                "binary_codes",
-                "pq_index",
-                "binary_metrics",
-                "pq_metrics",
-                "method_metrics",
-                "code_geometry",
-            ),
+            selection=dg.AssetSelection.assets(*BITS_ASSETS),
             description="E2, E3, E5, E6 and code diagnostics at one bit budget "
             "(partition: dataset__model x bits).",
         ),

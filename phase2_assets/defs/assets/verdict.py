@@ -190,7 +190,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
             (
                 "Binary vs PQ at matched memory",
                 "ratio = binary / PQ recall_at_10 (F2 reads it)",
-                figures.iso_memory_table(retrieval_metrics),
+                decisions.binary_vs_pq(retrieval_metrics),
             ),
             (
                 "Results table",
