@@ -34,7 +34,8 @@ class StagedArray:
 def staging_path(base_dir: str | os.PathLike, name: str) -> Path:
     folder = Path(base_dir) / ".staging"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{name}-{os.getpid()}.npy"
+    # A stable name, so that a rerun after a crash finds (and resumes) the partial array.
+    return folder / f"{name}.npy"
 
 
 class _FileStore(dg.UPathIOManager):

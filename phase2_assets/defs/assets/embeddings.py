@@ -1,9 +1,10 @@
 """E1: float32 unit-norm embeddings of passages and queries, streamed to .npy in chunks."""
 
-import dagster as dg
-import numpy as np
+import time
 
-from phase2_assets.compute import beir, encoders, sanity, storage
+import dagster as dg
+
+from phase2_assets.compute import beir, encoders, resumable, sanity, storage
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.gates import assert_expansion_open
 from phase2_assets.defs.io_managers import StagedArray, staging_path
@@ -88,22 +89,25 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         common = provenance(study)
         for output, texts in jobs.items():
             tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
-            out = np.lib.format.open_memmap(
-                tmp, mode="w+", dtype=np.float32, shape=(len(texts), cfg.dim)
-            )
 
             def progress(done: int, total: int, output=output) -> None:
                 context.log.info(f"{output} [{pair}]: {done}/{total} texts encoded")
 
-            report = encoders.encode_to(
+            t0 = time.perf_counter()
+            out, reused = resumable.encode_resumable(
                 model,
                 texts,
-                out,
+                tmp,
+                dim=cfg.dim,
                 batch_size=cfg.batch_size,
                 chunk=study.retrieval.encode_chunk,
+                model_id=f"{source.kind}:{source.location}:{model.max_seq_length}",
                 progress=progress,
             )
-            out.flush()
+            seconds = time.perf_counter() - t0
+            if reused:
+                context.log.info(f"{output} [{pair}]: resumed after {reused} complete chunks")
+            encoded = len(texts) - min(reused * study.retrieval.encode_chunk, len(texts))
             norm = sanity.unit_vectors(out, study.checks.norm_tolerance)
             shape = sanity.expected_shape(out, len(texts), cfg.dim)
             checksum = storage.sha256_array(out)
@@ -115,18 +119,20 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                     **common,
                     "model": cfg.name,
                     "model_source": f"{source.kind}: {source.location}",
-                    "shape": str((report.rows, report.dim)),
-                    "dagster/row_count": report.rows,
+                    "shape": str((len(texts), cfg.dim)),
+                    "dagster/row_count": len(texts),
                     "array_sha256": checksum,
-                    "seconds": round(report.seconds, 3),
-                    "docs_per_second": round(report.docs_per_second, 2),
-                    "device": report.device,
+                    "seconds": round(seconds, 3),
+                    "docs_per_second": round(encoded / seconds, 2) if seconds > 0 else None,
+                    "chunks_resumed": reused,
+                    "device": str(model.device),
                     "max_seq_length": int(model.max_seq_length or 0),
                     "prompt": cfg.passage_prompt
                     if output == "corpus_embeddings"
                     else cfg.query_prompt,
                 },
             )
+            resumable.clear_journal(tmp)
             yield dg.AssetCheckResult(
                 asset_key=output,
                 check_name="finite_unit_norm",
