@@ -27,7 +27,8 @@ import numpy as np
 
 from phase2_assets.compute import instrument
 from phase2_assets.compute.exact_search import block_topk, merge_topk
-from phase2_assets.compute.methods.base import Memory, Method, Settings, register
+from phase2_assets.compute.methods.base import Settings, register
+from phase2_assets.compute.methods.binary import Binary
 
 GRID_BITS = 30  # largest |R q| of a query maps to 2^30; bits * 2^30 < 2^53 keeps sums exact
 
@@ -85,28 +86,15 @@ def asym_topk(
 
 
 @register
-class BinaryAsym(Method):
+class BinaryAsym(Binary):
+    """Same index and memory as ``binary`` (the instrument's codes); only the scoring differs."""
+
     name = "binary_asym"
     budget = "bits"
     description = (
         "The instrument's codes scored asymmetrically: real projected query (R q) against the "
         "documents' ±1 sign codes, exact top-k."
     )
-
-    def applies(self, dim, bits, planned):
-        return bits in planned.get("binary", set())
-
-    def code_bits(self, dim, bits):
-        return bits
-
-    def memory(self, dim, bits):
-        # Same index as ``binary``: codes plus the (seed-regenerable, reported) projection.
-        return Memory(bits / 8, 4 * bits * dim)
-
-    def build(self, corpus, bits, settings):
-        return instrument.encode(
-            corpus, bits, settings.projection_seed, chunk=settings.corpus_block
-        )
 
     def search(self, index, queries, k, bits, settings):
         return asym_topk(index, queries, k, bits, settings)[0]
