@@ -41,7 +41,8 @@ def training_sample(corpus: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.ascontiguousarray(corpus[rows], dtype=np.float32)
 
 
-def _fill(index: faiss.Index, corpus: np.ndarray, block: int) -> None:
+def add_in_blocks(index: faiss.Index, corpus: np.ndarray, block: int) -> None:
+    """Add a (possibly memory-mapped) corpus a block at a time, as float32."""
     for start in range(0, corpus.shape[0], block):
         index.add(np.ascontiguousarray(corpus[start : start + block], dtype=np.float32))
 
@@ -75,7 +76,7 @@ def build_pq(
     t0 = time.perf_counter()
     index.train(sample)
     t1 = time.perf_counter()
-    _fill(index, corpus, block)
+    add_in_blocks(index, corpus, block)
     t2 = time.perf_counter()
     return index, _report(index, sample, 39 * (1 << nbits), t1 - t0, t2 - t1)
 
@@ -97,7 +98,7 @@ def build_int8(corpus: np.ndarray, *, block: int = 65536) -> tuple[faiss.Index, 
         hi = np.maximum(hi, chunk.max(axis=0))
     index.train(np.stack([lo, hi]).astype(np.float32))
     t1 = time.perf_counter()
-    _fill(index, corpus, block)
+    add_in_blocks(index, corpus, block)
     t2 = time.perf_counter()
     sample = np.ascontiguousarray(corpus[: min(len(corpus), 65536)], dtype=np.float32)
     return index, _report(index, sample, 2, t1 - t0, t2 - t1)

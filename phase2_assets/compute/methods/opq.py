@@ -71,8 +71,7 @@ def build_opq(
         index.train(quantizers.training_sample(corpus, train_size, seed))
     finally:
         opq.pq = None  # the Python object owns it: never leave faiss a dangling pointer
-    for start in range(0, corpus.shape[0], block):
-        index.add(np.ascontiguousarray(corpus[start : start + block], dtype=np.float32))
+    quantizers.add_in_blocks(index, corpus, block)
     return index
 
 

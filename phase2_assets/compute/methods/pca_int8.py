@@ -47,8 +47,7 @@ def build_pca_int8(
         raise ValueError(f"PCA to {p} dimensions needs 0 < p <= {dim}")
     index = faiss.index_factory(dim, f"PCA{p},SQ8", faiss.METRIC_INNER_PRODUCT)
     index.train(quantizers.training_sample(corpus, train_size, seed))
-    for start in range(0, corpus.shape[0], block):
-        index.add(np.ascontiguousarray(corpus[start : start + block], dtype=np.float32))
+    quantizers.add_in_blocks(index, corpus, block)
     return index
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 
 import faiss
-import numpy as np
 
 from phase2_assets.compute import quantizers
 from phase2_assets.compute.methods.base import Memory, Method, register
@@ -57,8 +56,7 @@ def build_rabitq(
     rotation.init(rotation_seed)  # marks it trained, so index.train keeps this rotation
     faiss.downcast_index(index.index).qb = QUERY_BITS
     index.train(quantizers.training_sample(corpus, train_size, train_seed))
-    for start in range(0, corpus.shape[0], block):
-        index.add(np.ascontiguousarray(corpus[start : start + block], dtype=np.float32))
+    quantizers.add_in_blocks(index, corpus, block)
     return index
 
 
