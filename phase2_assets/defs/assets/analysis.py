@@ -9,7 +9,7 @@ from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
-from phase2_assets.defs.results_io import all_partitions, attach_figure, frames
+from phase2_assets.defs.results_io import all_partitions, attach_figure, frames, markdown_table
 
 GROUP_GEOMETRY = "analysis_e7_geometry"
 GROUP_ANALYSIS = "analysis_e8_x1_x2"
@@ -258,10 +258,4 @@ def _k3(study: Study, linear_fit: pl.DataFrame):
 
 def _regression_md(table: pl.DataFrame) -> str:
     cols = ["target", "model", "n_points", "loocv_r2", "loocv_rmse", "spearman_rho", "status"]
-    cols = [c for c in cols if c in table.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in table.select(cols).iter_rows():
-        lines.append(
-            "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
-        )
-    return "\n".join(lines)
+    return markdown_table(table, cols, digits=3)

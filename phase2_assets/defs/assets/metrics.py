@@ -12,7 +12,7 @@ from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.assets.codes import planned_methods, settings_of
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.provenance import outcome_metadata, provenance
-from phase2_assets.defs.results_io import all_partitions, frames
+from phase2_assets.defs.results_io import all_partitions, frames, markdown_table
 
 GROUP = "core_e5_e6_evaluation"
 # Methods built and stored by assets of their own (E2, E3); the rest are built where evaluated.
@@ -46,21 +46,18 @@ def _timings(rows: list[dict]) -> dict:
     return meta
 
 
+PREVIEW_COLUMNS = [
+    "method",
+    "bits",
+    "bytes_per_vector",
+    "recall_at_10",
+    "ndcg_at_10",
+    "ndcg_at_10_vs_float",
+]
+
+
 def _markdown(table: pl.DataFrame) -> str:
-    cols = [
-        "method",
-        "bits",
-        "bytes_per_vector",
-        "recall_at_10",
-        "ndcg_at_10",
-        "ndcg_at_10_vs_float",
-    ]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in table.select(cols).iter_rows():
-        lines.append(
-            "| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |"
-        )
-    return "\n".join(lines)
+    return markdown_table(table, PREVIEW_COLUMNS, digits=4)
 
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
