@@ -81,35 +81,57 @@ def hamming_topk(
     corpus_codes: np.ndarray,
     k: int,
     *,
-    query_block: int = 256,
+    query_block: int = 4096,
     corpus_block: int = 65536,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k by Hamming distance: (ids int64, distances int32), each (nq, k).
 
-    Streams query x corpus blocks and keeps a running top-k, so memory is
-    O(query_block x corpus_block) whatever the corpus size. Ties break by corpus row.
+    faiss's ``IndexBinaryFlat`` does the scan (SIMD popcount, a heap per query, memory
+    O(query_block x k)); it chooses arbitrarily among codes tied at the k-th distance, so ties
+    are made exact here. Each query block asks faiss for k + margin results. When the last of
+    them is farther than the k-th, every code tied with the k-th is among them and sorting by
+    (distance, row) is exact. Queries whose tie group runs past the margin get one range search
+    for everything within the k-th distance. Ties therefore break by corpus row, lower first,
+    whatever faiss's threading does. ``corpus_block`` is the chunk in which memmapped codes are
+    copied into the index.
     """
-    n = corpus_codes.shape[0]
+    import faiss
+
+    n, width = corpus_codes.shape
     if n == 0:
         raise ValueError("empty corpus: nothing to search")
+    if query_codes.shape[1] != width:
+        raise ValueError(f"code widths differ: {query_codes.shape[1]} vs {width} bytes")
     k = min(k, n)
     nq = query_codes.shape[0]
+    index = faiss.IndexBinaryFlat(8 * width)
+    for start in range(0, n, corpus_block):
+        index.add(np.ascontiguousarray(corpus_codes[start : start + corpus_block], np.uint8))
     ids = np.empty((nq, k), dtype=np.int64)
     dists = np.empty((nq, k), dtype=np.int32)
+    wide = min(n, k + max(16, k // 2))
     for qs in range(0, nq, query_block):
-        q = query_codes[qs : qs + query_block]
-        best = None
-        for cs in range(0, n, corpus_block):
-            c = np.asarray(corpus_codes[cs : cs + corpus_block])
-            d = hamming_distances(q, c).astype(np.int64)
-            # One sortable key per (distance, row): smaller distance first, then lower row.
-            keys = d * n + np.arange(cs, cs + len(c), dtype=np.int64)[None, :]
-            if best is not None:
-                keys = np.concatenate([best, keys], axis=1)
-            if keys.shape[1] > k:
-                keys = np.partition(keys, k - 1, axis=1)[:, :k]
-            best = keys
-        best = np.sort(best, axis=1)
+        q = np.ascontiguousarray(query_codes[qs : qs + query_block], np.uint8)
+        d, i = index.search(q, wide)
+        keys = np.sort(d.astype(np.int64) * n + i, axis=1)
+        kth = keys[:, k - 1] // n
+        unresolved = np.flatnonzero((keys[:, -1] // n == kth) & (wide < n))
+        best = keys[:, :k].copy()
+        if unresolved.size:
+            best[unresolved] = _within_kth(index, q[unresolved], kth[unresolved], k, n)
         ids[qs : qs + len(q)] = best % n
         dists[qs : qs + len(q)] = best // n
     return ids, dists
+
+
+def _within_kth(index, q: np.ndarray, kth: np.ndarray, k: int, n: int) -> np.ndarray:
+    """(len(q), k) sorted (distance, row) keys from every code within each query's k-th distance."""
+    out = np.empty((len(q), k), dtype=np.int64)
+    for radius in np.unique(kth):  # one range search per distinct k-th distance
+        rows = np.flatnonzero(kth == radius)
+        lims, d, i = index.range_search(q[rows], int(radius) + 1)
+        keys = d.astype(np.int64) * n + i
+        for j, row in enumerate(rows):
+            mine = keys[lims[j] : lims[j + 1]]
+            out[row] = np.sort(np.partition(mine, k - 1)[:k] if len(mine) > k else mine)
+    return out

@@ -181,6 +181,19 @@ def test_hamming_topk_matches_naive_with_ties(nbytes, query_block, corpus_block)
     assert dists[0, :3].tolist() == [0, 0, 0]
 
 
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_hamming_topk_exact_when_tie_groups_outrun_the_search_margin(k):
+    # 1-byte codes over 3,000 rows: hundreds of codes share each distance, so faiss's own
+    # top-(k + margin) cannot hold the k-th tie group and the range-search path must decide.
+    rng = np.random.default_rng(k)
+    corpus = rng.integers(0, 256, size=(3000, 1), dtype=np.uint8)
+    queries = rng.integers(0, 256, size=(37, 1), dtype=np.uint8)
+    ids, dists = instrument.hamming_topk(queries, corpus, k, query_block=10)
+    exp_ids, exp_d = _naive_topk(queries, corpus, k)
+    np.testing.assert_array_equal(dists, exp_d)
+    np.testing.assert_array_equal(ids, exp_ids)
+
+
 def test_hamming_topk_ties_prefer_lower_row_across_blocks():
     # Six identical codes; k=4 must return rows 0..3 whatever the block layout.
     corpus = np.tile(np.array([[0xAB, 0xCD]], dtype=np.uint8), (6, 1))
