@@ -119,6 +119,11 @@ class MethodsConfig(_Strict):
     rerank_factor: int = Field(4, ge=1, description="binary_rerank shortlists r x k candidates")
     rerank_depth: int = Field(10, ge=1, description="k of the re-ranking operating point")
     itq_iterations: int = Field(50, ge=1)
+    extra: list[str] | None = Field(
+        None,
+        description="Which methods beyond the plan to run (names from the registry); "
+        "unset runs them all, [] runs only the planned float32/int8/binary/PQ rows.",
+    )
 
 
 class CheckThresholds(_Strict):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from phase2_assets.compute.methods import METHODS
 from phase2_assets.config import Study
 from phase2_assets.defs.assets import (
     analysis,
@@ -32,6 +33,7 @@ def default_data_dir() -> str:
 def build_definitions(
     study: Study, data_dir: str | None = None, **resource_overrides
 ) -> dg.Definitions:
+    _check_method_names(study)
     data_dir = str(Path(data_dir or default_data_dir()).resolve())
     parts = build_partitions(study)
     assets = [a for module in ASSET_MODULES for a in module.build(study, parts)]
@@ -42,3 +44,12 @@ def build_definitions(
         **resource_overrides,
     }
     return dg.Definitions(assets=assets, jobs=build_jobs(), resources=resources)
+
+
+def _check_method_names(study: Study) -> None:
+    unknown = sorted(set(study.methods.extra or ()) - set(METHODS))
+    if unknown:
+        raise ValueError(
+            f"study {study.name!r}: methods.extra names unknown methods {unknown}; "
+            f"registered: {sorted(METHODS)}"
+        )

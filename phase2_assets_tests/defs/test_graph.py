@@ -72,3 +72,25 @@ def test_stored_arrays_are_plain_npy(tiny_run):
     assert emb.dtype == np.float32 and emb.shape == (300, 32)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     assert np.array_equal(codes, instrument.encode(emb, 64, study.seeds.projection))
+
+
+def test_methods_extra_limits_the_methods_beyond_the_plan(tmp_path, tiny_beir, tiny_model):
+    from phase2_assets_tests.conftest import write_tiny_study
+
+    path = write_tiny_study(tmp_path / "t.yaml", tiny_beir, tiny_model, methods={"extra": ["itq"]})
+    _, defs = gh.build(path, tmp_path / "data")
+    assert gh.materialize(defs, "dataset", "tiny").success
+    assert gh.materialize(defs, "pair", "tiny__tiny-bert").success
+    assert gh.materialize(defs, "bits", gh.pair_bits_key("tiny__tiny-bert", 32)).success
+    reference = pl.read_parquet(tmp_path / "data" / "reference_metrics" / "tiny__tiny-bert.parquet")
+    extra = pl.read_parquet(tmp_path / "data" / "method_metrics" / "tiny__tiny-bert" / "32.parquet")
+    assert sorted(reference["method"]) == ["float32", "int8"]
+    assert extra["method"].to_list() == ["itq"]
+
+
+def test_methods_extra_with_an_unknown_name_is_refused(tmp_path, tiny_beir, tiny_model):
+    from phase2_assets_tests.conftest import write_tiny_study
+
+    path = write_tiny_study(tmp_path / "t.yaml", tiny_beir, tiny_model, methods={"extra": ["lsh"]})
+    with pytest.raises(ValueError, match=r"methods.extra names unknown methods \['lsh'\]"):
+        gh.build(path, tmp_path / "data")

@@ -125,6 +125,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         for method in methods_for(budget):
             if method.name in OWN_ASSETS or not method.applies(corpus.shape[1], bits, planned):
                 continue
+            if study.methods.extra is not None and method.name not in study.methods.extra:
+                continue
             t0 = time.perf_counter()
             index = method.build(corpus, bits, settings)
             build_seconds = time.perf_counter() - t0
