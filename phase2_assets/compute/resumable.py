@@ -56,6 +56,7 @@ def encode_resumable(
     chunk: int,
     model_id: str,
     progress: Callable[[int, int], None] | None = None,
+    renormalise: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Encode into ``staging`` (a ``.npy``), resuming if a matching journal says so.
 
@@ -96,6 +97,7 @@ def encode_resumable(
             out[start : start + chunk],
             batch_size=batch_size,
             chunk=chunk,
+            renormalise=renormalise,
         )
         out.flush()
         _write_journal(journal_file, {"identity": identity, "chunks_done": c + 1})

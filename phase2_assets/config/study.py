@@ -65,7 +65,13 @@ class ModelConfig(_Strict):
     query_prompt: str = ""
     passage_prompt: str = ""
     max_seq_length: int | None = Field(None, ge=1)
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, description="Texts per forward pass on CPU.")
+    gpu_batch_size: int | None = Field(
+        None, ge=1, description="Texts per forward pass on a GPU; unset = tuned on the device."
+    )
+    precision: Literal["auto", "fp32", "fp16"] = Field(
+        "auto", description="auto = fp16 on CUDA, fp32 on CPU."
+    )
     trust_remote_code: bool = False
 
 

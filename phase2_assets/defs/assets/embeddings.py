@@ -1,5 +1,6 @@
 """E1: float32 unit-norm embeddings of passages and queries, streamed to .npy in chunks."""
 
+import platform
 import time
 
 import dagster as dg
@@ -29,6 +30,37 @@ def _shape_spec(asset: str, what: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         "expected_shape", asset=asset, blocking=True, description=SHAPE_CHECK.format(what=what)
     )
+
+
+def _batch_size(context, model, cfg, device: str, texts) -> tuple[int, dict[int, float]]:
+    """CPU: the configured size. CUDA: the configured GPU size, or one measured on the card."""
+    if not device.startswith("cuda"):
+        return cfg.batch_size, {}
+    if cfg.gpu_batch_size:
+        return cfg.gpu_batch_size, {}
+    import torch
+
+    size, tried = encoders.tune_batch_size(
+        model, texts, start=cfg.batch_size, out_of_memory=(torch.cuda.OutOfMemoryError,)
+    )
+    torch.cuda.empty_cache()
+    rates = ", ".join(f"{b}: {r:.0f}/s" for b, r in tried.items())
+    context.log.info(f"GPU batch size {size} (texts/s by batch size: {rates})")
+    return size, tried
+
+
+def device_metadata(device: str, precision: str, batch_size: int, tuning: dict) -> dict:
+    """What ran the encoder: the budget ledger sums these seconds per device kind."""
+    meta = {"device": device, "precision": precision, "batch_size": batch_size}
+    if device.startswith("cuda"):
+        import torch
+
+        meta["device_name"] = torch.cuda.get_device_name(torch.device(device))
+    else:
+        meta["device_name"] = platform.processor() or platform.machine()
+    if tuning:
+        meta["batch_size_tuning"] = {str(b): round(r, 1) for b, r in tuning.items()}
+    return meta
 
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
@@ -75,36 +107,45 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         cfg = study.models[model_key]
         source = encoders.resolve_model(model_key, cfg.name, cfg.path, runtime.model_dir)
         device = encoders.pick_device(runtime.device)
-        context.log.info(f"Loading {cfg.name} from {source.location} ({source.kind}) on {device}")
+        precision = encoders.pick_precision(cfg.precision, device)
+        context.log.info(
+            f"Loading {cfg.name} from {source.location} ({source.kind}) on {device}, {precision}"
+        )
         model = encoders.load_encoder(
             source,
             device=device,
             max_seq_length=cfg.max_seq_length,
             trust_remote_code=cfg.trust_remote_code,
+            precision=precision,
         )
         jobs = {
             "corpus_embeddings": beir.passage_texts(corpus, cfg.passage_prompt),
             "query_embeddings": [cfg.query_prompt + t for t in queries["text"].to_list()],
         }
-        common = provenance(study)
+        batch_size, tuning = _batch_size(context, model, cfg, device, jobs["corpus_embeddings"])
+        common = {
+            **provenance(study),
+            **device_metadata(device, precision, batch_size, tuning),
+        }
         for output, texts in jobs.items():
             tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
 
             def progress(done: int, total: int, output=output) -> None:
                 context.log.info(f"{output} [{pair}]: {done}/{total} texts encoded")
 
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             out, reused = resumable.encode_resumable(
                 model,
                 texts,
                 tmp,
                 dim=cfg.dim,
-                batch_size=cfg.batch_size,
+                batch_size=batch_size,
                 chunk=study.retrieval.encode_chunk,
-                model_id=f"{source.kind}:{source.location}:{model.max_seq_length}",
+                model_id=f"{source.kind}:{source.location}:{model.max_seq_length}:{precision}",
                 progress=progress,
+                renormalise=precision == "fp16",
             )
-            seconds = time.perf_counter() - t0
+            seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
             if reused:
                 context.log.info(f"{output} [{pair}]: resumed after {reused} complete chunks")
             encoded = len(texts) - min(reused * study.retrieval.encode_chunk, len(texts))
@@ -125,7 +166,9 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                     "seconds": round(seconds, 3),
                     "docs_per_second": round(encoded / seconds, 2) if seconds > 0 else None,
                     "chunks_resumed": reused,
-                    "device": str(model.device),
+                    "device_seconds": round(seconds, 3),
+                    "gpu_seconds": round(seconds, 3) if device.startswith("cuda") else 0.0,
+                    "cpu_seconds": round(cpu_seconds, 3),
                     "max_seq_length": int(model.max_seq_length or 0),
                     "prompt": cfg.passage_prompt
                     if output == "corpus_embeddings"
