@@ -41,14 +41,38 @@ def training_sample(corpus: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.ascontiguousarray(corpus[rows], dtype=np.float32)
 
 
+# Bytes of scratch faiss may use to encode one block of rows (see pq_encode_block).
+ENCODE_WORKSPACE_BYTES = 64 << 20
+
+
+def pq_encode_block(m: int, nbits: int, block: int) -> int:
+    """Rows per faiss PQ encode call so that its scratch stays within ENCODE_WORKSPACE_BYTES.
+
+    ``ProductQuantizer::compute_codes`` encodes a batch with BLAS through a (rows x 2^nbits x m)
+    float32 distance table when sub-vectors have >= 16 dimensions: 2 GiB for 65,536 rows at
+    m = 32, and 8 GiB for one ``add`` of a whole 1M corpus (faiss blocks at 262,144 rows).
+    """
+    return max(256, min(block, ENCODE_WORKSPACE_BYTES // (4 * (1 << nbits) * m)))
+
+
 def add_in_blocks(index: faiss.Index, corpus: np.ndarray, block: int) -> None:
     """Add a (possibly memory-mapped) corpus a block at a time, as float32."""
     for start in range(0, corpus.shape[0], block):
         index.add(np.ascontiguousarray(corpus[start : start + block], dtype=np.float32))
 
 
-def _report(index: faiss.Index, sample: np.ndarray, min_train: int, t_train: float, t_add: float):
-    recon = index.sa_decode(index.sa_encode(sample))
+def _report(
+    index: faiss.Index,
+    sample: np.ndarray,
+    min_train: int,
+    t_train: float,
+    t_add: float,
+    block: int = 65536,
+):
+    recon = np.empty_like(sample)
+    for start in range(0, len(sample), block):
+        part = sample[start : start + block]
+        recon[start : start + len(part)] = index.sa_decode(index.sa_encode(part))
     mse = float(np.mean(np.sum((recon - sample) ** 2, axis=1)))
     norm2 = float(np.mean(np.sum(sample.astype(np.float64) ** 2, axis=1)))
     return TrainingReport(
@@ -76,9 +100,10 @@ def build_pq(
     t0 = time.perf_counter()
     index.train(sample)
     t1 = time.perf_counter()
+    block = pq_encode_block(m, nbits, block)
     add_in_blocks(index, corpus, block)
     t2 = time.perf_counter()
-    return index, _report(index, sample, 39 * (1 << nbits), t1 - t0, t2 - t1)
+    return index, _report(index, sample, 39 * (1 << nbits), t1 - t0, t2 - t1, block)
 
 
 def build_int8(corpus: np.ndarray, *, block: int = 65536) -> tuple[faiss.Index, TrainingReport]:

@@ -71,7 +71,7 @@ def build_opq(
         index.train(quantizers.training_sample(corpus, train_size, seed))
     finally:
         opq.pq = None  # the Python object owns it: never leave faiss a dangling pointer
-    quantizers.add_in_blocks(index, corpus, block)
+    quantizers.add_in_blocks(index, corpus, quantizers.pq_encode_block(m, NBITS, block))
     return index
 
 
