@@ -1,0 +1,100 @@
+"""``python -m bench [--quick]``: every target as ``TARGET name measured goal PASS|FAIL``.
+
+Targets (issue 5), each a ratio against a baseline measured in this invocation:
+- ``study_time_ratio``: post-embedding Core study through Dagster / the same faiss+numpy calls
+  made bare (goal <= 1.3);
+- ``study_peak_rss_ratio``: peak RSS of that study run / the float32 corpus matrix (goal <= 1.5);
+- ``encode_throughput_ratio``: the embedding asset's encoder path / bare
+  ``SentenceTransformer.encode`` at the same batch size, on real SciFact passages (goal >= 0.95);
+- ``hamming_topk_ratio``: ``instrument.hamming_topk`` throughput / faiss ``IndexBinaryFlat`` on
+  the same codes (goal >= 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import encode, hamming
+
+SIZES = {"full": (1_000_000, 768, 1000), "quick": (100_000, 384, 300)}
+
+
+def _phase(*args: str) -> dict:
+    """Run one phase in a fresh interpreter; its last BENCH_JSON line is the result."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.study", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench phase {args[0]} failed:\n{proc.stderr[-4000:]}")
+    line = [x for x in proc.stdout.splitlines() if x.startswith("BENCH_JSON ")][-1]
+    return json.loads(line.removeprefix("BENCH_JSON "))
+
+
+def target(name: str, measured: float, goal: str) -> str:
+    op, value = goal[:2], float(goal[2:])
+    ok = measured <= value if op == "<=" else measured >= value
+    return f"TARGET {name} {measured:.3f} {goal} {'PASS' if ok else 'FAIL'}"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (OSError, ValueError):
+        mem = float("nan")
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="100K x 384 instead of 1M x 768")
+    parser.add_argument("--workdir", help="keep the synthetic partition here (default: temp)")
+    parser.add_argument("--only", nargs="*", help="targets to run: study encode hamming")
+    args = parser.parse_args()
+    size = "quick" if args.quick else "full"
+    n, dim, n_queries = SIZES[size]
+    only = set(args.only or ["study", "encode", "hamming"])
+    print(f"# bench ({size}): {machine()}", flush=True)
+    lines, details = [], {}
+    with tempfile.TemporaryDirectory(prefix="phase2-bench-", dir=args.workdir) as tmp:
+        work = Path(tmp)
+        if "study" in only or "hamming" in only:
+            _phase("prepare", str(work), str(n), str(dim), str(n_queries))
+        if "study" in only:
+            bare = _phase("bare", str(work))
+            ours = _phase("study", str(work))
+            matrix = n * dim * 4
+            details["study"] = {"bare": bare, "study": ours, "matrix_bytes": matrix}
+            print(f"# study {ours['seconds']:.1f}s vs bare {bare['seconds']:.1f}s", flush=True)
+            lines.append(target("study_time_ratio", ours["seconds"] / bare["seconds"], "<=1.3"))
+            lines.append(target("study_peak_rss_ratio", ours["peak_rss_bytes"] / matrix, "<=1.5"))
+            print(lines[-2], lines[-1], sep="\n", flush=True)
+        if "hamming" in only:
+            res = hamming.compare(work, quick=args.quick)
+            details["hamming"] = res
+            lines.append(target("hamming_topk_ratio", res["ratio"], ">=1.0"))
+            print(lines[-1], flush=True)
+    if "encode" in only:
+        res = encode.compare(quick=args.quick)
+        details["encode"] = res
+        lines.append(target("encode_throughput_ratio", res["ratio"], ">=0.95"))
+        print(lines[-1], flush=True)
+    print("# details " + json.dumps(details, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    main()

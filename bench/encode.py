@@ -1,0 +1,60 @@
+"""Encoding throughput: the embedding asset's path against bare ``SentenceTransformer.encode``.
+
+The asset encodes through ``resumable.encode_resumable`` (chunks into a memory-mapped staging file
+with a journal after each chunk); the baseline is one ``model.encode`` call on the same texts with
+the same batch size. Real SciFact passages, all-MiniLM-L6-v2 (the offline bundle or the hub).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from phase2_assets.compute import beir, encoders, resumable
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+BATCH = 64
+
+
+def _texts(n: int) -> list[str]:
+    root = os.environ.get("PHASE2_BEIR_DIR") or str(Path.cwd().parent / "shared" / "datasets")
+    folder = Path(root) / "scifact"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: set PHASE2_BEIR_DIR to a folder holding scifact/")
+    coll = beir.load_collection(folder, "test", None, 13)
+    return beir.passage_texts(coll.corpus.head(n))
+
+
+def compare(quick: bool) -> dict:
+    texts = _texts(256 if quick else 1024)
+    source = encoders.resolve_model("minilm", MODEL, None, os.environ.get("PHASE2_MODEL_DIR"))
+    model = encoders.load_encoder(
+        source, device=encoders.pick_device("auto"), max_seq_length=None, trust_remote_code=False
+    )
+    model.encode(texts[:BATCH], batch_size=BATCH)  # warm-up: first-call allocations
+    bare_times, ours_times = [], []
+    with tempfile.TemporaryDirectory(prefix="phase2-bench-encode-") as tmp:
+        for round_ in range(1 if quick else 2):
+            t0 = time.perf_counter()
+            model.encode(texts, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True)
+            bare_times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            resumable.encode_resumable(
+                model,
+                texts,
+                Path(tmp) / f"round{round_}.npy",
+                dim=model.get_sentence_embedding_dimension(),
+                batch_size=BATCH,
+                chunk=4096,
+                model_id=source.location,
+            )
+            ours_times.append(time.perf_counter() - t0)
+    return {
+        "texts": len(texts),
+        "device": str(model.device),
+        "bare_docs_per_second": len(texts) / min(bare_times),
+        "ours_docs_per_second": len(texts) / min(ours_times),
+        "ratio": min(bare_times) / min(ours_times),
+    }
