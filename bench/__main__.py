@@ -33,6 +33,7 @@ def _phase(*args: str) -> dict:
         capture_output=True,
         text=True,
         check=False,
+        cwd=Path(__file__).resolve().parents[1],
     )
     if proc.returncode != 0:
         raise RuntimeError(f"bench phase {args[0]} failed:\n{proc.stderr[-4000:]}")

@@ -1,0 +1,51 @@
+"""The benchmark harness itself (not its timings): targets are judged right, and the Dagster
+study and the bare faiss/numpy baseline compute the same numbers on the same synthetic partition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import synthetic
+from bench.__main__ import _phase, target
+
+
+@pytest.mark.parametrize(
+    ("measured", "goal", "verdict"),
+    [(1.29, "<=1.3", "PASS"), (1.31, "<=1.3", "FAIL"), (0.96, ">=0.95", "PASS")]
+    + [(0.94, ">=0.95", "FAIL"), (1.0, ">=1.0", "PASS")],
+)
+def test_target_lines(measured, goal, verdict):
+    line = target("x", measured, goal)
+    assert line == f"TARGET x {measured:.3f} {goal} {verdict}"
+
+
+def test_synthetic_vectors_are_unit_norm_deterministic_and_clustered(tmp_path):
+    a = synthetic.write_vectors(
+        tmp_path / "c.npy", tmp_path / "q.npy", n=3000, dim=32, n_queries=20
+    )
+    corpus = np.load(tmp_path / "c.npy")
+    queries = np.load(tmp_path / "q.npy")
+    assert corpus.shape == (3000, 32) and queries.shape == (20, 32)
+    np.testing.assert_allclose(np.linalg.norm(corpus, axis=1), 1.0, atol=1e-5)
+    # Each query is a noisy copy of its source passage: that passage is its nearest neighbour.
+    assert ((queries @ corpus.T).argmax(axis=1) == a).mean() >= 0.9
+    b = synthetic.write_vectors(
+        tmp_path / "c2.npy", tmp_path / "q2.npy", n=3000, dim=32, n_queries=20
+    )
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.load(tmp_path / "c2.npy"), corpus)
+
+
+def test_study_and_bare_baseline_agree(tmp_path):
+    prepared = _phase("prepare", str(tmp_path), "4000", "64", "40")
+    bare = _phase("bare", str(tmp_path))
+    study = _phase("study", str(tmp_path))
+    assert prepared["n"] == 4000
+    ours, theirs = study["recall_at_10"], bare["recall_at_10"]
+    assert set(ours) == set(theirs) and len(ours) == 10
+    assert ours["float32@2048"] == theirs["float32@2048"] == 1.0
+    for bits in (64, 128, 256, 512):  # same seed, same codes: the same recall
+        assert ours[f"binary@{bits}"] == pytest.approx(theirs[f"binary@{bits}"], abs=0.01)
+    assert ours["int8@512"] > 0.9 and theirs["int8@512"] > 0.9
+    assert study["seconds"] > 0 and study["peak_rss_bytes"] > 0
