@@ -11,12 +11,17 @@ from pathlib import Path
 
 
 def _instance(data_dir: Path):
+    """$DAGSTER_HOME (default data/dagster_home), with the local dagster.yaml if it has none."""
     from dagster import DagsterInstance
 
+    from phase2_assets.defs.instance import release_orphaned_slots, write_local_config
+
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(data_dir / "dagster_home")))
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch(exist_ok=True)
-    return DagsterInstance.get()
+    write_local_config(home)
+    instance = DagsterInstance.get()
+    for line in release_orphaned_slots(instance):
+        print(line, flush=True)
+    return instance
 
 
 # Progress and warnings reach the console; per-step DEBUG events stay in the instance (and UI).
@@ -43,11 +48,17 @@ def _stage(study, pairs: list[str], done_datasets: set[str]) -> list[tuple[str, 
 
 
 def _execute(defs, instance, plan, failed: list[str]) -> None:
+    from phase2_assets.defs.instance import cli_run_tags
+
     for i, (job_name, key) in enumerate(plan, start=1):
         label = f"{job_name}[{key}]" if key is not None else job_name
         t0 = time.perf_counter()
         result = defs.resolve_job_def(job_name).execute_in_process(
-            run_config=_QUIET, partition_key=key, instance=instance, raise_on_error=False
+            run_config=_QUIET,
+            partition_key=key,
+            instance=instance,
+            raise_on_error=False,
+            tags=cli_run_tags(),
         )
         status = "ok" if result.success else "FAILED"
         print(
@@ -104,14 +115,16 @@ def run_study(config: str, data_dir: str | None = None, *, report_only: bool = F
 
 
 def _print_summary(data: Path) -> None:
-    results = data / "results"
+    from phase2_assets.defs.locations import storage_root
+
+    results = storage_root(data) / "results"  # the data folder, or $PHASE2_STORAGE_URL
     table = results / "retrieval_metrics.parquet"
     if table.exists():
         import polars as pl
 
-        with pl.Config(tbl_rows=200, tbl_cols=12, tbl_width_chars=160):
+        with table.open("rb") as fh, pl.Config(tbl_rows=200, tbl_cols=12, tbl_width_chars=160):
             print(
-                pl.read_parquet(table).select(
+                pl.read_parquet(fh).select(
                     "dataset",
                     "model",
                     "method",

@@ -1,4 +1,9 @@
-"""Assemble one Definitions object from a study config."""
+"""Assemble one Definitions object from a study config.
+
+Machine-dependent choices come from the environment, never from the study: where files live
+(``$PHASE2_DATA_DIR``, ``$PHASE2_STORAGE_URL``), the executor (``$PHASE2_EXECUTOR``,
+``$PHASE2_MAX_CONCURRENT``) and the runtime settings in ``resources``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import dagster as dg
 
 from phase2_assets.compute.methods import METHODS
 from phase2_assets.config import Study
+from phase2_assets.defs import execution
 from phase2_assets.defs.assets import (
     analysis,
     codes,
@@ -20,6 +26,7 @@ from phase2_assets.defs.assets import (
 )
 from phase2_assets.defs.io_managers import io_manager_resources
 from phase2_assets.defs.jobs import build_jobs
+from phase2_assets.defs.locations import cache_dir, storage_root
 from phase2_assets.defs.partitions import build_partitions
 from phase2_assets.defs.resources import runtime_from_env
 
@@ -38,12 +45,18 @@ def build_definitions(
     parts = build_partitions(study)
     assets = [a for module in ASSET_MODULES for a in module.build(study, parts)]
     assets += verdict.build(study)
+    assets = execution.with_backfill_policy(assets)
     resources = {
         "runtime": runtime_from_env(data_dir),
-        **io_manager_resources(data_dir),
+        **io_manager_resources(str(storage_root(data_dir)), str(cache_dir(data_dir))),
         **resource_overrides,
     }
-    return dg.Definitions(assets=assets, jobs=build_jobs(), resources=resources)
+    return dg.Definitions(
+        assets=assets,
+        jobs=build_jobs(),
+        resources=resources,
+        executor=execution.executor_from_env(execution.step_pools(assets)),
+    )
 
 
 def _check_method_names(study: Study) -> None:

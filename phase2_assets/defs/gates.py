@@ -3,7 +3,9 @@
 Dagster's blocking checks only stop downstream steps of the same run; a backfill launched later
 would go ahead. So the kill-switch asset writes its states to ``results/kill_switches.json`` and
 the assets that a fired switch stops read that file before doing any work. Deleting the file (or
-re-materialising the kill-switches after the results change) reopens the gate.
+re-materialising the kill-switches after the results change) reopens the gate. The file lives
+where the assets do (the data folder, or ``$PHASE2_STORAGE_URL``), so runs on other machines
+read the same gate.
 """
 
 from __future__ import annotations
@@ -12,21 +14,21 @@ import json
 from pathlib import Path
 
 import dagster as dg
+from upath import UPath
 
-from phase2_assets.compute.storage import atomic_path
+from phase2_assets.defs.locations import storage_root, write_text
 
 GATE_FILE = Path("results") / "kill_switches.json"
 EXPANSION_SWITCHES = ("F1", "F2")
 
 
-def gate_path(data_dir: str | Path) -> Path:
-    return Path(data_dir) / GATE_FILE
+def gate_path(data_dir: str | Path) -> UPath:
+    return storage_root(data_dir) / GATE_FILE.as_posix()
 
 
-def write_gates(data_dir: str | Path, switches: list[dict]) -> Path:
+def write_gates(data_dir: str | Path, switches: list[dict]) -> UPath:
     path = gate_path(data_dir)
-    with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps({"switches": switches}, indent=2, default=str))
+    write_text(path, json.dumps({"switches": switches}, indent=2, default=str))
     return path
 
 

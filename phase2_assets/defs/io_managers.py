@@ -3,8 +3,16 @@
 The default Dagster IO manager pickles whole objects; this study's assets are large arrays and
 tables that other tools should read. So arrays are ``.npy`` (memory-mapped on load, never
 pickled), bundles of small arrays ``.npz``, tables Parquet and faiss indexes faiss's own format.
-Every write is atomic (temporary file + rename) and its SHA-256 is recorded as metadata.
-Paths: ``<base>/<asset>/<pair or dataset>[/<bits>].<ext>``.
+Paths: ``<base>/<asset>/<pair or dataset>[/<bits>].<ext>``; the SHA-256 and size of every file
+written are recorded as metadata.
+
+The base is a local folder or any fsspec URL (see ``locations``). Locally every write is atomic
+(temporary file + rename) and arrays load memory-mapped in place. On an object store a file is
+first written locally, then uploaded in one PUT (an object appears whole or not at all); a load
+downloads it into the local cache (``<data>/.cache/<protocol>/<path>``), checks its size against
+the store's, and memory-maps the copy. A cached copy is reused while the object's fingerprint
+(fsspec ``ukey``: ETag, generation or timestamp) and size are unchanged, so a re-materialised
+partition is fetched again even when its size is the same.
 """
 
 from __future__ import annotations
@@ -21,12 +29,14 @@ import polars as pl
 from upath import UPath
 
 from phase2_assets.compute import storage
+from phase2_assets.defs.locations import is_local, local_path
 
 
 @dataclass(frozen=True)
 class StagedArray:
-    """An ``.npy`` already written (chunk by chunk) to a temporary file on the same filesystem;
-    the IO manager moves it into place atomically instead of copying gigabytes."""
+    """An ``.npy`` already written (chunk by chunk) to a local temporary file; the IO manager
+    moves it into place atomically instead of copying gigabytes (or uploads it, then moves it
+    into the local cache)."""
 
     path: Path
 
@@ -39,11 +49,16 @@ def staging_path(base_dir: str | os.PathLike, name: str) -> Path:
 
 
 class _FileStore(dg.UPathIOManager):
-    """Shared logic: partition paths (pair first, then bits), atomic writes, checksums."""
+    """Shared logic: partition paths (pair first, then bits), atomic writes, checksums, and the
+    upload / cached download when the base is an object store."""
 
-    def __init__(self, base_path: UPath):
+    def __init__(self, base_path: UPath, cache_dir: str | os.PathLike | None = None):
         super().__init__(base_path=base_path)
-        self._checksums: dict[str, str] = {}
+        self._remote = not is_local(base_path)
+        if self._remote and cache_dir is None:
+            raise ValueError(f"storage at {base_path} needs a local cache_dir to download into")
+        self._cache = Path(cache_dir) if cache_dir is not None else None
+        self._written: dict[str, tuple[str, int]] = {}
 
     def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
         parts = partition.split("/")
@@ -53,21 +68,85 @@ class _FileStore(dg.UPathIOManager):
         return base_path / partition  # keys are validated names: no '/' or '..'
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
-        self._write(obj, Path(str(path)))
-        self._checksums[str(path)] = storage.sha256_file(str(path))
+        if not self._remote:
+            target = local_path(path)
+            self._write(obj, target)
+        else:
+            target = self.cached_path(path)
+            _forget(target)  # the cached copy is no longer known to match the store
+            self._write(obj, target)
+            path.fs.put_file(str(target), path.path)
+            _write_version(target, _store_version(path))  # the upload is the cached copy
+        self._written[str(path)] = (storage.sha256_file(target), target.stat().st_size)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        return self._read(self._fetch(path) if self._remote else local_path(path))
 
     def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict:
-        paths = (
-            list(self._get_paths_for_partitions(context).values())
+        path = (
+            next(iter(self._get_paths_for_partitions(context).values()))
             if context.has_asset_partitions
-            else [self._get_path(context)]
+            else self._get_path(context)
         )
-        digest = self._checksums.get(str(paths[0]))
-        size = Path(str(paths[0])).stat().st_size
-        return {"sha256": digest, "file_bytes": size} if digest else {}
+        written = self._written.get(str(path))
+        return {"sha256": written[0], "file_bytes": written[1]} if written else {}
+
+    def cached_path(self, path: UPath) -> Path:
+        """Where a remote file is kept locally: ``<cache>/<protocol>/<bucket and key>``."""
+        assert self._cache is not None
+        return self._cache / path.protocol / path.path.lstrip("/")
+
+    def _fetch(self, path: UPath) -> Path:
+        """A local copy of a remote file, downloaded unless the cached one is current."""
+        version = _store_version(path)  # FileNotFoundError when absent (missing partitions)
+        cached = self.cached_path(path)
+        if _cached_version(cached) == version and _has_size(cached, version["size"]):
+            return cached
+        _forget(cached)
+        with storage.atomic_path(cached, suffix=cached.suffix) as tmp:
+            path.fs.get_file(path.path, str(tmp))
+            if not _has_size(tmp, version["size"]):
+                raise OSError(
+                    f"download of {path} has {tmp.stat().st_size} bytes; "
+                    f"the store reports {version['size']}"
+                )
+        _write_version(cached, version)
+        return cached
 
     def _write(self, obj: Any, path: Path) -> None:
         raise NotImplementedError
+
+    def _read(self, path: Path) -> Any:
+        raise NotImplementedError
+
+
+def _store_version(path: UPath) -> dict:
+    """The object's fingerprint and size as the store reports them (no download)."""
+    return {"ukey": str(path.fs.ukey(path.path)), "size": int(path.fs.size(path.path))}
+
+
+def _has_size(local: Path, size: int) -> bool:
+    return local.exists() and local.stat().st_size == size
+
+
+def _version_file(cached: Path) -> Path:
+    return cached.parent / f".{cached.name}.version.json"
+
+
+def _cached_version(cached: Path) -> dict | None:
+    try:
+        return json.loads(_version_file(cached).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_version(cached: Path, version: dict) -> None:
+    with storage.atomic_path(_version_file(cached), suffix=".json") as tmp:
+        tmp.write_text(json.dumps(version))
+
+
+def _forget(cached: Path) -> None:
+    _version_file(cached).unlink(missing_ok=True)
 
 
 class NpyStore(_FileStore):
@@ -80,8 +159,8 @@ class NpyStore(_FileStore):
         else:
             storage.save_npy(path, obj)
 
-    def load_from_path(self, context, path):
-        return storage.load_npy(str(path))
+    def _read(self, path):
+        return storage.load_npy(path)
 
 
 class NpzStore(_FileStore):
@@ -90,8 +169,8 @@ class NpzStore(_FileStore):
     def _write(self, obj, path):
         storage.save_npz(path, obj)
 
-    def load_from_path(self, context, path):
-        return storage.load_npz(str(path))
+    def _read(self, path):
+        return storage.load_npz(path)
 
 
 class ParquetStore(_FileStore):
@@ -101,8 +180,8 @@ class ParquetStore(_FileStore):
         with storage.atomic_path(path, suffix=".parquet") as tmp:
             obj.write_parquet(tmp)
 
-    def load_from_path(self, context, path):
-        return pl.read_parquet(str(path))
+    def _read(self, path):
+        return pl.read_parquet(path)
 
 
 class FaissStore(_FileStore):
@@ -112,7 +191,7 @@ class FaissStore(_FileStore):
         with storage.atomic_path(path, suffix=".faiss") as tmp:
             faiss.write_index(obj, str(tmp))
 
-    def load_from_path(self, context, path):
+    def _read(self, path):
         return faiss.read_index(str(path))
 
 
@@ -123,8 +202,8 @@ class JsonStore(_FileStore):
         with storage.atomic_path(path, suffix=".json") as tmp:
             tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
-    def load_from_path(self, context, path):
-        return json.loads(Path(str(path)).read_text())
+    def _read(self, path):
+        return json.loads(path.read_text())
 
 
 class HtmlStore(_FileStore):
@@ -134,8 +213,8 @@ class HtmlStore(_FileStore):
         with storage.atomic_path(path, suffix=".html") as tmp:
             tmp.write_text(obj, encoding="utf-8")
 
-    def load_from_path(self, context, path):
-        return Path(str(path)).read_text(encoding="utf-8")
+    def _read(self, path):
+        return path.read_text(encoding="utf-8")
 
 
 _STORES = {
@@ -149,16 +228,21 @@ _STORES = {
 
 
 class StudyStorage(dg.ConfigurableIOManagerFactory):
-    """Files under ``base_dir`` (local path or any fsspec URL) in one of the study's formats."""
+    """Files under ``base_dir`` (a local folder or any fsspec URL) in one of the study's formats.
+    ``cache_dir`` is the local folder that files from a remote ``base_dir`` are downloaded into."""
 
     base_dir: str
     format: str
+    cache_dir: str | None = None
 
     def create_io_manager(self, context) -> dg.UPathIOManager:
         if self.format not in _STORES:
             raise ValueError(f"unknown storage format {self.format!r}; one of {sorted(_STORES)}")
-        return _STORES[self.format](UPath(self.base_dir))
+        return _STORES[self.format](UPath(self.base_dir), self.cache_dir)
 
 
-def io_manager_resources(base_dir: str) -> dict[str, StudyStorage]:
-    return {f"{fmt}_io_manager": StudyStorage(base_dir=base_dir, format=fmt) for fmt in _STORES}
+def io_manager_resources(base_dir: str, cache_dir: str | None = None) -> dict[str, StudyStorage]:
+    return {
+        f"{fmt}_io_manager": StudyStorage(base_dir=base_dir, format=fmt, cache_dir=cache_dir)
+        for fmt in _STORES
+    }

@@ -7,9 +7,10 @@ from pathlib import Path
 import dagster as dg
 import plotly.graph_objects as go
 import polars as pl
+from upath import UPath
 
 from phase2_assets.compute.report import standalone_figure
-from phase2_assets.compute.storage import atomic_path
+from phase2_assets.defs.locations import is_local, storage_root, write_text
 
 
 def all_partitions() -> dg.AssetIn:
@@ -38,16 +39,17 @@ def markdown_table(table: pl.DataFrame, columns: list[str], digits: int) -> str:
     return "\n".join(lines)
 
 
-def figures_dir(data_dir: str | Path) -> Path:
-    return Path(data_dir) / "results" / "figures"
+def figures_dir(data_dir: str | Path) -> UPath:
+    """Beside the results tables: under the data folder, or ``$PHASE2_STORAGE_URL``."""
+    return storage_root(data_dir) / "results" / "figures"
 
 
 def attach_figure(data_dir: str | Path, name: str, fig: go.Figure) -> dict:
     """Write ``fig`` as an offline HTML page and return metadata linking it from the asset."""
     path = figures_dir(data_dir) / f"{name}.html"
-    with atomic_path(path, suffix=".html") as tmp:
-        tmp.write_text(standalone_figure(fig), encoding="utf-8")
+    write_text(path, standalone_figure(fig))
+    link = f"file://{path}" if is_local(path) else str(path)
     return {
         f"figure_{name}": dg.MetadataValue.path(str(path)),
-        f"figure_{name}_link": dg.MetadataValue.md(f"[{name}](file://{path})"),
+        f"figure_{name}_link": dg.MetadataValue.md(f"[{name}]({link})"),
     }

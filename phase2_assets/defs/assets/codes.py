@@ -8,6 +8,7 @@ from phase2_assets.compute import instrument, sanity, storage
 from phase2_assets.compute.methods import METHODS, Settings
 from phase2_assets.config import Study
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
+from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 
 GROUP_BINARY = "core_e2_binary"
@@ -141,6 +142,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         group_name=GROUP_BASELINES,
         kinds={"faiss"},
         output_required=False,
+        pool=MEMORY_HEAVY,
         ins={"corpus_embeddings": dg.AssetIn()},
         description=(
             "faiss product quantiser at the same memory as the binary code: M = bits/8 "
@@ -189,6 +191,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         io_manager_key="faiss_io_manager",
         group_name=GROUP_BASELINES,
         kinds={"faiss"},
+        pool=MEMORY_HEAVY,
         description=(
             "faiss 8-bit scalar quantiser (SQ8): one byte per dimension with per-dimension "
             "min/max ranges from the whole corpus. The high-memory baseline (8·d bits)."

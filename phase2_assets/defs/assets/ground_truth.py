@@ -9,6 +9,7 @@ import polars as pl
 from phase2_assets.compute import evaluation, exact_search, sanity
 from phase2_assets.config import Study
 from phase2_assets.defs.partitions import StudyPartitions
+from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 
 GROUP = "core_e4_ground_truth"
@@ -20,6 +21,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         io_manager_key="npz_io_manager",
         group_name=GROUP,
         kinds={"faiss", "numpy"},
+        pool=MEMORY_HEAVY,
         description=(
             "Exact cosine top-K corpus rows per query (ids int64, scores float32; K = "
             f"{study.retrieval.ground_truth_k}), by faiss inner product over query x corpus "

@@ -11,6 +11,7 @@ from phase2_assets.compute.metrics import ndcg_at_k
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.assets.codes import planned_methods, settings_of
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
+from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.results_io import all_partitions, frames, markdown_table
 
@@ -68,6 +69,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         io_manager_key="parquet_io_manager",
         group_name=GROUP,
         kinds={"faiss", "polars"},
+        pool=MEMORY_HEAVY,
         description=(
             "Rows for the reference methods, whose size follows the model's dimension rather "
             "than a bit budget: float32 (the exact ranking itself: recall 1 by definition, its "
@@ -147,6 +149,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         io_manager_key="parquet_io_manager",
         group_name=GROUP,
         kinds={"faiss", "polars"},
+        pool=MEMORY_HEAVY,
         description=(
             "Rows for every registered bit-budget method without an asset of its own (beyond "
             "the plan: binary + re-ranking, asymmetric scoring, centred sign, ITQ, OPQ, PCA + "

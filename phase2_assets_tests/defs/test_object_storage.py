@@ -1,0 +1,203 @@
+"""The IO managers on an object store: fsspec's in-memory filesystem stands in for s3:// or gs://.
+
+Every format round-trips through Dagster with its checksum recorded; a staged array is uploaded;
+loads come memory-mapped from a local cache that is refetched when the object changes, and a
+short download is an error. The last test runs two levels of the tiny study with
+PHASE2_STORAGE_URL set, so the real assets (embeddings staged chunk by chunk) write to the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import dagster as dg
+import faiss
+import numpy as np
+import polars as pl
+import pytest
+from upath import UPath
+
+from phase2_assets.defs import gates
+from phase2_assets.defs.io_managers import NpyStore, StagedArray, io_manager_resources, staging_path
+from phase2_assets.defs.locations import STORAGE_ENV
+from phase2_assets_tests.defs import graph_helpers as gh
+
+PAIR = "tiny__bert"
+PAIRS = dg.StaticPartitionsDefinition([PAIR])
+PAIR_BITS = dg.MultiPartitionsDefinition(
+    {"pair": PAIRS, "bits": dg.StaticPartitionsDefinition(["8", "16"])}
+)
+
+
+@pytest.fixture
+def bucket():
+    """A fresh ``memory://`` prefix, removed afterwards (the filesystem is process-wide)."""
+    root = UPath(f"memory://bucket-{uuid.uuid4().hex[:8]}/study")
+    yield root
+    if root.exists():
+        root.fs.rm(root.path, recursive=True)
+
+
+def _bytes(url: str) -> bytes:
+    path = UPath(url)
+    return path.fs.cat_file(path.path)
+
+
+def _assets(data_dir):
+    staged = staging_path(data_dir, f"vectors-{PAIR}")
+
+    @dg.asset(partitions_def=PAIRS, io_manager_key="npy_io_manager")
+    def vectors():
+        np.save(staged, np.random.default_rng(0).standard_normal((50, 16)).astype(np.float32))
+        return StagedArray(staged)
+
+    @dg.asset(partitions_def=PAIR_BITS, io_manager_key="npy_io_manager")
+    def codes(context, vectors):
+        assert isinstance(vectors, np.memmap)  # downloaded once, then memory-mapped
+        bits = int(context.partition_key.keys_by_dimension["bits"])
+        return np.packbits(vectors[:, :bits] > 0, axis=1)
+
+    @dg.asset(partitions_def=PAIRS, io_manager_key="npz_io_manager")
+    def truth(vectors):
+        return {"ids": np.argsort(-(vectors @ vectors.T), axis=1)[:, :5]}
+
+    @dg.asset(partitions_def=PAIRS, io_manager_key="faiss_io_manager")
+    def index(vectors):
+        flat = faiss.IndexFlatIP(vectors.shape[1])
+        flat.add(np.ascontiguousarray(vectors))
+        return flat
+
+    @dg.asset(partitions_def=PAIRS, io_manager_key="parquet_io_manager")
+    def rows(truth, index):
+        return pl.DataFrame({"ntotal": [index.ntotal], "k": [truth["ids"].shape[1]]})
+
+    @dg.asset(key=["results", "summary"], io_manager_key="json_io_manager")
+    def summary():
+        return {"study": "tiny", "rows": 1}
+
+    @dg.asset(io_manager_key="json_io_manager", ins={"summary": dg.AssetIn(["results", "summary"])})
+    def summary_copy(summary):
+        return summary
+
+    @dg.asset(io_manager_key="html_io_manager")
+    def page():
+        return "<p>report</p>"
+
+    return [vectors, codes, truth, index, rows, summary, summary_copy, page], staged
+
+
+def _materialize(assets, resources, selection, partition_key=None) -> dict[str, dict]:
+    result = dg.materialize(
+        assets, selection=selection, partition_key=partition_key, resources=resources
+    )
+    assert result.success
+    return {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+
+
+def test_every_format_round_trips_through_the_store_with_its_checksum(tmp_path, bucket):
+    data = tmp_path / "data"
+    assets, staged = _assets(data)
+    resources = io_manager_resources(str(bucket), cache_dir=str(data / ".cache"))
+    meta = _materialize(assets, resources, ["vectors", "truth", "index", "rows"], PAIR)
+    meta |= _materialize(
+        assets, resources, ["codes"], dg.MultiPartitionKey({"pair": PAIR, "bits": "16"})
+    )
+    meta |= _materialize(assets, resources, ["results/summary", "summary_copy", "page"])
+
+    assert set(meta) == {"vectors", "codes", "truth", "index", "rows"} | {
+        "results/summary",
+        "summary_copy",
+        "page",
+    }
+    for name, m in meta.items():
+        url = m["path"].value
+        assert url.startswith(str(bucket)), name
+        stored = _bytes(url)
+        assert m["sha256"].value == hashlib.sha256(stored).hexdigest(), name
+        assert m["file_bytes"].value == len(stored), name
+    assert meta["codes"]["path"].value == f"{bucket}/codes/{PAIR}/16.npy"
+
+    # The staged file was uploaded and became the cached copy: no second download, no leftover.
+    assert not staged.exists()
+    cache = data / ".cache" / "memory" / bucket.path.lstrip("/")
+    assert (cache / "vectors" / f"{PAIR}.npy").exists()
+    store = NpyStore(bucket, cache_dir=tmp_path / "elsewhere")  # another machine: empty cache
+    vectors = store.load_from_path(None, bucket / "vectors" / f"{PAIR}.npy")
+    assert isinstance(vectors, np.memmap) and vectors.shape == (50, 16)
+    codes = store.load_from_path(None, bucket / "codes" / PAIR / "16.npy")
+    np.testing.assert_array_equal(codes, np.packbits(np.asarray(vectors)[:, :16] > 0, axis=1))
+    rows = pl.read_parquet(UPath(meta["rows"]["path"].value).open("rb"))
+    assert rows.to_dicts() == [{"ntotal": 50, "k": 5}]
+    assert _bytes(meta["page"]["path"].value) == b"<p>report</p>"
+
+
+def test_a_changed_object_is_fetched_again_even_at_the_same_size(tmp_path, bucket):
+    path = bucket / "codes" / PAIR / "8.npy"
+    here = NpyStore(bucket, cache_dir=tmp_path / "here")
+    there = NpyStore(bucket, cache_dir=tmp_path / "there")
+    here.dump_to_path(None, np.zeros((4, 2), np.uint8), path)
+    assert np.asarray(there.load_from_path(None, path)).sum() == 0
+    here.dump_to_path(None, np.ones((4, 2), np.uint8), path)  # same bytes on disk, new content
+    assert np.asarray(there.load_from_path(None, path)).sum() == 8
+    assert np.asarray(here.load_from_path(None, path)).sum() == 8
+
+
+def test_a_short_download_is_an_error_and_leaves_no_cached_copy(tmp_path, bucket, monkeypatch):
+    path = bucket / "vectors" / f"{PAIR}.npy"
+    NpyStore(bucket, cache_dir=tmp_path / "writer").dump_to_path(None, np.ones(100), path)
+    reader = NpyStore(bucket, cache_dir=tmp_path / "reader")
+
+    def truncated(rpath, lpath, **kwargs):
+        with open(lpath, "wb") as fh:
+            fh.write(path.fs.cat_file(rpath)[:-10])
+
+    monkeypatch.setattr(path.fs, "get_file", truncated)
+    with pytest.raises(OSError, match="the store reports"):
+        reader.load_from_path(None, path)
+    assert not reader.cached_path(path).exists()
+    monkeypatch.undo()
+    assert np.asarray(reader.load_from_path(None, path)).sum() == 100
+
+
+def test_a_missing_object_is_file_not_found(tmp_path, bucket):
+    """UPathIOManager skips missing partitions (allow_missing_partitions) on FileNotFoundError."""
+    store = NpyStore(bucket, cache_dir=tmp_path)
+    with pytest.raises(FileNotFoundError):
+        store.load_from_path(None, bucket / "codes" / PAIR / "512.npy")
+
+
+def test_a_remote_base_needs_a_local_cache(bucket):
+    with pytest.raises(ValueError, match="cache_dir"):
+        NpyStore(bucket)
+
+
+def test_study_levels_write_to_the_store_and_the_gate_is_read_there(
+    tmp_path, tiny_study, bucket, monkeypatch
+):
+    monkeypatch.setenv(STORAGE_ENV, str(bucket))
+    data = tmp_path / "data"
+    study, defs = gh.build(tiny_study, data)
+    assert gh.materialize(defs, "dataset", "tiny").success
+    pair = study.pairs()[0]
+    assert gh.materialize(defs, "pair", pair).success
+
+    written = {
+        "corpus_embeddings": "npy",
+        "float_ground_truth": "npz",
+        "int8_index": "faiss",
+        "reference_metrics": "parquet",
+    }
+    for name, ext in written.items():
+        assert (bucket / name / f"{pair}.{ext}").exists(), name
+        assert not (data / name).exists(), name  # only scratch and the cache stay local
+    cache = data / ".cache" / "memory" / bucket.path.lstrip("/")
+    vectors = np.load(cache / "corpus_embeddings" / f"{pair}.npy", mmap_mode="r")
+    assert vectors.shape[1] == 32
+
+    fired = {"name": "F1", "fired": True, "rule": "r", "numbers": {}}
+    assert str(gates.write_gates(data, [fired])).startswith(str(bucket))
+    assert gates.fired_expansion_switches(data) == [fired]
