@@ -1,4 +1,4 @@
-"""Kill-switches F1–F3, K3 and the GREEN / YELLOW / RED verdict, computed from the result tables.
+"""Kill-switches F1–F3, K1–K3 and the GREEN / YELLOW / RED verdict, computed from the result tables.
 
 The plan's rules are written down once, here, as functions of the tables; nothing about the
 outcome is typed by hand. Each switch reports whether it could be evaluated at all (a switch on
@@ -7,6 +7,7 @@ an empty table has not "passed"), whether it fired, the rule in words and the nu
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -152,6 +153,53 @@ def k3_predictor_failure(regression: pl.DataFrame, r2_below: float, rho_below: f
         rho_below,
         r2_below,
         "further predictor work: the MLP and any model beyond the linear fits",
+    )
+
+
+def k1_core_behind_schedule(
+    tier1_completion: float | None,
+    start: dt.date | None,
+    today: dt.date,
+    *,
+    week: int,
+    min_completion: float,
+) -> Switch:
+    """By week ``week`` of the study, Tier-1 Core (E1–E6) below ``min_completion`` pauses X1–X4.
+
+    Without a start date there is no schedule to be behind, so the switch is not evaluated
+    (and does not pause anything); before the deadline it is evaluated and clear.
+    """
+    due = start + dt.timedelta(weeks=week) if start else None
+    weeks = (today - start).days / 7 if start else math.nan
+    evaluated = start is not None and tier1_completion is not None
+    return Switch(
+        name="K1",
+        rule=f"at week {week} after the study's start_date, Tier-1 Core completion "
+        f"< {min_completion:.0%}",
+        blocks="the Exploratory track (X1-X4: BFI, predictors, adapter, design memo)",
+        evaluated=evaluated,
+        fired=evaluated and today >= due and tier1_completion < min_completion,
+        numbers={
+            "tier1_completion": tier1_completion,
+            "start_date": start.isoformat() if start else None,
+            "due_date": due.isoformat() if due else None,
+            "weeks_elapsed": round(weeks, 2),
+            "threshold": min_completion,
+        },
+    )
+
+
+def k2_adapter_no_signal(first_gain_pp: float | None, min_gain_pp: float, where: str) -> Switch:
+    """After the first adapter configuration, < ``min_gain_pp`` recall gain at 256 bits stops X3."""
+    evaluated = first_gain_pp is not None and not math.isnan(first_gain_pp)
+    return Switch(
+        name="K2",
+        rule=f"the first adapter configuration on {where} gains < {min_gain_pp} pp of "
+        "recall_at_10 at 256 bits over the instrument",
+        blocks="further X3 adapter configurations (and their GPU time)",
+        evaluated=evaluated,
+        fired=evaluated and first_gain_pp < min_gain_pp,
+        numbers={"first_gain_pp": first_gain_pp, "threshold_pp": min_gain_pp, "pair": where},
     )
 
 

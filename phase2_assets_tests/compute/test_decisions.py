@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import polars as pl
@@ -135,3 +136,42 @@ def test_a_study_without_expansion_tiers_can_still_be_green():
     assert _verdict(res, [], tier2_completion=None).colour == "GREEN"
     v = _verdict(res, [], tier2_completion=0.2)
     assert v.colour == "YELLOW" and "not GREEN: Tier-2 core not mostly done (20% done)" in v.reasons
+
+
+# ---- K1, K2 --------------------------------------------------------------------------------------
+
+START = dt.date(2026, 9, 1)
+
+
+@pytest.mark.parametrize(
+    ("completion", "today", "fired"),
+    [
+        (0.5, START + dt.timedelta(weeks=10), True),  # due today and behind
+        (0.79, START + dt.timedelta(weeks=12), True),
+        (0.8, START + dt.timedelta(weeks=12), False),  # exactly on the threshold
+        (0.1, START + dt.timedelta(weeks=9, days=6), False),  # behind, but not yet due
+    ],
+)
+def test_k1_fires_only_when_due_and_behind(completion, today, fired):
+    switch = decisions.k1_core_behind_schedule(
+        completion, START, today, week=10, min_completion=0.8
+    )
+    assert switch.evaluated and switch.fired is fired
+    assert switch.numbers["due_date"] == "2026-11-10"
+
+
+def test_k1_without_a_start_date_is_not_evaluated():
+    switch = decisions.k1_core_behind_schedule(
+        0.0, None, dt.date(2030, 1, 1), week=10, min_completion=0.8
+    )
+    assert not switch.evaluated and not switch.fired and switch.state == "not evaluated"
+
+
+@pytest.mark.parametrize(("gain", "fired"), [(0.99, True), (1.0, False), (-3.0, True), (7, False)])
+def test_k2_fires_below_one_point(gain, fired):
+    switch = decisions.k2_adapter_no_signal(gain, 1.0, "msmarco__minilm")
+    assert switch.evaluated and switch.fired is fired
+
+
+def test_k2_before_any_adapter_is_not_evaluated():
+    assert not decisions.k2_adapter_no_signal(None, 1.0, "x").evaluated

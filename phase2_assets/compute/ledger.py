@@ -1,0 +1,69 @@
+"""The GPU budget ledger: device seconds per experiment, summed and held against the plan.
+
+Every embedding (E1) and adapter (X3) materialisation records its device and seconds; the plan
+caps GPU time per experiment (E1 <= 25 GPU-hours, X3 <= 5) and for the whole of Phase 2 (<= 65).
+CPU seconds are ledgered beside them, so a CPU-only study still shows what it cost. A record's
+GPU seconds count against the budget of its experiment; re-materialisations count again, because
+the GPU time was spent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import polars as pl
+
+PHASE = "Phase-2"
+COLUMNS = {
+    "experiment": pl.String,
+    "materialisations": pl.Int64,
+    "gpu_hours": pl.Float64,
+    "cpu_hours": pl.Float64,
+    "budget_gpu_hours": pl.Float64,
+    "budget_used": pl.Float64,
+    "within_budget": pl.Boolean,
+}
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    experiment: str  # "E1", "X3", ...
+    asset: str
+    partition: str | None
+    device: str  # "cuda:0", "cpu", ...
+    seconds: float  # wall seconds on that device
+    cpu_seconds: float = 0.0  # process CPU time
+
+
+def _row(experiment: str, records: list[DeviceRecord], budget: float | None) -> dict:
+    gpu = sum(r.seconds for r in records if r.device.startswith("cuda")) / 3600
+    cpu = sum(r.cpu_seconds for r in records) / 3600
+    return {
+        "experiment": experiment,
+        "materialisations": len(records),
+        "gpu_hours": gpu,
+        "cpu_hours": cpu,
+        "budget_gpu_hours": budget,
+        "budget_used": gpu / budget if budget else None,
+        "within_budget": gpu <= budget if budget is not None else None,
+    }
+
+
+def ledger(
+    records: Iterable[DeviceRecord], budgets: dict[str, float], phase_cap: float
+) -> pl.DataFrame:
+    """One row per experiment with a budget or a record, then the Phase-2 total against its cap."""
+    records = list(records)
+    for r in records:
+        if r.seconds < 0 or r.cpu_seconds < 0:
+            raise ValueError(f"negative seconds in the ledger record of {r.asset} [{r.partition}]")
+    names = sorted(set(budgets) | {r.experiment for r in records})
+    rows = [_row(e, [r for r in records if r.experiment == e], budgets.get(e)) for e in names]
+    rows.append(_row(PHASE, records, phase_cap))
+    return pl.DataFrame(rows, schema=COLUMNS)
+
+
+def over_budget(table: pl.DataFrame) -> list[str]:
+    """Experiments (or the phase) whose GPU hours exceed their budget."""
+    return table.filter(pl.col("within_budget") == False)["experiment"].to_list()  # noqa: E712
