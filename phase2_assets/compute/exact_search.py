@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from phase2_assets.compute.storage import release_pages
+
 
 def merge_topk(
     scores: np.ndarray, ids: np.ndarray, k: int, larger_is_better: bool = True
@@ -65,6 +67,7 @@ def float_topk(
                 s = np.concatenate([best_s, s], axis=1)
                 i = np.concatenate([best_i, i], axis=1)
             best_s, best_i = merge_topk(s, i, k)
+            release_pages(corpus)
         out_s[qs : qs + len(q)] = best_s
         out_i[qs : qs + len(q)] = best_i
     return out_s, out_i

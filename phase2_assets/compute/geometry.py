@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phase2_assets.compute import instrument
+from phase2_assets.compute.storage import release_pages
 
 # Sampled pairs are processed this many at a time, independent of ``block`` so that the pair
 # statistics do not depend on the block size at all.
@@ -117,6 +118,7 @@ def moments(vectors: np.ndarray, block: int = 65536) -> Moments:
             row_sum += chunk.sum(axis=0)
             abs_sum += np.abs(chunk).sum(axis=0)
             gram += chunk.T @ chunk
+        release_pages(vectors)
     for array in (row_sum, gram, abs_sum):
         array.setflags(write=False)
     return Moments(n=n, row_sum=row_sum, gram=gram, abs_sum=abs_sum)

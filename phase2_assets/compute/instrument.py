@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from phase2_assets.compute.storage import release_pages
+
 INSTRUMENT_VERSION = "1.0.0"
 BIT_ORDER = "little"
 
@@ -47,6 +49,7 @@ def encode(
         block = np.asarray(vectors[start : start + chunk], dtype=np.float32)
         signs = (block @ r_t) > 0
         codes[start : start + len(block)] = np.packbits(signs, axis=1, bitorder=BIT_ORDER)
+        release_pages(vectors)
     return codes
 
 

@@ -14,6 +14,7 @@ import faiss
 import numpy as np
 
 from phase2_assets.compute.exact_search import merge_topk
+from phase2_assets.compute.storage import release_pages
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,9 @@ def training_sample(corpus: np.ndarray, size: int, seed: int) -> np.ndarray:
     if n <= size:
         return np.ascontiguousarray(corpus[:], dtype=np.float32)
     rows = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-    return np.ascontiguousarray(corpus[rows], dtype=np.float32)
+    sample = np.ascontiguousarray(corpus[rows], dtype=np.float32)
+    release_pages(corpus)
+    return sample
 
 
 # Bytes of scratch faiss may use to encode one block of rows (see pq_encode_block).
@@ -59,6 +62,7 @@ def add_in_blocks(index: faiss.Index, corpus: np.ndarray, block: int) -> None:
     """Add a (possibly memory-mapped) corpus a block at a time, as float32."""
     for start in range(0, corpus.shape[0], block):
         index.add(np.ascontiguousarray(corpus[start : start + block], dtype=np.float32))
+        release_pages(corpus)
 
 
 def _report(
@@ -121,6 +125,7 @@ def build_int8(corpus: np.ndarray, *, block: int = 65536) -> tuple[faiss.Index, 
         chunk = np.asarray(corpus[start : start + block], dtype=np.float32)
         lo = np.minimum(lo, chunk.min(axis=0))
         hi = np.maximum(hi, chunk.max(axis=0))
+        release_pages(corpus)
     index.train(np.stack([lo, hi]).astype(np.float32))
     t1 = time.perf_counter()
     add_in_blocks(index, corpus, block)

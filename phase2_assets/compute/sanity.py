@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from phase2_assets.compute import instrument
+from phase2_assets.compute.storage import release_pages
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def unit_vectors(vectors: np.ndarray, tolerance: float, block: int = 65536) -> O
             worst = max(worst, float(dev.max()))
         rows = np.flatnonzero(finite)[dev > tolerance] + start
         bad_norm.extend(rows.tolist())
+        release_pages(vectors)
     meta = {
         "rows": len(vectors),
         "non_finite_rows": len(bad_finite),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import mmap
 import os
 import tempfile
 from collections.abc import Iterator
@@ -69,4 +70,23 @@ def sha256_array(array: np.ndarray, chunk_rows: int = 65536) -> str:
     digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
     for start in range(0, max(len(array), 1), chunk_rows):
         digest.update(np.ascontiguousarray(array[start : start + chunk_rows]).tobytes())
+        release_pages(array)
     return digest.hexdigest()
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop a read-only memmap's pages from this process's resident set.
+
+    Streaming a 3 GB memory-mapped matrix block by block leaves every page it touched mapped,
+    so the process's RSS grows by the whole matrix although it only ever needs one block. For a
+    read-only shared file mapping, ``MADV_DONTNEED`` only unmaps: the pages stay in the OS page
+    cache and a later read faults them back in unchanged. Anything else (in-memory arrays,
+    writable maps) is left alone.
+    """
+    base = array
+    while base is not None and getattr(base, "_mmap", None) is None:
+        base = getattr(base, "base", None)
+    handle = getattr(base, "_mmap", None)
+    if handle is None or getattr(base, "mode", None) != "r" or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    handle.madvise(mmap.MADV_DONTNEED)
