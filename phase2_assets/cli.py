@@ -47,6 +47,28 @@ def _stage(study, pairs: list[str], done_datasets: set[str]) -> list[tuple[str, 
     )
 
 
+def _explore(study, defs, instance, data: Path, embedded: list[str], failed: list[str]) -> None:
+    """X3 on the adapter pairs that were embedded, unless K1 paused the Exploratory track;
+    then the study-wide tables again (adapter table, ledger, K2, verdict, memo)."""
+    from phase2_assets.defs import gates, jobs
+
+    pairs = [p for p in study.adapter_pairs() if p in embedded]
+    paused = gates.fired(data, ("K1",))
+    if paused:
+        print(f"X3 paused by K1: {paused[0]['rule']} ({paused[0]['numbers']})")
+        return
+    if not pairs:
+        return
+    print(f"exploratory X3: adapter on {', '.join(pairs)}")
+    _execute(defs, instance, [(jobs.ADAPTER_JOB, pairs[0])], failed)
+    stopped = gates.fired(data, ("K2",))
+    if stopped:
+        print(f"X3 stopped by K2: {stopped[0]['rule']} ({stopped[0]['numbers']})")
+    else:
+        _execute(defs, instance, [(jobs.ADAPTER_JOB, p) for p in pairs[1:]], failed)
+    _execute(defs, instance, [(jobs.RESULTS_JOB, None)], failed)
+
+
 def _execute(defs, instance, plan, failed: list[str]) -> None:
     from phase2_assets.defs.instance import cli_run_tags
 
@@ -106,6 +128,8 @@ def run_study(config: str, data_dir: str | None = None, *, report_only: bool = F
             else:
                 print(f"expansion tiers: {len(expansion)} pairs")
                 _execute(defs, instance, _stage(study, expansion, done), failed)
+                core += expansion
+        _explore(study, defs, instance, data, core, failed)
     _print_summary(data)
     if failed:
         print(f"{len(failed)} runs failed: {', '.join(failed)}", file=sys.stderr)

@@ -31,7 +31,8 @@ def test_run_twice_gives_identical_codes_and_table(
 
         with DagsterInstance.from_config(str(home)) as instance:
             runs = instance.get_runs()
-            assert len(runs) == 1 + 1 + 4 + 1  # dataset, pair, 4 bit lengths, results
+            # dataset, pair, 4 bit lengths, results; then the X3 adapter and results again
+            assert len(runs) == 1 + 1 + 4 + 1 + 1 + 1
             assert all(r.is_success for r in runs)
 
     a, b = outputs
@@ -43,6 +44,10 @@ def test_run_twice_gives_identical_codes_and_table(
     core = table_a.filter(pl.col("method").is_in(["float32", "int8", "binary", "pq"]))
     assert core.height == 10 and table_a.height > 10  # plus the methods beyond the plan
     assert table_a.equals(table_b)
+    adapter_a = pl.read_parquet(a / "results" / "adapter.parquet")
+    adapter_b = pl.read_parquet(b / "results" / "adapter.parquet")
+    assert adapter_a.height == 2 and adapter_a.equals(adapter_b)  # 128 and 256 bits, same weights
+    assert (a / "results" / "design_memo.md").exists()
     assert "results:" in capsys.readouterr().out
 
 

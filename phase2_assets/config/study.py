@@ -187,6 +187,50 @@ class VerdictConfig(_Strict):
     tier2_mostly_done: float = 0.5
 
 
+class ExploratoryConfig(_Strict):
+    """X3, the light adapter: where it runs, at which bit lengths, and its (at most 3) configs."""
+
+    adapter_pairs: list[str] | None = Field(
+        None,
+        description="(dataset, model) pairs 'dataset__model' the adapter trains on; unset: the "
+        "first pair of the core tier. The first listed is where K2 is judged.",
+    )
+    adapter_bits: list[int] = [128, 256]
+    adapters: list[dict] = Field(
+        default_factory=lambda: [{"name": "affine_tanh_pearson"}],
+        min_length=1,
+        max_length=3,
+        description="Fields of compute.adapter.AdapterConfig, tried in order (the plan allows "
+        "3); each needs a unique name. K2 may stop all but the first.",
+    )
+
+    @field_validator("adapter_bits")
+    @classmethod
+    def _adapter_bits_valid(cls, bits: list[int]) -> list[int]:
+        for b in bits:
+            if b % 8 != 0 or not 8 <= b <= MAX_BITS:
+                raise ValueError(
+                    f"adapter_bits {b} must be a multiple of 8 between 8 and {MAX_BITS}"
+                )
+        return sorted(set(bits))
+
+    @field_validator("adapters")
+    @classmethod
+    def _names_unique(cls, adapters: list[dict]) -> list[dict]:
+        names = [a.get("name") for a in adapters]
+        if None in names or len(set(names)) != len(names):
+            raise ValueError(f"every adapter needs a unique 'name', got {names}")
+        return adapters
+
+
+class BudgetConfig(_Strict):
+    """The plan's GPU budgets (A100-hours), checked by the budget ledger."""
+
+    e1_gpu_hours: float = Field(25.0, gt=0)
+    x3_gpu_hours: float = Field(5.0, gt=0)
+    phase2_gpu_hours: float = Field(65.0, gt=0)
+
+
 class Study(_Strict):
     name: str
     description: str = ""
@@ -203,6 +247,8 @@ class Study(_Strict):
     bfi: BFIConfig = BFIConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     verdict: VerdictConfig = VerdictConfig()
+    exploratory: ExploratoryConfig = ExploratoryConfig()
+    budget: BudgetConfig = BudgetConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Study:
@@ -232,6 +278,12 @@ class Study(_Strict):
                             f"tier {tier_name!r}: pq_bytes {size} does not divide the "
                             f"{dim}-d embeddings of model {m!r}"
                         )
+        unknown = sorted(set(self.exploratory.adapter_pairs or ()) - set(self.pairs()))
+        if unknown:
+            raise ValueError(
+                f"exploratory.adapter_pairs: {unknown} are not (dataset, model) pairs of any "
+                f"tier (known: {', '.join(self.pairs())})"
+            )
         return self
 
     # ---- derived views: partitions and per-partition plans -------------------------------
@@ -259,6 +311,13 @@ class Study(_Strict):
                 bits.update(t.bits)
                 pq.update(t.pq_bytes)
         return bits, pq
+
+    def adapter_pairs(self) -> list[str]:
+        """Where X3 runs: the configured pairs, or the core tier's first pair."""
+        if self.exploratory.adapter_pairs:
+            return list(self.exploratory.adapter_pairs)
+        tier = self.tiers[self.core_tier]
+        return [pair_key(tier.datasets[0], tier.models[0])]
 
     @property
     def core_tier(self) -> str:

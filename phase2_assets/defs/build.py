@@ -20,6 +20,7 @@ from phase2_assets.defs.assets import (
     codes,
     collection,
     embeddings,
+    exploratory,
     ground_truth,
     metrics,
     verdict,
@@ -30,7 +31,7 @@ from phase2_assets.defs.locations import cache_dir, storage_root
 from phase2_assets.defs.partitions import build_partitions
 from phase2_assets.defs.resources import runtime_from_env
 
-ASSET_MODULES = (collection, embeddings, ground_truth, codes, metrics, analysis)
+ASSET_MODULES = (collection, embeddings, ground_truth, codes, metrics, analysis, exploratory)
 
 
 def default_data_dir() -> str:

@@ -39,20 +39,47 @@ def read_gates(data_dir: str | Path) -> dict[str, dict]:
     return {s["name"]: s for s in json.loads(path.read_text())["switches"]}
 
 
-def fired_expansion_switches(data_dir: str | Path) -> list[dict]:
+def update_gates(data_dir: str | Path, switches: list[dict]) -> UPath:
+    """Replace the named switches' states, keeping the others and the file's other fields
+    (K2 is decided in the middle of an X3 run, before the kill-switch asset runs again)."""
+    path = gate_path(data_dir)
+    document = json.loads(path.read_text()) if path.exists() else {}
+    merged = {s["name"]: s for s in document.get("switches", [])}
+    merged.update({s["name"]: s for s in switches})
+    write_text(
+        path, json.dumps({**document, "switches": list(merged.values())}, indent=2, default=str)
+    )
+    return path
+
+
+def fired(data_dir: str | Path, names: tuple[str, ...]) -> list[dict]:
     gates = read_gates(data_dir)
-    return [gates[n] for n in EXPANSION_SWITCHES if gates.get(n, {}).get("fired")]
+    return [gates[n] for n in names if gates.get(n, {}).get("fired")]
+
+
+def fired_expansion_switches(data_dir: str | Path) -> list[dict]:
+    return fired(data_dir, EXPANSION_SWITCHES)
+
+
+def assert_open(data_dir: str | Path, names: tuple[str, ...], what: str, stopped: str) -> None:
+    """Raise before any work when one of ``names`` has fired in the gate file."""
+    hits = fired(data_dir, names)
+    if hits:
+        label = ", ".join(s["name"] for s in hits)
+        rules = "; ".join(f"{s['name']}: {s['rule']} ({s['numbers']})" for s in hits)
+        raise dg.Failure(
+            description=f"Blocked by kill-switch {label}: {what} is {stopped}. {rules}. "
+            f"Gate file: {gate_path(data_dir)}",
+            metadata={"blocked_by": label, "gate_file": str(gate_path(data_dir))},
+            allow_retries=False,
+        )
 
 
 def assert_expansion_open(data_dir: str | Path, what: str) -> None:
     """Raise before any work when F1 or F2 has fired: Tier-2 expansion is stopped."""
-    fired = fired_expansion_switches(data_dir)
-    if fired:
-        names = ", ".join(s["name"] for s in fired)
-        rules = "; ".join(f"{s['name']}: {s['rule']} ({s['numbers']})" for s in fired)
-        raise dg.Failure(
-            description=f"Blocked by kill-switch {names}: {what} is Tier-2 expansion, which a "
-            f"fired core kill-switch stops. {rules}. Gate file: {gate_path(data_dir)}",
-            metadata={"blocked_by": names, "gate_file": str(gate_path(data_dir))},
-            allow_retries=False,
-        )
+    assert_open(
+        data_dir,
+        EXPANSION_SWITCHES,
+        what,
+        "Tier-2 expansion, which a fired core kill-switch stops",
+    )

@@ -217,6 +217,10 @@ class HtmlStore(_FileStore):
         return path.read_text(encoding="utf-8")
 
 
+class MarkdownStore(HtmlStore):
+    extension = ".md"
+
+
 _STORES = {
     "npy": NpyStore,
     "npz": NpzStore,
@@ -224,6 +228,7 @@ _STORES = {
     "faiss": FaissStore,
     "json": JsonStore,
     "html": HtmlStore,
+    "md": MarkdownStore,
 }
 
 

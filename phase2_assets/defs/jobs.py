@@ -12,6 +12,8 @@ DATASET_JOB = "collection_job"
 PAIR_JOB = "embedding_job"
 BITS_JOB = "codes_job"
 RESULTS_JOB = "results_job"
+ADAPTER_JOB = "adapter_job"
+ADAPTER_ASSETS = ("adapter_metrics",)
 DATASET_ASSETS = ("corpus", "queries", "qrels")
 PAIR_ASSETS = (
     "corpus_embeddings",
@@ -35,8 +37,11 @@ RESULT_TABLES = (
     "geometry",
     "bfi",
     "regression",
+    "adapter",
+    "budget_ledger",
     "kill_switches",
     "verdict",
+    "design_memo",
     "report",
 )
 
@@ -70,6 +75,13 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
             selection=dg.AssetSelection.assets(*BITS_ASSETS),
             description="E2, E3, E5, E6 and code diagnostics at one bit budget "
             "(partition: dataset__model x bits).",
+        ),
+        dg.define_asset_job(
+            ADAPTER_JOB,
+            executor_def=_executor(ADAPTER_JOB),
+            selection=dg.AssetSelection.assets(*ADAPTER_ASSETS),
+            description="X3: the light adapter on one adapter pair (partition: dataset__model "
+            "of exploratory.adapter_pairs); paused by K1, stopped by K2.",
         ),
         dg.define_asset_job(
             RESULTS_JOB,

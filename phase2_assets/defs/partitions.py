@@ -7,6 +7,7 @@ exactly two dimensions. Encoding: the (dataset, model) pair is one dimension, ke
 - ``dataset``   — BEIR collections (corpus, queries, qrels): one per dataset.
 - ``pair``      — embeddings, float ground truth, int8 index: one per (dataset, model).
 - ``pair_bits`` — binary codes, PQ index and their metrics: one per (dataset, model, bits).
+- ``adapter_pair`` — the X3 adapter: the pairs of ``exploratory.adapter_pairs`` (same keys).
 
 Lineage stays readable: pair -> dataset is a StaticPartitionMapping built from the config, and
 (pair, bits) -> pair maps on the shared ``pair`` dimension, which Dagster infers by itself.
@@ -27,6 +28,7 @@ class StudyPartitions:
     pair: dg.StaticPartitionsDefinition
     pair_bits: dg.MultiPartitionsDefinition
     pair_to_dataset: dg.StaticPartitionMapping
+    adapter_pair: dg.StaticPartitionsDefinition  # the pairs X3 trains on (a subset of pair)
 
 
 def build_partitions(study: Study) -> StudyPartitions:
@@ -37,6 +39,7 @@ def build_partitions(study: Study) -> StudyPartitions:
         pair=pair,
         pair_bits=dg.MultiPartitionsDefinition({"pair": pair, "bits": bits}),
         pair_to_dataset=dg.StaticPartitionMapping(_pairs_by_dataset(study)),
+        adapter_pair=dg.StaticPartitionsDefinition(study.adapter_pairs()),
     )
 
 

@@ -2,8 +2,9 @@
 
 Two kinds of step would overload a machine if several ran together, whichever runs they are in:
 
-- ``embedding`` — a sentence-transformers model on the device (the GPU, or every CPU core):
-  the ``embeddings`` step. One per device; on a cluster, the number of GPUs.
+- ``embedding`` — torch on the device (the GPU, or every CPU core): the ``embeddings`` step
+  and the X3 adapter's training (``adapter_metrics``). One per device; on a cluster, the
+  number of GPUs.
 - ``memory_heavy`` — steps that hold a whole corpus of float vectors plus a working copy or a
   trained quantiser: ``float_ground_truth``, ``int8_index``, ``reference_metrics``, ``pq_index``
   and ``method_metrics`` (PQ, OPQ, ITQ, PCA training). On a 2-core, 24 GiB machine one at a time.

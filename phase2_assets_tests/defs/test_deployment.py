@@ -253,9 +253,8 @@ def test_an_unknown_executor_is_refused_with_the_choices(defs_for):
 
 def test_pools_mark_the_device_and_memory_heavy_steps(defs_for):
     by_step = execution.step_pools(defs_for().assets)
-    assert by_step == {"embeddings": pools.EMBEDDING} | dict.fromkeys(
-        MEMORY_HEAVY_STEPS, pools.MEMORY_HEAVY
-    )
+    device = {"embeddings": pools.EMBEDDING, "adapter_metrics": pools.EMBEDDING}
+    assert by_step == device | dict.fromkeys(MEMORY_HEAVY_STEPS, pools.MEMORY_HEAVY)
 
 
 def test_every_partitioned_asset_backfills_one_partition_per_run(defs_for):

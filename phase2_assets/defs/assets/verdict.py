@@ -1,11 +1,14 @@
 """Kill-switches F1–F3/K3 (asset checks + the explicit gate), the verdict and the HTML report."""
 
+import datetime as dt
+
 import dagster as dg
 import polars as pl
 
 from phase2_assets.compute import bfi as bfi_lib
 from phase2_assets.compute import decisions, figures, report
-from phase2_assets.config import Study
+from phase2_assets.config import Study, split_pair
+from phase2_assets.defs.locations import storage_root
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
 from phase2_assets.defs.results_io import attach_figure
@@ -17,14 +20,50 @@ RESULTS = {
 }
 
 
-def switches_for(study: Study, results: pl.DataFrame, regression: pl.DataFrame):
+def switches_for(
+    study: Study,
+    results: pl.DataFrame,
+    regression: pl.DataFrame,
+    adapter: pl.DataFrame | None = None,
+    today: dt.date | None = None,
+):
     ks = study.kill_switches
     return [
         decisions.f1_binary_collapse(results, ks.f1_recall_at_10_512_below),
         decisions.f2_pq_dominance(results, ks.f2_binary_over_pq_below),
         decisions.f3_geometry_non_signal(regression, ks.f3_abs_rho_below, ks.f3_r2_below),
+        decisions.k1_core_behind_schedule(
+            completion(study, results, list(study.tiers)[:1]),
+            study.start_date,
+            today or dt.date.today(),
+            week=ks.k1_week,
+            min_completion=ks.k1_min_tier1_completion,
+        ),
+        decisions.k2_adapter_no_signal(
+            first_adapter_gain(study, adapter), ks.k2_min_gain_pp, study.adapter_pairs()[0]
+        ),
         decisions.k3_predictor_failure(regression, ks.k3_r2_below, ks.k3_abs_rho_below),
     ]
+
+
+def first_adapter_gain(study: Study, adapter: pl.DataFrame | None) -> float | None:
+    """Points gained at 256 bits by the first configuration on the first adapter pair (K2)."""
+    if adapter is None or adapter.height == 0:
+        return None
+    dataset, model = split_pair(study.adapter_pairs()[0])
+    rows = adapter.filter(
+        (pl.col("dataset") == dataset) & (pl.col("model") == model) & (pl.col("config_index") == 0)
+    )
+    judged = rows.filter(pl.col("bits") == 256) if 256 in rows["bits"] else rows.tail(1)
+    return float(judged["points_gained"][0]) if judged.height else None
+
+
+def best_adapter_gain(adapter: pl.DataFrame) -> float | None:
+    """The verdict's X3 number: the best points gained at 256 bits (or any bits) anywhere."""
+    if adapter.height == 0:
+        return None
+    at_256 = adapter.filter(pl.col("bits") == 256)
+    return float((at_256 if at_256.height else adapter)["points_gained"].max())
 
 
 def _check_spec(study: Study, name: str, severity_note: str) -> dg.AssetCheckSpec:
@@ -69,11 +108,16 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
             _check_spec(study, "F1", binding),
             _check_spec(study, "F2", binding),
             _check_spec(study, "F3", "Warning: geometry claims become weak hypotheses."),
+            _check_spec(study, "K1", binding),
+            _check_spec(study, "K2", binding),
             _check_spec(study, "K3", "Warning: the regression asset skips the MLP."),
         ],
     )
-    def kill_switches(context: dg.AssetExecutionContext, retrieval_metrics, regression):
-        switches = switches_for(study, retrieval_metrics, regression)
+    def kill_switches(
+        context: dg.AssetExecutionContext, runtime: StudyRuntime, retrieval_metrics, regression
+    ):
+        adapter = _read_adapter(runtime.data_dir)
+        switches = switches_for(study, retrieval_metrics, regression, adapter)
         states = [s.to_dict() for s in switches]
         yield dg.Output(
             {"study": study.name, "config_hash": study.config_hash(), "switches": states},
@@ -84,7 +128,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
                 check_name=s.name,
                 passed=not s.fired,
                 severity=dg.AssetCheckSeverity.ERROR
-                if s.name in ("F1", "F2")
+                if s.name in ("F1", "F2", "K1", "K2")
                 else dg.AssetCheckSeverity.WARN,
                 metadata={"state": s.state, "rule": s.rule, **outcome_metadata(s.numbers)},
             )
@@ -104,7 +148,12 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
         ),
     )
     def verdict(
-        context: dg.AssetExecutionContext, retrieval_metrics, regression, kill_switches, bfi
+        context: dg.AssetExecutionContext,
+        runtime: StudyRuntime,
+        retrieval_metrics,
+        regression,
+        kill_switches,
+        bfi,
     ):
         switches = [decisions.Switch(**_switch_fields(s)) for s in kill_switches["switches"]]
         tiers = list(study.tiers)
@@ -114,7 +163,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
             tier1_completion=completion(study, retrieval_metrics, tiers[:1]) or 0.0,
             tier2_completion=completion(study, retrieval_metrics, tiers[1:]),
             exploratory_done=bfi.height > 0 and regression.height > 0,
-            adapter_gain_pp=None,
+            adapter_gain_pp=best_adapter_gain(_read_adapter(runtime.data_dir)),
             green_bits=study.verdict.green_bits,
             green_recall=study.verdict.green_recall_at_10,
             green_ratio=study.verdict.green_ratio_vs_pq,
@@ -234,6 +283,15 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
         return dg.Output(page, metadata={**provenance(study), **meta, "verdict": verdict["colour"]})
 
     return [kill_switches, verdict, study_report]
+
+
+def _read_adapter(data_dir) -> pl.DataFrame:
+    """results/adapter.parquet if X3 has run (read, not an input: K1 and K2 gate X3 itself)."""
+    path = storage_root(data_dir) / "results" / "adapter.parquet"
+    if not path.exists():
+        return pl.DataFrame()
+    with path.open("rb") as fh:
+        return pl.read_parquet(fh)
 
 
 def _switch_fields(state: dict) -> dict:
