@@ -91,11 +91,16 @@ def run_study(workdir: Path) -> dict:
     from phase2_assets.defs.partitions import pair_bits_key
 
     defs = _defs(workdir)
+    steps: dict[str, float] = {}
     t0 = time.perf_counter()
-    _materialize(defs, POST_EMBEDDING["pair"], PAIR)
+    runs = [_materialize(defs, POST_EMBEDDING["pair"], PAIR)]
     for bits in BITS:
-        _materialize(defs, POST_EMBEDDING["bits"], pair_bits_key(PAIR, bits))
+        runs.append(_materialize(defs, POST_EMBEDDING["bits"], pair_bits_key(PAIR, bits)))
     seconds = time.perf_counter() - t0
+    for run in runs:  # where the time went, step by step (summed over bit lengths)
+        for event in run.get_step_success_events():
+            ms = event.event_specific_data.duration_ms
+            steps[event.step_key] = steps.get(event.step_key, 0.0) + ms / 1000
     import polars as pl
 
     data = workdir / "data"
@@ -104,7 +109,7 @@ def run_study(workdir: Path) -> dict:
         tables += [pl.read_parquet(p) for p in sorted((data / name / PAIR).glob("*.parquet"))]
     table = pl.concat(tables, how="diagonal_relaxed").sort("method", "bits")
     recall = {f"{r['method']}@{r['bits']}": r["recall_at_10"] for r in table.iter_rows(named=True)}
-    return {"seconds": seconds, "recall_at_10": recall}
+    return {"seconds": seconds, "recall_at_10": recall, "step_seconds": steps}
 
 
 def run_bare(workdir: Path) -> dict:
@@ -126,9 +131,10 @@ def run_bare(workdir: Path) -> dict:
     source = dict(zip(judged["query_id"], judged["doc_id"], strict=True))
     order = pl.read_parquet(data / "queries" / "synthetic.parquet")["query_id"]
     qrels = [{int(source[q][1:]): 1.0} for q in order]  # passage "d{row}" is corpus row
-    recall = {}
+    recall, phases = {}, {}
     t0 = time.perf_counter()
     truth_scores, truth = faiss.knn(queries, corpus, K, metric=faiss.METRIC_INNER_PRODUCT)
+    phases["float_ground_truth"] = time.perf_counter() - t0
 
     def score(name, ids):
         recall[name] = metrics.retrieval_metrics(ids, truth, truth_scores, qrels)["recall_at_10"]
@@ -141,6 +147,7 @@ def run_bare(workdir: Path) -> dict:
     add_in_blocks(int8, corpus, 65536)
     score(f"int8@{8 * dim}", int8.search(queries, K)[1])
     del int8
+    phases["int8"] = time.perf_counter() - t0 - sum(phases.values())
     for bits in BITS:
         proj = np.random.default_rng(42).standard_normal((bits, dim)).astype(np.float32).T.copy()
         codes = np.empty((n, bits // 8), dtype=np.uint8)
@@ -152,12 +159,14 @@ def run_bare(workdir: Path) -> dict:
         index.add(codes)
         q_codes = np.packbits(queries @ proj > 0, axis=1, bitorder="little")
         score(f"binary@{bits}", index.search(q_codes, K)[1])
+    phases["binary"] = time.perf_counter() - t0 - sum(phases.values())
     for m in PQ_BYTES:
         pq = faiss.IndexPQ(dim, m, 8, faiss.METRIC_INNER_PRODUCT)
         pq.train(train)
         add_in_blocks(pq, corpus, pq_encode_block(m, 8, 65536))
         score(f"pq@{8 * m}", pq.search(queries, K)[1])
-    return {"seconds": time.perf_counter() - t0, "recall_at_10": recall}
+    phases["pq"] = time.perf_counter() - t0 - sum(phases.values())
+    return {"seconds": time.perf_counter() - t0, "recall_at_10": recall, "phase_seconds": phases}
 
 
 PHASES = {"study": run_study, "bare": run_bare}
