@@ -158,7 +158,8 @@ def design_memo(
             f"is {_f(high)}. Phase 3 should treat BFI as descriptive only."
         )
     lines += [""] + _table(
-        bfi.sort("bfi", descending=True), ["dataset", "model", "bfi", "recall_at_10_256"]
+        bfi.sort("bfi", descending=True) if "bfi" in bfi.columns else bfi,
+        ["dataset", "model", "bfi", "recall_at_10_256"],
     )
     lines += ["", "## Geometry rules (E7/E8, X2)", ""]
     if by_name.get("F3", {}).get("fired"):
@@ -179,6 +180,12 @@ def design_memo(
             lines.append(
                 "Use these coefficients as a prior for which geometry to change, not as a law: "
                 f"n = {best['n_points']} points."
+            )
+        else:
+            statuses = ", ".join(sorted(set(regression["status"].to_list())))
+            lines.append(
+                f"No predictor was fitted ({statuses}; at most "
+                f"{regression['n_points'].max()} points), so no geometry rule is stated."
             )
     else:
         lines.append("Not evaluated: no regression table yet.")
