@@ -1,0 +1,99 @@
+"""kill -9 in the middle of writing an asset file: the earlier result stays, byte for byte.
+
+A real Python process materialises ``binary_codes`` with a changed projection seed; its array
+writer is slowed down after writing half of the new file, and the test kills the process with
+SIGKILL while that half-file exists. The file in place must be the previous materialisation,
+unchanged and loadable, and a rerun must then replace it completely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+from phase2_assets_tests.conftest import write_tiny_study
+from phase2_assets_tests.defs.graph_helpers import build, materialize
+
+PAIR, BITS = "tiny__tiny-bert", 32
+
+KILLED_WRITE = textwrap.dedent(
+    """
+    import io, sys, time
+    import numpy as np
+    from phase2_assets.compute import storage
+    from phase2_assets.defs.partitions import pair_bits_key
+    from phase2_assets_tests.defs.graph_helpers import build, materialize
+
+    def half_then_hang(target, array, allow_pickle=False):
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+        data = buffer.getvalue()
+        with open(target, "wb") as fh:
+            fh.write(data[: len(data) // 2])
+            fh.flush()
+        print("HALF_WRITTEN", target, flush=True)
+        time.sleep(120)
+
+    storage.np.save = half_then_hang
+    study, defs = build(sys.argv[1], sys.argv[2])
+    materialize(defs, "bits", pair_bits_key(sys.argv[3], int(sys.argv[4])))
+    """
+)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_kill_9_mid_write_keeps_the_previous_codes_byte_for_byte(tmp_path, tiny_beir, tiny_model):
+    from phase2_assets.defs.partitions import pair_bits_key
+
+    data = tmp_path / "data"
+    first = write_tiny_study(tmp_path / "first.yaml", tiny_beir, tiny_model)
+    _, defs = build(first, data)
+    assert materialize(defs, "dataset", "tiny").success
+    assert materialize(defs, "pair", PAIR).success
+    assert materialize(defs, "bits", pair_bits_key(PAIR, BITS)).success
+    codes = data / "binary_codes" / PAIR / f"{BITS}.npy"
+    before, before_codes = _sha(codes), np.load(codes, allow_pickle=False)
+
+    second = write_tiny_study(
+        tmp_path / "second.yaml", tiny_beir, tiny_model, seeds={"projection": 43}
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITE, str(second), str(data), PAIR, str(BITS)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        line = ""
+        while "HALF_WRITTEN" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "the writer ended before it was killed"
+        assert "HALF_WRITTEN" in line, "the writer never reached the codes file"
+        half_file = Path(line.split()[1])
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+    assert half_file != codes and half_file.parent == codes.parent  # a temporary beside it
+    assert _sha(codes) == before  # the previous materialisation, byte for byte
+    np.testing.assert_array_equal(np.load(codes, allow_pickle=False), before_codes)
+
+    _, rerun = build(second, data)
+    assert materialize(rerun, "bits", pair_bits_key(PAIR, BITS)).success
+    assert _sha(codes) != before  # seed 43 replaced it, completely
+    np.load(codes, allow_pickle=False)
