@@ -80,7 +80,9 @@ class _FileStore(dg.UPathIOManager):
         self._written[str(path)] = (storage.sha256_file(target), target.stat().st_size)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
-        return self._read(self._fetch(path) if self._remote else local_path(path))
+        local = self._fetch(path) if self._remote else local_path(path)
+        _verify(context, local)
+        return self._read(local)
 
     def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict:
         path = (
@@ -118,6 +120,65 @@ class _FileStore(dg.UPathIOManager):
 
     def _read(self, path: Path) -> Any:
         raise NotImplementedError
+
+
+class CorruptedAssetError(ValueError):
+    """A stored file no longer matches the checksum recorded when it was materialised."""
+
+
+def _recorded(context: dg.InputContext | None) -> tuple[dict, float] | None:
+    """(metadata, timestamp) of the latest materialisation of the one partition being loaded."""
+    if context is None or not context.has_asset_key:
+        return None  # loaded outside an asset (direct calls, ops): nothing recorded to check
+    partitions = None
+    if context.has_asset_partitions:
+        keys = list(context.asset_partition_keys)
+        if len(keys) != 1:
+            return None  # a multi-partition load: which file is which partition is not known here
+        partitions = keys
+    try:
+        instance = context.instance
+    except Exception:  # noqa: BLE001 - contexts built outside a run have no instance
+        return None
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=partitions), limit=1
+    ).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    meta = {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+    return meta, records[0].timestamp
+
+
+def _verify(context: dg.InputContext | None, local: Path) -> None:
+    """Refuse a file that changed after its materialisation recorded its size and SHA-256.
+
+    The size is compared on every load; the checksum is recomputed only when the file was
+    modified after the materialisation (its mtime is later), so an untouched 3 GB array is not
+    re-hashed by every step that reads it. Files with no recorded materialisation in this
+    instance (written by another instance, or by hand) are not checked.
+    """
+    found = _recorded(context)
+    if found is None or "sha256" not in found[0]:
+        return
+    meta, when = found
+    stat = local.stat()
+    what = context.asset_key.to_user_string()
+    if context.has_asset_partitions:
+        what += f" [{context.asset_partition_key}]"
+    fix = (
+        f"Re-materialise {what} to rebuild it (or restore the file); nothing downstream was "
+        "computed from it."
+    )
+    if "file_bytes" in meta and stat.st_size != meta["file_bytes"]:
+        raise CorruptedAssetError(
+            f"{local}: {stat.st_size} bytes, but {meta['file_bytes']} were recorded when {what} "
+            f"was materialised. {fix}"
+        )
+    if stat.st_mtime > when and storage.sha256_file(local) != meta["sha256"]:
+        raise CorruptedAssetError(
+            f"{local}: its SHA-256 no longer matches the one recorded when {what} was "
+            f"materialised ({meta['sha256'][:16]}...). {fix}"
+        )
 
 
 def _store_version(path: UPath) -> dict:

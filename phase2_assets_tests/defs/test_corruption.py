@@ -1,0 +1,66 @@
+"""A stored file that changed after its materialisation is refused before any step reads it."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from phase2_assets.defs.partitions import pair_bits_key
+from phase2_assets_tests.defs.graph_helpers import build, materialize
+
+PAIR, BITS = "tiny__tiny-bert", 32
+METRICS = [dg.AssetKey("binary_metrics")]
+
+
+@pytest.fixture
+def materialised(tmp_path, tiny_study):
+    instance = dg.DagsterInstance.ephemeral()  # one instance: it holds the recorded checksums
+    _, defs = build(tiny_study, tmp_path / "data")
+    assert materialize(defs, "dataset", "tiny", instance).success
+    assert materialize(defs, "pair", PAIR, instance).success
+    assert materialize(defs, "bits", pair_bits_key(PAIR, BITS), instance).success
+    codes = tmp_path / "data" / "binary_codes" / PAIR / f"{BITS}.npy"
+    return defs, instance, codes
+
+
+def _metrics(defs, instance):
+    return dg.materialize(
+        assets=list(defs.assets),
+        selection=METRICS,
+        partition_key=pair_bits_key(PAIR, BITS),
+        resources=dict(defs.resources),
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def _error(result) -> str:
+    failure = result.failure_data_for_node("binary_metrics")
+    return str(failure.error.cause.message if failure.error.cause else failure.error.message)
+
+
+def test_a_flipped_byte_is_detected_naming_the_file_and_the_fix(materialised):
+    defs, instance, codes = materialised
+    raw = bytearray(codes.read_bytes())
+    raw[-1] ^= 0xFF  # same size, different content
+    codes.write_bytes(bytes(raw))
+    result = _metrics(defs, instance)
+    assert not result.success
+    message = _error(result)
+    assert str(codes) in message and "SHA-256 no longer matches" in message
+    assert f"Re-materialise binary_codes [{BITS}|{PAIR}]" in message
+
+
+def test_a_truncated_file_is_detected_by_its_size(materialised):
+    defs, instance, codes = materialised
+    codes.write_bytes(codes.read_bytes()[:-10])
+    message = _error(_metrics(defs, instance))
+    assert str(codes) in message and "bytes, but" in message
+
+
+def test_rematerialising_repairs_it_and_untouched_files_load(materialised):
+    defs, instance, codes = materialised
+    assert _metrics(defs, instance).success  # untouched: loads without complaint
+    codes.write_bytes(codes.read_bytes()[:-10])
+    assert materialize(defs, "bits", pair_bits_key(PAIR, BITS), instance).success
+    assert _metrics(defs, instance).success
