@@ -1,7 +1,8 @@
 """Jobs, one per partition level (a Dagster job runs assets that share one partitioning).
 
-Run layout (see ``execution``): ``embedding_job`` runs each step in its own process or pod with
-the configured executor; the other jobs run all their steps in the run's own process.
+Run layout (see ``execution``): ``embedding_job`` and ``adapter_job`` run each step in its own
+process or pod with the configured executor (a GPU pod on Kubernetes); the other jobs run all
+their steps in the run's own process.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ RESULT_TABLES = (
 )
 
 
-STEP_ISOLATED_JOBS = (PAIR_JOB,)
+STEP_ISOLATED_JOBS = (PAIR_JOB, ADAPTER_JOB)  # the GPU steps: a process (or pod) each
 
 
 def _executor(job: str) -> dg.ExecutorDefinition | None:

@@ -206,7 +206,8 @@ def _executor_config(executor: dg.ExecutorDefinition) -> dict:
 
 def test_default_is_multiprocess_for_embeddings_and_in_process_for_the_light_jobs(defs_for):
     defs = defs_for()
-    assert defs.resolve_job_def(jobs.PAIR_JOB).executor_def.name == "multiprocess"
+    for job in (jobs.PAIR_JOB, jobs.ADAPTER_JOB):
+        assert defs.resolve_job_def(job).executor_def.name == "multiprocess", job
     for job in (jobs.DATASET_JOB, jobs.BITS_JOB, jobs.RESULTS_JOB):
         assert defs.resolve_job_def(job).executor_def.name == "in_process", job
 
@@ -232,8 +233,10 @@ def test_k8s_executor_resolves_with_step_pods_sized_by_pool(defs_for):
     config = _executor_config(executor)
     assert config["max_concurrent"] == 8
     steps = config["per_step_k8s_config"]
-    assert steps["embeddings"]["container_config"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert set(steps) == {"embeddings"} | MEMORY_HEAVY_STEPS
+    for gpu_step in ("embeddings", "adapter_metrics"):
+        limits = steps[gpu_step]["container_config"]["resources"]["limits"]
+        assert limits["nvidia.com/gpu"] == "1"
+    assert set(steps) == {"embeddings", "adapter_metrics"} | MEMORY_HEAVY_STEPS
     assert defs.resolve_job_def(jobs.BITS_JOB).executor_def.name == "in_process"
 
 
