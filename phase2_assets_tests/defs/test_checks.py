@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import pytest
 
 from phase2_assets_tests.conftest import write_tiny_model, write_tiny_study
@@ -27,8 +30,10 @@ def test_planted_nan_fails_norm_check_and_blocks_ground_truth(tmp_path, tiny_bei
     assert checks["corpus_embeddings:expected_shape"].passed
 
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "corpus_embeddings" in materialized
-    # Blocking: nothing computed from the poisoned vectors.
+    # Failed blocking checks: the poisoned vectors are not materialised at all...
+    assert "corpus_embeddings" not in materialized
+    assert not (tmp_path / "corpus_embeddings" / "tiny__tiny-bert.npy").exists()
+    # ...and nothing is computed from them.
     assert "float_ground_truth" not in materialized
     assert "int8_index" not in materialized
     assert "reference_metrics" not in materialized
@@ -42,3 +47,21 @@ def test_clean_model_passes_the_same_checks(tmp_path, tiny_beir, tiny_model):
     assert checks["corpus_embeddings:finite_unit_norm"].passed
     assert checks["query_embeddings:finite_unit_norm"].passed
     assert checks["float_ground_truth:self_consistent"].passed
+
+
+def test_a_failed_norm_check_keeps_the_previous_good_embeddings(
+    tmp_path, tiny_beir, tiny_model, nan_model
+):
+    good = write_tiny_study(tmp_path / "good.yaml", tiny_beir, tiny_model)
+    _, defs = gh.build(good, tmp_path)
+    assert gh.materialize(defs, "dataset", "tiny").success
+    assert gh.materialize(defs, "pair", "tiny__tiny-bert").success
+    stored = tmp_path / "corpus_embeddings" / "tiny__tiny-bert.npy"
+    before = hashlib.sha256(stored.read_bytes()).hexdigest()
+
+    poisoned = write_tiny_study(tmp_path / "nan.yaml", tiny_beir, nan_model)
+    _, defs = gh.build(poisoned, tmp_path)
+    result = gh.materialize(defs, "pair", "tiny__tiny-bert")
+    assert not gh.check_evaluations(result)["corpus_embeddings:finite_unit_norm"].passed
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == before
+    assert np.isfinite(np.load(stored, allow_pickle=False)).all()

@@ -76,6 +76,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         outs={
             "corpus_embeddings": dg.AssetOut(
                 io_manager_key="npy_io_manager",
+                is_required=False,  # not materialised when its blocking checks fail
                 group_name=GROUP,
                 kinds={"torch", "numpy"},
                 description=(
@@ -85,6 +86,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             ),
             "query_embeddings": dg.AssetOut(
                 io_manager_key="npy_io_manager",
+                is_required=False,  # not materialised when its blocking checks fail
                 group_name=GROUP,
                 kinds={"torch", "numpy"},
                 description="Query embeddings (n_queries x dim) with the model's query prompt.",
@@ -153,6 +155,30 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             shape = sanity.expected_shape(out, len(texts), cfg.dim)
             checksum = storage.sha256_array(out)
             del out
+            checks = [
+                dg.AssetCheckResult(
+                    asset_key=output,
+                    check_name="finite_unit_norm",
+                    passed=norm.passed,
+                    metadata=outcome_metadata(norm.metadata),
+                ),
+                dg.AssetCheckResult(
+                    asset_key=output,
+                    check_name="expected_shape",
+                    passed=shape.passed,
+                    metadata=shape.metadata,
+                ),
+            ]
+            # The journal goes either way: a rerun must encode again, not reuse bad chunks.
+            resumable.clear_journal(tmp)
+            if not (norm.passed and shape.passed):
+                context.log.error(
+                    f"{output} [{pair}] failed its blocking checks (see the check results): not "
+                    f"materialised, so the previous file, if any, stays in place; the rejected "
+                    f"array is left at {tmp} for inspection"
+                )
+                yield from checks
+                continue
             yield dg.Output(
                 StagedArray(tmp),
                 output_name=output,
@@ -175,18 +201,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                     else cfg.query_prompt,
                 },
             )
-            resumable.clear_journal(tmp)
-            yield dg.AssetCheckResult(
-                asset_key=output,
-                check_name="finite_unit_norm",
-                passed=norm.passed,
-                metadata=outcome_metadata(norm.metadata),
-            )
-            yield dg.AssetCheckResult(
-                asset_key=output,
-                check_name="expected_shape",
-                passed=shape.passed,
-                metadata=shape.metadata,
-            )
+            yield from checks
 
     return [embeddings]
