@@ -197,3 +197,9 @@ def test_k1_pauses_the_adapter_when_core_is_behind_schedule(tmp_path, tiny_beir,
     assert not blocked.success
     failure = blocked.failure_data_for_node("adapter_metrics").user_failure_data
     assert "Blocked by kill-switch K1" in failure.description
+
+
+def test_a_bad_adapter_config_names_the_adapter_and_the_key(tmp_path, tiny_beir, tiny_model):
+    path = _study(tmp_path, tiny_beir, tiny_model, adapters=[{"name": "a", "lossy": 1}])
+    with pytest.raises(ValueError, match=r"exploratory\.adapters\[0\].*lossy"):
+        gh.build(path, tmp_path / "data")
