@@ -189,6 +189,16 @@ def k1_core_behind_schedule(
     )
 
 
+K2_BITS = 256
+
+
+def k2_gain(gain_by_bits: dict[int, float]) -> float | None:
+    """The gain K2 reads: at 256 bits, or at the largest adapter bit length when 256 is not run."""
+    if not gain_by_bits:
+        return None
+    return gain_by_bits.get(K2_BITS, gain_by_bits[max(gain_by_bits)])
+
+
 def k2_adapter_no_signal(first_gain_pp: float | None, min_gain_pp: float, where: str) -> Switch:
     """After the first adapter configuration, < ``min_gain_pp`` recall gain at 256 bits stops X3."""
     evaluated = first_gain_pp is not None and not math.isnan(first_gain_pp)

@@ -175,9 +175,9 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 )
                 rows.append({"dataset": dataset, "model": model, "config_index": i, **row})
             if i == 0 and pair == k2_pair:
-                judged = [r for r in rows if r["bits"] == 256] or rows[-1:]
+                first = {r["bits"]: r["points_gained"] for r in rows}
                 k2 = decisions.k2_adapter_no_signal(
-                    judged[0]["points_gained"], ks.k2_min_gain_pp, pair
+                    decisions.k2_gain(first), ks.k2_min_gain_pp, pair
                 )
                 gates.update_gates(runtime.data_dir, [k2.to_dict()])
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0

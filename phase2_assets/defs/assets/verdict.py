@@ -54,8 +54,8 @@ def first_adapter_gain(study: Study, adapter: pl.DataFrame | None) -> float | No
     rows = adapter.filter(
         (pl.col("dataset") == dataset) & (pl.col("model") == model) & (pl.col("config_index") == 0)
     )
-    judged = rows.filter(pl.col("bits") == 256) if 256 in rows["bits"] else rows.tail(1)
-    return float(judged["points_gained"][0]) if judged.height else None
+    gains = dict(zip(rows["bits"].to_list(), rows["points_gained"].to_list(), strict=True))
+    return decisions.k2_gain(gains)
 
 
 def best_adapter_gain(adapter: pl.DataFrame) -> float | None:
