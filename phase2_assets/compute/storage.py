@@ -2,37 +2,121 @@
 
 Every writer goes to a temporary file in the destination folder, fsyncs it, then renames it over
 the target (an atomic replace on POSIX). A crash mid-write leaves a stray ``.tmp-*`` file, never a
-truncated result; earlier results are never deleted before the new one is complete.
+truncated result; earlier results are never deleted before the new one is complete. Temporaries
+carry their writer's host and process id, so the next write of the same file removes those whose
+writer is gone (a kill -9 leaves no litter for long) and never one that is still being written.
+A write that fails (disk full, permission denied, read-only file system) raises ``WriteFailed``
+naming the file and the cause, after removing its temporary; the previous file is untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import mmap
 import os
+import re
+import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+_CAUSES = {
+    errno.ENOSPC: ("the disk is full", "free space (or point PHASE2_DATA_DIR elsewhere) and rerun"),
+    errno.EDQUOT: ("the disk quota is exhausted", "free space or raise the quota and rerun"),
+    errno.EFBIG: ("the file is larger than this system allows", "raise the file-size limit"),
+    errno.EACCES: ("permission denied", "make the folder writable for this user and rerun"),
+    errno.EPERM: ("operation not permitted", "make the folder writable for this user and rerun"),
+    errno.EROFS: ("the file system is read-only", "point PHASE2_DATA_DIR at a writable folder"),
+}
+
+
+class WriteFailed(OSError):
+    """A result could not be written; nothing was replaced and no partial file was left."""
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _temporary_prefix(name: str) -> str:
+    return f".tmp-{_host_tag()}.{os.getpid()}-{name}-"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def sweep_stale_temporaries(target: str | os.PathLike) -> list[Path]:
+    """Remove temporaries of ``target`` left by writers on this host that no longer run."""
+    target = Path(target)
+    pattern = re.compile(rf"^\.tmp-{_host_tag()}\.(\d+)-{re.escape(target.name)}-")
+    removed = []
+    try:
+        siblings = list(target.parent.iterdir())
+    except FileNotFoundError:
+        return removed
+    for path in siblings:
+        match = pattern.match(path.name)
+        if match and not _process_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _errno_of(exc: OSError, folder: Path) -> int | None:
+    """The failure's errno; numpy's ``tofile`` reports a short write on a full disk without one."""
+    if exc.errno is None:
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(folder).free < (1 << 20):
+                return errno.ENOSPC
+    return exc.errno
+
+
+def _write_failed(target: Path, exc: OSError, code: int) -> WriteFailed:
+    cause, fix = _CAUSES[code]
+    return WriteFailed(
+        code,
+        f"could not write {target}: {cause} ({exc}). Nothing was replaced: the previous "
+        f"file, if any, is unchanged and no partial file is left. Fix: {fix}.",
+    )
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` only on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{target.name}-", suffix=suffix, dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temporaries(target)
+        prefix = _temporary_prefix(target.name)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
+    except WriteFailed:
+        raise
+    except OSError as exc:
+        code = _errno_of(exc, target.parent)
+        if code in _CAUSES:
+            raise _write_failed(target, exc, code) from exc
+        raise
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
 
 

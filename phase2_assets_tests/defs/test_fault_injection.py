@@ -97,3 +97,42 @@ def test_kill_9_mid_write_keeps_the_previous_codes_byte_for_byte(tmp_path, tiny_
     assert materialize(rerun, "bits", pair_bits_key(PAIR, BITS)).success
     assert _sha(codes) != before  # seed 43 replaced it, completely
     np.load(codes, allow_pickle=False)
+    assert not half_file.exists()  # the killed writer's temporary was swept by the rerun
+    assert not list(codes.parent.glob(".tmp-*"))
+
+
+def test_a_full_disk_fails_the_run_with_a_clear_error_and_keeps_the_previous_codes(
+    tmp_path, tiny_beir, tiny_model, monkeypatch
+):
+    """The writer runs out of space half-way through the new file (ENOSPC, as the kernel says)."""
+    import errno
+
+    from phase2_assets.compute import storage
+    from phase2_assets.defs.partitions import pair_bits_key
+
+    data = tmp_path / "data"
+    first = write_tiny_study(tmp_path / "first.yaml", tiny_beir, tiny_model)
+    _, defs = build(first, data)
+    assert materialize(defs, "dataset", "tiny").success
+    assert materialize(defs, "pair", PAIR).success
+    assert materialize(defs, "bits", pair_bits_key(PAIR, BITS)).success
+    codes = data / "binary_codes" / PAIR / f"{BITS}.npy"
+    before = _sha(codes)
+
+    def half_then_full(target, array, allow_pickle=False):
+        with open(target, "wb") as fh:
+            fh.write(b"\x93NUMPY" + b"\0" * 64)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    monkeypatch.setattr(storage.np, "save", half_then_full)
+    second = write_tiny_study(
+        tmp_path / "second.yaml", tiny_beir, tiny_model, seeds={"projection": 43}
+    )
+    _, rerun = build(second, data)
+    result = materialize(rerun, "bits", pair_bits_key(PAIR, BITS))
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = str(failure.step_failure_data.error)
+    assert "disk is full" in message and str(codes) in message and "unchanged" in message
+    assert _sha(codes) == before
+    assert not list(codes.parent.glob(".tmp-*"))
