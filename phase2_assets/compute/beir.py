@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import urllib.request
-import zipfile
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from phase2_assets.compute.storage import atomic_path
+from phase2_assets.compute import download
 
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
 
@@ -46,6 +44,7 @@ def resolve_source(
     beir_dir: str | None,
     download_dir: str | os.PathLike,
     allow_download: bool,
+    checksum: str | None = None,
 ) -> Path:
     """Where the dataset's BEIR folder is; downloads (atomically) only if allowed and needed."""
     if path:
@@ -68,31 +67,19 @@ def resolve_source(
             f"dataset {name!r}: no local copy at {where} and downloads are disabled; "
             f"set PHASE2_BEIR_DIR to a folder holding {folder_name}/ or allow downloads ({url})"
         )
-    return download_beir(url, Path(download_dir), folder_name)
+    return download_beir(url, Path(download_dir), folder_name, checksum)
 
 
-def download_beir(url: str, download_dir: Path, folder_name: str) -> Path:
-    """Fetch a BEIR zip, verify it opens, unpack it; the zip lands by atomic rename."""
+def download_beir(
+    url: str, download_dir: Path, folder_name: str, checksum: str | None = None
+) -> Path:
+    """Fetch a BEIR zip (verified, atomic) unless already here, then unpack it atomically."""
     zip_target = download_dir / f"{folder_name}.zip"
     if not zip_target.exists():
-        with atomic_path(zip_target, suffix=".zip") as tmp:
-            with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as fh:  # noqa: S310
-                expected = resp.headers.get("Content-Length")
-                written = 0
-                while block := resp.read(1 << 20):
-                    fh.write(block)
-                    written += len(block)
-            if expected is not None and int(expected) != written:
-                raise OSError(f"{url}: expected {expected} bytes, got {written}")
-    with zipfile.ZipFile(zip_target) as zf:
-        bad = zf.testzip()
-        if bad:
-            raise OSError(f"{zip_target}: corrupt member {bad}; delete the file and retry")
-        for member in zf.namelist():
-            if member.startswith("/") or ".." in Path(member).parts:
-                raise OSError(f"{zip_target}: unsafe member path {member!r}")
-        zf.extractall(download_dir)
-    return download_dir / folder_name
+        download.fetch(url, zip_target, checksum)
+    elif checksum:
+        download.verify(zip_target, checksum)
+    return download.unpack(zip_target, download_dir, folder_name)
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:

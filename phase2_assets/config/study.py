@@ -50,6 +50,11 @@ class DatasetConfig(_Strict):
     )
     path: str | None = Field(None, description="Explicit local folder in BEIR layout.")
     url: str | None = Field(None, description="Download URL of a BEIR-layout zip.")
+    checksum: str | None = Field(
+        None,
+        pattern=r"^(md5:[0-9a-f]{32}|sha256:[0-9a-f]{64})$",
+        description="md5:<hex> or sha256:<hex> of the download zip; a mismatch discards it.",
+    )
     split: str = "test"
     sample_size: int | None = Field(
         None, ge=1, description="Corpus size after seeded subsampling; judged docs are always kept."
@@ -72,7 +77,10 @@ class ModelConfig(_Strict):
     precision: Literal["auto", "fp32", "fp16"] = Field(
         "auto", description="auto = fp16 on CUDA, fp32 on CPU."
     )
-    trust_remote_code: bool = False
+    trust_remote_code: bool = Field(
+        False,
+        description="Run Python code shipped with the model; also needs PHASE2_TRUST_REMOTE_CODE.",
+    )
 
 
 class TierConfig(_Strict):

@@ -231,3 +231,12 @@ def test_unknown_bundled_name():
     msg = str(exc.value)
     assert "'no-such-study'" in msg
     assert "demo" in msg and "study" in msg  # lists the bundled names
+
+
+@pytest.mark.parametrize("bad", ["5f7d1de60b170fc8027bb7898e2efca1", "md5:xyz", "sha1:" + "0" * 40])
+def test_a_malformed_download_checksum(tmp_path, bad):
+    data = copy.deepcopy(BASE)
+    first = next(iter(data["datasets"]))
+    data["datasets"][first] = {**(data["datasets"][first] or {}), "checksum": bad}
+    msg, _ = _error(tmp_path, data)
+    assert f"datasets.{first}.checksum" in msg

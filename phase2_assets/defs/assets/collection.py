@@ -57,6 +57,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             beir_dir=runtime.beir_dir,
             download_dir=runtime.download_dir,
             allow_download=runtime.allow_download,
+            checksum=cfg.checksum,
         )
         context.log.info(f"Reading {name} from {folder} (split {cfg.split})")
         coll = beir.load_collection(folder, cfg.split, cfg.sample_size, study.seeds.corpus_sample)
