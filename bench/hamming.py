@@ -22,8 +22,8 @@ def compare(workdir: Path, quick: bool) -> dict:
     from bench.study import PAIR
 
     data = workdir / "data"
-    corpus = np.load(data / "corpus_embeddings" / f"{PAIR}.npy", mmap_mode="r")
-    queries = np.load(data / "query_embeddings" / f"{PAIR}.npy")
+    corpus = np.load(data / "corpus_embeddings" / f"{PAIR}.npy", mmap_mode="r", allow_pickle=False)
+    queries = np.load(data / "query_embeddings" / f"{PAIR}.npy", allow_pickle=False)
     codes = instrument.encode(corpus, BITS, 42)
     q_codes = instrument.encode(queries, BITS, 42)
     bare_times, ours_times = [], []

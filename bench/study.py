@@ -122,8 +122,8 @@ def run_bare(workdir: Path) -> dict:
     from phase2_assets.compute.quantizers import add_in_blocks, pq_encode_block
 
     data = workdir / "data"
-    corpus = np.load(data / "corpus_embeddings" / f"{PAIR}.npy", mmap_mode="r")
-    queries = np.load(data / "query_embeddings" / f"{PAIR}.npy")
+    corpus = np.load(data / "corpus_embeddings" / f"{PAIR}.npy", mmap_mode="r", allow_pickle=False)
+    queries = np.load(data / "query_embeddings" / f"{PAIR}.npy", allow_pickle=False)
     n, dim = corpus.shape
     rng = np.random.default_rng(7)
     train = corpus[np.sort(rng.choice(n, size=min(n, 65536), replace=False))]

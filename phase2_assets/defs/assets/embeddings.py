@@ -117,7 +117,9 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             source,
             device=device,
             max_seq_length=cfg.max_seq_length,
-            trust_remote_code=cfg.trust_remote_code,
+            trust_remote_code=encoders.remote_code_allowed(
+                model_key, cfg.trust_remote_code, runtime.trusted_remote_code
+            ),
             precision=precision,
         )
         jobs = {
