@@ -226,3 +226,9 @@ def test_hamming_topk_clips_k_to_corpus_size():
 def test_hamming_topk_empty_corpus_raises():
     with pytest.raises(ValueError, match="empty corpus"):
         instrument.hamming_topk(np.zeros((1, 8), np.uint8), np.zeros((0, 8), np.uint8), 3)
+
+
+def test_hamming_topk_refuses_codes_of_different_widths():
+    """Query codes made at 128 bits never search a 256-bit corpus (a stale or mixed partition)."""
+    with pytest.raises(ValueError, match="code widths differ: 16 vs 32 bytes"):
+        instrument.hamming_topk(np.zeros((2, 16), np.uint8), np.zeros((5, 32), np.uint8), 1)

@@ -65,3 +65,20 @@ def test_a_failed_norm_check_keeps_the_previous_good_embeddings(
     assert not gh.check_evaluations(result)["corpus_embeddings:finite_unit_norm"].passed
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == before
     assert np.isfinite(np.load(stored, allow_pickle=False)).all()
+
+
+def test_a_model_whose_dimension_differs_from_the_config_is_not_materialised(
+    tmp_path, tiny_beir, tiny_model
+):
+    models = {"tiny-bert": {"name": "tests/tiny-bert", "path": str(tiny_model), "dim": 48}}
+    path = write_tiny_study(tmp_path / "s.yaml", tiny_beir, tiny_model, models=models)
+    _, defs = gh.build(path, tmp_path)
+    assert gh.materialize(defs, "dataset", "tiny").success
+    result = gh.materialize(defs, "pair", "tiny__tiny-bert")
+    assert not result.success
+    text = "\n".join(
+        str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure
+    )
+    # Refused at the first batch, before any vector is journalled: both dimensions named.
+    assert "model produces 32-d vectors, expected 48" in text
+    assert not (tmp_path / "corpus_embeddings" / "tiny__tiny-bert.npy").exists()
