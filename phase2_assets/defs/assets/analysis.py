@@ -11,8 +11,6 @@ from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
 from phase2_assets.defs.results_io import all_partitions, attach_figure, frames, markdown_table
 
-GROUP_GEOMETRY = "analysis_e7_geometry"
-GROUP_ANALYSIS = "analysis_e8_x1_x2"
 LINEAR_MODELS = ("ridge", "lasso")
 GEOMETRY_TARGET = decisions.GEOMETRY_TARGET
 PAIR = ["dataset", "model"]
@@ -28,7 +26,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=parts.pair,
         io_manager_key="parquet_io_manager",
-        group_name=GROUP_GEOMETRY,
         kinds={"numpy"},
         description=(
             "Geometry of one (dataset, model)'s float passage embeddings: anisotropy "
@@ -48,7 +45,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=parts.pair_bits,
         io_manager_key="parquet_io_manager",
-        group_name=GROUP_GEOMETRY,
         kinds={"numpy"},
         description=(
             "Code-level diagnostics of the instrument at one bit length: per-bit balance and "
@@ -70,7 +66,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["results", "geometry"],
         io_manager_key="parquet_io_manager",
-        group_name=GROUP_GEOMETRY,
         kinds={"polars", "plotly"},
         ins={
             "embedding_geometry": all_partitions(),
@@ -111,7 +106,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["results", "bfi"],
         io_manager_key="parquet_io_manager",
-        group_name=GROUP_ANALYSIS,
         kinds={"polars", "plotly"},
         ins={
             "retrieval_metrics": dg.AssetIn(key=["results", "retrieval_metrics"]),
@@ -134,7 +128,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["results", "regression"],
         io_manager_key="parquet_io_manager",
-        group_name=GROUP_ANALYSIS,
         kinds={"scikit-learn", "polars", "plotly"},
         ins={
             "retrieval_metrics": dg.AssetIn(key=["results", "retrieval_metrics"]),

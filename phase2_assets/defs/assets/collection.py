@@ -10,8 +10,6 @@ from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.provenance import provenance
 from phase2_assets.defs.resources import StudyRuntime
 
-GROUP = "core_e1_data"
-
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
@@ -20,7 +18,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         outs={
             "corpus": dg.AssetOut(
                 io_manager_key="parquet_io_manager",
-                group_name=GROUP,
                 kinds={"polars", "parquet"},
                 description=(
                     "Passages of the dataset (doc_id, title, text). Large corpora are sampled with "
@@ -30,13 +27,11 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             ),
             "queries": dg.AssetOut(
                 io_manager_key="parquet_io_manager",
-                group_name=GROUP,
                 kinds={"polars", "parquet"},
                 description="Queries judged in the study split (query_id, text), in row order.",
             ),
             "qrels": dg.AssetOut(
                 io_manager_key="parquet_io_manager",
-                group_name=GROUP,
                 kinds={"polars", "parquet"},
                 description=(
                     "Positive relevance judgements (query_id, doc_id, score) whose passage is in "

@@ -31,7 +31,6 @@ from phase2_assets.defs.provenance import provenance
 from phase2_assets.defs.resources import StudyRuntime
 from phase2_assets.defs.results_io import all_partitions, frames, markdown_table
 
-GROUP = "exploratory_x3_adapter"
 K = 100  # ranking depth kept for the metrics, as for every other method
 GEOMETRY_SAMPLE = 4000
 LEDGER = {  # which asset's device seconds count against which budget
@@ -122,7 +121,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=parts.adapter_pair,
         io_manager_key="parquet_io_manager",
-        group_name=GROUP,
         kinds={"torch", "polars"},
         pool=EMBEDDING,
         description=(
@@ -204,7 +202,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["results", "adapter"],
         io_manager_key="parquet_io_manager",
-        group_name=GROUP,
         kinds={"polars"},
         ins={
             "adapter_metrics": all_partitions(),
@@ -231,7 +228,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["results", "budget_ledger"],
         io_manager_key="parquet_io_manager",
-        group_name=GROUP,
         kinds={"polars"},
         deps=[*LEDGER],
         description=(
@@ -270,7 +266,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["results", "design_memo"],
         io_manager_key="md_io_manager",
-        group_name="exploratory_x4_memo",
         kinds={"markdown"},
         ins={
             name: dg.AssetIn(key=["results", name])

@@ -13,7 +13,6 @@ from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
 from phase2_assets.defs.results_io import attach_figure
 
-GROUP = "verdict_and_report"
 RESULTS = {
     "retrieval_metrics": dg.AssetIn(key=["results", "retrieval_metrics"]),
     "regression": dg.AssetIn(key=["results", "regression"]),
@@ -96,7 +95,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["results", "kill_switches"],
         io_manager_key="json_io_manager",
-        group_name=GROUP,
+        kinds={"json"},
         ins=RESULTS,
         description=(
             "The kill-switches of the plan, computed from the results and regression tables with "
@@ -136,7 +135,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["results", "verdict"],
         io_manager_key="json_io_manager",
-        group_name=GROUP,
+        kinds={"json"},
         ins={
             **RESULTS,
             "kill_switches": dg.AssetIn(key=["results", "kill_switches"]),
@@ -182,7 +181,6 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["results", "report"],
         io_manager_key="html_io_manager",
-        group_name=GROUP,
         kinds={"plotly"},
         ins={
             **RESULTS,
