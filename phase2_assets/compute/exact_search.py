@@ -9,6 +9,8 @@ does not depend on the block sizes. (faiss.knn's heap keeps an arbitrary subset 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from phase2_assets.compute.storage import release_pages
@@ -44,6 +46,7 @@ def float_topk(
     *,
     query_block: int = 1024,
     corpus_block: int = 65536,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores float32, ids int64), each (nq, min(k, n)), by exact inner product."""
     n = corpus.shape[0]
@@ -70,4 +73,6 @@ def float_topk(
             release_pages(corpus)
         out_s[qs : qs + len(q)] = best_s
         out_i[qs : qs + len(q)] = best_i
+        if progress:
+            progress(qs + len(q), nq)
     return out_s, out_i

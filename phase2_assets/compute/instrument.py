@@ -15,6 +15,8 @@ Layout, so a reader can re-implement it bit for bit:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from phase2_assets.compute.storage import release_pages
@@ -90,6 +92,7 @@ def hamming_topk(
     *,
     query_block: int = 256,
     corpus_block: int = 65536,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k by Hamming distance: (ids int64, distances int32), each (nq, k).
 
@@ -126,4 +129,6 @@ def hamming_topk(
             raise RuntimeError("faiss returned Hamming neighbours out of (distance, row) order")
         ids[qs : qs + len(q)] = i
         dists[qs : qs + len(q)] = d
+        if progress:
+            progress(qs + len(q), nq)
     return ids, dists

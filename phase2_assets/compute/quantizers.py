@@ -8,6 +8,7 @@ per sub-quantiser; smaller corpora train on everything and the diagnostics say s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import faiss
@@ -58,11 +59,19 @@ def pq_encode_block(m: int, nbits: int, block: int) -> int:
     return max(256, min(block, ENCODE_WORKSPACE_BYTES // (4 * (1 << nbits) * m)))
 
 
-def add_in_blocks(index: faiss.Index, corpus: np.ndarray, block: int) -> None:
+def add_in_blocks(
+    index: faiss.Index,
+    corpus: np.ndarray,
+    block: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
     """Add a (possibly memory-mapped) corpus a block at a time, as float32."""
-    for start in range(0, corpus.shape[0], block):
+    n = corpus.shape[0]
+    for start in range(0, n, block):
         index.add(np.ascontiguousarray(corpus[start : start + block], dtype=np.float32))
         release_pages(corpus)
+        if progress:
+            progress(min(start + block, n), n)
 
 
 def _report(
@@ -90,7 +99,14 @@ def _report(
 
 
 def build_pq(
-    corpus: np.ndarray, m: int, *, nbits: int = 8, train_size: int, seed: int, block: int = 65536
+    corpus: np.ndarray,
+    m: int,
+    *,
+    nbits: int = 8,
+    train_size: int,
+    seed: int,
+    block: int = 65536,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[faiss.IndexPQ, TrainingReport]:
     """faiss IndexPQ with ``m`` sub-quantisers of ``nbits`` (m bytes per vector at nbits=8)."""
     dim = corpus.shape[1]
@@ -105,12 +121,17 @@ def build_pq(
     index.train(sample)
     t1 = time.perf_counter()
     block = pq_encode_block(m, nbits, block)
-    add_in_blocks(index, corpus, block)
+    add_in_blocks(index, corpus, block, progress)
     t2 = time.perf_counter()
     return index, _report(index, sample, 39 * (1 << nbits), t1 - t0, t2 - t1, block)
 
 
-def build_int8(corpus: np.ndarray, *, block: int = 65536) -> tuple[faiss.Index, TrainingReport]:
+def build_int8(
+    corpus: np.ndarray,
+    *,
+    block: int = 65536,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[faiss.Index, TrainingReport]:
     """faiss SQ8: one byte per dimension, per-dimension min/max learned from the whole corpus."""
     dim = corpus.shape[1]
     index = faiss.IndexScalarQuantizer(
@@ -128,14 +149,19 @@ def build_int8(corpus: np.ndarray, *, block: int = 65536) -> tuple[faiss.Index, 
         release_pages(corpus)
     index.train(np.stack([lo, hi]).astype(np.float32))
     t1 = time.perf_counter()
-    add_in_blocks(index, corpus, block)
+    add_in_blocks(index, corpus, block, progress)
     t2 = time.perf_counter()
     sample = np.ascontiguousarray(corpus[: min(len(corpus), 65536)], dtype=np.float32)
     return index, _report(index, sample, 2, t1 - t0, t2 - t1)
 
 
 def index_topk(
-    index: faiss.Index, queries: np.ndarray, k: int, *, query_block: int = 1024
+    index: faiss.Index,
+    queries: np.ndarray,
+    k: int,
+    *,
+    query_block: int = 1024,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Top-k ids (nq, k) from a faiss index, re-ordered by (score desc, row asc)."""
     k = min(k, index.ntotal)
@@ -144,4 +170,6 @@ def index_topk(
         q = np.ascontiguousarray(queries[qs : qs + query_block], dtype=np.float32)
         scores, ids = index.search(q, k)
         out[qs : qs + len(q)] = merge_topk(scores, ids, k)[1]
+        if progress:
+            progress(qs + len(q), queries.shape[0])
     return out

@@ -34,6 +34,12 @@ def provenance(study: Study, **seeds: int) -> dict:
     return meta
 
 
+def check_metadata(context, meta: dict) -> dict:
+    """A partitioned asset's check result, saying which partition it judged: Dagster keeps check
+    results per asset, not per partition, so the UI shows the latest one with this key."""
+    return {"partition": str(context.partition_key), **outcome_metadata(meta)}
+
+
 def outcome_metadata(meta: dict) -> dict:
     """Scalar numbers and strings for the UI: floats rounded for reading, other types dropped."""
     return {

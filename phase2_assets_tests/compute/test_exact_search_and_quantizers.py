@@ -236,3 +236,31 @@ def test_int8_method_build_and_search():
     _, truth = exact_search.float_topk(q, c, 5)
     assert pred.shape == (5, 5)
     assert recall_at_k(pred, truth, 5) >= 0.9
+
+
+def test_long_loops_report_every_block_and_finish_at_the_total():
+    from phase2_assets.compute import instrument
+
+    rng = np.random.default_rng(5)
+    corpus = rng.standard_normal((1000, 16)).astype(np.float32)
+    queries = rng.standard_normal((25, 16)).astype(np.float32)
+    calls: dict[str, list] = {"gt": [], "ham": [], "add": [], "search": []}
+    exact_search.float_topk(
+        queries, corpus, 5, query_block=10, progress=lambda *a: calls["gt"].append(a)
+    )
+    codes = instrument.encode(corpus, 64, 1)
+    instrument.hamming_topk(
+        instrument.encode(queries, 64, 1),
+        codes,
+        5,
+        query_block=10,
+        progress=lambda *a: calls["ham"].append(a),
+    )
+    index, _ = quantizers.build_int8(corpus, block=300, progress=lambda *a: calls["add"].append(a))
+    quantizers.index_topk(
+        index, queries, 5, query_block=10, progress=lambda *a: calls["search"].append(a)
+    )
+    assert calls["gt"] == [(10, 25), (20, 25), (25, 25)]
+    assert calls["ham"] == [(10, 25), (20, 25), (25, 25)]
+    assert calls["add"] == [(300, 1000), (600, 1000), (900, 1000), (1000, 1000)]
+    assert calls["search"] == [(10, 25), (20, 25), (25, 25)]

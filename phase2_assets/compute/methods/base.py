@@ -6,10 +6,13 @@ that asset; every other registered method is built where it is evaluated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+
+from phase2_assets.compute import instrument
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,22 @@ class Settings:
     rerank_factor: int = 4  # binary_rerank: shortlist r x k candidates ...
     rerank_depth: int = 10  # ... at this operating depth k
     itq_iterations: int = 50
+    # Called with (done, total) after each block of a long search or encode: the run log's
+    # progress lines. Not a parameter of the result, so it takes no part in equality.
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False)
+
+
+def hamming_search(query_codes: np.ndarray, codes: np.ndarray, k: int, settings: Settings):
+    """The instrument's exact Hamming top-k ids with the study's block sizes, for every
+    Hamming-searching method (ties by lower corpus row)."""
+    return instrument.hamming_topk(
+        query_codes,
+        codes,
+        k,
+        query_block=settings.query_block,
+        corpus_block=settings.corpus_block,
+        progress=settings.progress,
+    )[0]
 
 
 @dataclass(frozen=True)

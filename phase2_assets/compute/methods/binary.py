@@ -1,7 +1,7 @@
 """The instrument as a method: packed sign codes, exact Hamming top-k."""
 
 from phase2_assets.compute import instrument
-from phase2_assets.compute.methods.base import Memory, Method, register
+from phase2_assets.compute.methods.base import Memory, Method, hamming_search, register
 
 
 @register
@@ -27,7 +27,4 @@ class Binary(Method):
 
     def search(self, index, queries, k, bits, settings):
         q_codes = instrument.encode(queries, bits, settings.projection_seed)
-        ids, _ = instrument.hamming_topk(
-            q_codes, index, k, query_block=settings.query_block, corpus_block=settings.corpus_block
-        )
-        return ids
+        return hamming_search(q_codes, index, k, settings)

@@ -30,7 +30,7 @@ import numpy as np
 
 from phase2_assets.compute import instrument
 from phase2_assets.compute.exact_search import merge_topk
-from phase2_assets.compute.methods.base import Memory, Method, Settings, register
+from phase2_assets.compute.methods.base import Memory, Method, Settings, hamming_search, register
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,9 @@ def _shortlist(
     q_codes = instrument.encode(
         queries, index.bits, settings.projection_seed, chunk=settings.query_block
     )
-    ids, _ = instrument.hamming_topk(
-        q_codes,
-        index.codes,
-        max(settings.rerank_factor * k, depth or 0),
-        query_block=settings.query_block,
-        corpus_block=settings.corpus_block,
+    return hamming_search(
+        q_codes, index.codes, max(settings.rerank_factor * k, depth or 0), settings
     )
-    return ids
 
 
 def _rerank(

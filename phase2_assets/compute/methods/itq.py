@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phase2_assets.compute import instrument, quantizers
-from phase2_assets.compute.methods.base import Memory, Method, register
+from phase2_assets.compute.methods.base import Memory, Method, hamming_search, register
 
 
 @dataclass(frozen=True)
@@ -154,14 +154,7 @@ class ITQ(Method):
 
     def search(self, index, queries, k, bits, settings):
         q_codes = encode(queries, index.mean, index.projection, block=settings.query_block)
-        ids, _ = instrument.hamming_topk(
-            q_codes,
-            index.codes,
-            k,
-            query_block=settings.query_block,
-            corpus_block=settings.corpus_block,
-        )
-        return ids
+        return hamming_search(q_codes, index.codes, k, settings)
 
     def diagnostics(self, index, queries, truth_ids, settings):
         return {

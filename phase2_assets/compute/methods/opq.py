@@ -107,4 +107,6 @@ class OPQ(Method):
         )
 
     def search(self, index, queries, k, bits, settings):
-        return quantizers.index_topk(index, queries, k, query_block=settings.query_block)
+        return quantizers.index_topk(
+            index, queries, k, query_block=settings.query_block, progress=settings.progress
+        )

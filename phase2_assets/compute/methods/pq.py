@@ -29,7 +29,10 @@ class PQ(Method):
             train_size=settings.pq_train_size,
             seed=settings.pq_seed,
             block=settings.corpus_block,
+            progress=settings.progress,
         )
 
     def search(self, index, queries, k, bits, settings):
-        return quantizers.index_topk(index, queries, k, query_block=settings.query_block)
+        return quantizers.index_topk(
+            index, queries, k, query_block=settings.query_block, progress=settings.progress
+        )

@@ -90,4 +90,6 @@ class RaBitQ(Method):
         )
 
     def search(self, index, queries, k, bits, settings):
-        return quantizers.index_topk(index, queries, k, query_block=settings.query_block)
+        return quantizers.index_topk(
+            index, queries, k, query_block=settings.query_block, progress=settings.progress
+        )

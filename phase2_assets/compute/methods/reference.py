@@ -30,7 +30,11 @@ class Int8(Method):
         return Memory(float(dim), 2 * 4 * dim)
 
     def build(self, corpus, bits, settings):
-        return quantizers.build_int8(corpus, block=settings.corpus_block)
+        return quantizers.build_int8(
+            corpus, block=settings.corpus_block, progress=settings.progress
+        )
 
     def search(self, index, queries, k, bits, settings):
-        return quantizers.index_topk(index, queries, k, query_block=settings.query_block)
+        return quantizers.index_topk(
+            index, queries, k, query_block=settings.query_block, progress=settings.progress
+        )

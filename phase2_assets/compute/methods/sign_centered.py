@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phase2_assets.compute import instrument
-from phase2_assets.compute.methods.base import Memory, Method, Settings, register
+from phase2_assets.compute.methods.base import Memory, Method, Settings, hamming_search, register
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,7 @@ def _search(index: CenteredIndex, queries: np.ndarray, k: int, settings: Setting
     q_codes = encode_centered(
         queries, index.mean, projection=projection, chunk=settings.query_block
     )
-    ids, _ = instrument.hamming_topk(
-        q_codes,
-        index.codes,
-        k,
-        query_block=settings.query_block,
-        corpus_block=settings.corpus_block,
-    )
-    return ids
+    return hamming_search(q_codes, index.codes, k, settings)
 
 
 def _padded(dim: int) -> int:

@@ -9,10 +9,8 @@ from phase2_assets.compute.methods import METHODS, Settings
 from phase2_assets.config import Study
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
-from phase2_assets.defs.provenance import outcome_metadata, provenance
-
-GROUP_BINARY = "core_e2_binary"
-GROUP_BASELINES = "core_e3_baselines"
+from phase2_assets.defs.progress import with_progress
+from phase2_assets.defs.provenance import check_metadata, provenance
 
 
 def settings_of(study: Study) -> Settings:
@@ -52,7 +50,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=parts.pair_bits,
         io_manager_key="npy_io_manager",
-        group_name=GROUP_BINARY,
         kinds={"numpy"},
         output_required=False,
         ins={"corpus_embeddings": dg.AssetIn()},
@@ -130,7 +127,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             yield dg.AssetCheckResult(
                 check_name=name,
                 passed=outcome.passed,
-                metadata=outcome_metadata(outcome.metadata),
+                metadata=check_metadata(context, outcome.metadata),
                 severity=dg.AssetCheckSeverity.WARN
                 if name == "bit_balance"
                 else dg.AssetCheckSeverity.ERROR,
@@ -139,7 +136,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=parts.pair_bits,
         io_manager_key="faiss_io_manager",
-        group_name=GROUP_BASELINES,
         kinds={"faiss"},
         output_required=False,
         pool=MEMORY_HEAVY,
@@ -166,8 +162,14 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         if not method.applies(corpus_embeddings.shape[1], bits, planned_methods(study, pair)):
             context.log.info(f"PQ{bits // 8} is not planned for {pair}; skipped")
             return
-        context.log.info(f"Training PQ{bits // 8} for {pair}")
-        index, report = method.build(corpus_embeddings, bits, settings)
+        n_train = min(settings.pq_train_size, len(corpus_embeddings))
+        context.log.info(f"PQ{bits // 8} [{pair}]: training on {n_train:,} sampled vectors")
+        step = with_progress(settings, context, f"PQ{bits // 8} [{pair}] encoding the corpus")
+        index, report = method.build(corpus_embeddings, bits, step)
+        context.log.info(
+            f"PQ{bits // 8} [{pair}]: trained in {report.train_seconds:.1f}s, "
+            f"encoded {index.ntotal:,} vectors in {report.add_seconds:.1f}s"
+        )
         yield dg.Output(
             index,
             metadata={
@@ -183,13 +185,14 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             check_name="enough_training_data",
             passed=not report.undertrained,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"n_train": report.n_train, "recommended": report.recommended_min_train},
+            metadata=check_metadata(
+                context, {"n_train": report.n_train, "recommended": report.recommended_min_train}
+            ),
         )
 
     @dg.asset(
         partitions_def=parts.pair,
         io_manager_key="faiss_io_manager",
-        group_name=GROUP_BASELINES,
         kinds={"faiss"},
         pool=MEMORY_HEAVY,
         description=(
@@ -198,7 +201,9 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         ),
     )
     def int8_index(context: dg.AssetExecutionContext, corpus_embeddings):
-        index, report = METHODS["int8"].build(corpus_embeddings, None, settings)
+        pair = context.partition_key
+        step = with_progress(settings, context, f"int8 [{pair}] encoding the corpus")
+        index, report = METHODS["int8"].build(corpus_embeddings, None, step)
         return dg.Output(
             index,
             metadata={

@@ -10,10 +10,9 @@ from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.gates import assert_expansion_open
 from phase2_assets.defs.io_managers import StagedArray, staging_path
 from phase2_assets.defs.partitions import StudyPartitions
-from phase2_assets.defs.provenance import outcome_metadata, provenance
+from phase2_assets.defs.provenance import check_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
 
-GROUP = "core_e1_embeddings"
 NORM_CHECK = (
     "Every vector is finite and has L2 norm 1 within the configured tolerance. Cosine similarity "
     "is computed as an inner product everywhere downstream, which is only right on unit vectors; "
@@ -77,7 +76,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "corpus_embeddings": dg.AssetOut(
                 io_manager_key="npy_io_manager",
                 is_required=False,  # not materialised when its blocking checks fail
-                group_name=GROUP,
                 kinds={"torch", "numpy"},
                 description=(
                     "Passage embeddings (n_docs x dim, float32, L2-normalised) from the model's "
@@ -87,7 +85,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "query_embeddings": dg.AssetOut(
                 io_manager_key="npy_io_manager",
                 is_required=False,  # not materialised when its blocking checks fail
-                group_name=GROUP,
                 kinds={"torch", "numpy"},
                 description="Query embeddings (n_queries x dim) with the model's query prompt.",
             ),
@@ -162,13 +159,13 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                     asset_key=output,
                     check_name="finite_unit_norm",
                     passed=norm.passed,
-                    metadata=outcome_metadata(norm.metadata),
+                    metadata=check_metadata(context, norm.metadata),
                 ),
                 dg.AssetCheckResult(
                     asset_key=output,
                     check_name="expected_shape",
                     passed=shape.passed,
-                    metadata=shape.metadata,
+                    metadata=check_metadata(context, shape.metadata),
                 ),
             ]
             # The journal goes either way: a rerun must encode again, not reuse bad chunks.

@@ -10,22 +10,21 @@ from phase2_assets.compute import evaluation, exact_search, sanity
 from phase2_assets.config import Study
 from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.pools import MEMORY_HEAVY
-from phase2_assets.defs.provenance import outcome_metadata, provenance
-
-GROUP = "core_e4_ground_truth"
+from phase2_assets.defs.progress import log_progress
+from phase2_assets.defs.provenance import check_metadata, provenance
 
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=parts.pair,
         io_manager_key="npz_io_manager",
-        group_name=GROUP,
-        kinds={"faiss", "numpy"},
+        kinds={"numpy"},
         pool=MEMORY_HEAVY,
         description=(
             "Exact cosine top-K corpus rows per query (ids int64, scores float32; K = "
-            f"{study.retrieval.ground_truth_k}), by faiss inner product over query x corpus "
-            "blocks. Every recall and the fidelity nDCG are measured against this."
+            f"{study.retrieval.ground_truth_k}), by float32 inner product (BLAS sgemm, as faiss's "
+            "flat index) over query x corpus blocks, ties by lower corpus row. Every recall and "
+            "the fidelity nDCG are measured against this."
         ),
         check_specs=[
             dg.AssetCheckSpec(
@@ -48,6 +47,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             study.retrieval.ground_truth_k,
             query_block=study.retrieval.query_block,
             corpus_block=study.retrieval.corpus_block,
+            progress=log_progress(context, f"exact search [{context.partition_key}]", "queries"),
         )
         seconds = time.perf_counter() - t0
         outcome = sanity.ground_truth_consistent(
@@ -68,13 +68,12 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         yield dg.AssetCheckResult(
             check_name="self_consistent",
             passed=outcome.passed,
-            metadata=outcome_metadata(outcome.metadata),
+            metadata=check_metadata(context, outcome.metadata),
         )
 
     @dg.asset(
         partitions_def=parts.pair,
         io_manager_key="parquet_io_manager",
-        group_name=GROUP,
         kinds={"polars"},
         ins={
             "corpus": dg.AssetIn(partition_mapping=parts.pair_to_dataset),

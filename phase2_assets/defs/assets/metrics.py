@@ -12,10 +12,10 @@ from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.assets.codes import planned_methods, settings_of
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
-from phase2_assets.defs.provenance import outcome_metadata, provenance
+from phase2_assets.defs.progress import with_progress
+from phase2_assets.defs.provenance import check_metadata, provenance
 from phase2_assets.defs.results_io import all_partitions, frames, markdown_table
 
-GROUP = "core_e5_e6_evaluation"
 # Methods built and stored by assets of their own (E2, E3); the rest are built where evaluated.
 OWN_ASSETS = {"float32", "int8", "binary", "pq"}
 
@@ -67,7 +67,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=parts.pair,
         io_manager_key="parquet_io_manager",
-        group_name=GROUP,
         kinds={"faiss", "polars"},
         pool=MEMORY_HEAVY,
         description=(
@@ -104,7 +103,12 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 METHODS["float32"], refs.truth_ids, refs, dim=dim, bits=None, search_seconds=0.0
             ),
             evaluation.search_and_score(
-                METHODS["int8"], int8_index, query_embeddings, refs, bits=None, settings=settings
+                METHODS["int8"],
+                int8_index,
+                query_embeddings,
+                refs,
+                bits=None,
+                settings=with_progress(settings, context, f"int8 search [{pair}]"),
             ),
         ]
         rows += _built_here(
@@ -117,7 +121,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             check_name="int8_near_float",
             passed=int8_recall >= 0.95,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"int8_recall_at_10": int8_recall, "threshold": 0.95},
+            metadata=check_metadata(context, {"int8_recall_at_10": int8_recall, "threshold": 0.95}),
         )
 
     def _built_here(context, budget, bits, pair, corpus, queries, refs) -> list[dict]:
@@ -129,11 +133,12 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 continue
             if study.methods.extra is not None and method.name not in study.methods.extra:
                 continue
+            step = with_progress(settings, context, f"{method.name} [{pair}, {bits or 'ref'}]")
             t0 = time.perf_counter()
-            index = method.build(corpus, bits, settings)
+            index = method.build(corpus, bits, step)
             build_seconds = time.perf_counter() - t0
             row = evaluation.search_and_score(
-                method, index, queries, refs, bits=bits, settings=settings
+                method, index, queries, refs, bits=bits, settings=step
             )
             extra = method.diagnostics(index, queries, refs.truth_ids, settings)
             row["diagnostics"] = {f"{method.name}_{k}": v for k, v in extra.items()}
@@ -147,7 +152,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=parts.pair_bits,
         io_manager_key="parquet_io_manager",
-        group_name=GROUP,
         kinds={"faiss", "polars"},
         pool=MEMORY_HEAVY,
         description=(
@@ -178,7 +182,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             name=name,
             partitions_def=parts.pair_bits,
             io_manager_key="parquet_io_manager",
-            group_name=GROUP,
             kinds={"polars"},
             ins={
                 index_asset: dg.AssetIn(),
@@ -198,8 +201,9 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             refs = _references(
                 inputs["float_ground_truth"], inputs["evaluation_qrels"], len(queries), n_docs
             )
+            step = with_progress(settings, context, f"{method_name} search [{pair}, {bits} bits]")
             row = evaluation.search_and_score(
-                METHODS[method_name], index, queries, refs, bits=bits, settings=settings
+                METHODS[method_name], index, queries, refs, bits=bits, settings=step
             )
             table = evaluation.rows_to_table([row], dataset, model)
             yield dg.Output(
@@ -217,7 +221,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 yield dg.AssetCheckResult(
                     check_name=checks[0].name,
                     passed=outcome.passed,
-                    metadata=outcome_metadata(outcome.metadata),
+                    metadata=check_metadata(context, outcome.metadata),
                 )
 
         return _asset
@@ -250,7 +254,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=["results", "retrieval_metrics"],
         io_manager_key="parquet_io_manager",
-        group_name="results",
         kinds={"polars", "parquet"},
         ins={
             name: all_partitions()
