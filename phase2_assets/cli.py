@@ -172,6 +172,19 @@ def _print_summary(data: Path) -> None:
         print(f"report: {results / 'report.html'}")
 
 
+def _print_partitions(config: str | None, tier: str | None, level: str) -> int:
+    from phase2_assets.config import load_study
+    from phase2_assets.defs.partitions import partition_keys
+
+    study = load_study(config or os.environ.get("PHASE2_STUDY") or "study")
+    try:
+        print(",".join(partition_keys(study, level, tier)))
+    except ValueError as exc:
+        print(f"phase2: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="phase2", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -182,10 +195,19 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("config", nargs="?", default=None, help="study (default: $PHASE2_STUDY)")
     for p in sub.choices.values():
         p.add_argument("--data-dir", default=None, help="output folder (default: ./data)")
+    keys = sub.add_parser(
+        "partitions",
+        help="print a tier's partition keys, comma-separated, for `dagster job backfill`",
+    )
+    keys.add_argument("--study", default=None, help="study (default: $PHASE2_STUDY, else study)")
+    keys.add_argument("--tier", default=None, help="a tier of the study (default: every tier)")
+    keys.add_argument("--level", required=True, choices=["dataset", "pair", "bits", "adapter"])
     args = parser.parse_args(argv)
     from phase2_assets.config import StudyConfigError
 
     try:
+        if args.command == "partitions":
+            return _print_partitions(args.study, args.tier, args.level)
         if args.command == "demo":
             return run_study("demo", args.data_dir)
         if args.command == "report":

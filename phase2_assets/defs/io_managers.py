@@ -61,8 +61,10 @@ class _FileStore(dg.UPathIOManager):
         self._written: dict[str, tuple[str, int]] = {}
 
     def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
-        parts = partition.split("/")
-        if len(parts) == 2:  # multi-partition: dimensions come sorted ("bits", "pair")
+        # A multi-partition arrives as "bits/pair" (dimensions sorted by name), or as the key's
+        # string form "bits|pair" when a run was launched with only a dagster/partition tag.
+        parts = partition.replace("|", "/").split("/")
+        if len(parts) == 2:
             bits, pair = parts
             return base_path / pair / bits
         return base_path / partition  # keys are validated names: no '/' or '..'

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from phase2_assets.config import Study
+from phase2_assets.config.study import pair_key, split_pair
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,49 @@ def pair_bits_key(pair: str, bits: int) -> dg.MultiPartitionKey:
 
 
 def split_pair_bits(key: dg.MultiPartitionKey | str) -> tuple[str, int]:
-    if not isinstance(key, dg.MultiPartitionKey):
-        raise TypeError(f"expected a (pair, bits) partition key, got {key!r}")
-    dims = key.keys_by_dimension
-    return dims["pair"], int(dims["bits"])
+    """(pair, bits) of a partition key; also its string form ``bits|pair`` (Dagster orders the
+    dimensions by name), which is what a run launched with only a ``dagster/partition`` tag
+    (``dagster job launch --tags``) carries."""
+    if isinstance(key, dg.MultiPartitionKey):
+        dims = key.keys_by_dimension
+        return dims["pair"], int(dims["bits"])
+    bits, sep, pair = str(key).partition("|")
+    if not sep or not bits.isdigit() or not pair:
+        raise ValueError(
+            f"expected a (bits, pair) partition key like '256|scifact__minilm', got {key!r}"
+        )
+    return pair, int(bits)
+
+
+LEVELS = ("dataset", "pair", "bits", "adapter")
+
+
+def partition_keys(study: Study, level: str, tier: str | None = None) -> list[str]:
+    """The partition keys of one level, for one tier or the whole study, in the string form
+    Dagster's CLI takes (``dagster job backfill --partitions``, the ``dagster/partition`` tag).
+
+    A tier is a partition set: its datasets, its (dataset, model) pairs, and the bit partitions
+    where it plans a binary code or a PQ size. ``adapter`` is X3's pairs (the plan's Tier 3).
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level {level!r}: expected one of {', '.join(LEVELS)}")
+    if tier is not None and tier not in study.tiers:
+        raise ValueError(f"tier {tier!r} is not in study {study.name!r} ({', '.join(study.tiers)})")
+    if level == "adapter":
+        return list(study.adapter_pairs())
+    tiers = [study.tiers[tier]] if tier else list(study.tiers.values())
+    pairs = sorted({pair_key(d, m) for t in tiers for d in t.datasets for m in t.models})
+    if level == "pair":
+        return pairs
+    if level == "dataset":
+        return sorted({split_pair(p)[0] for p in pairs})
+    keys = []
+    for pair in pairs:
+        planned = {
+            b
+            for t in tiers
+            if split_pair(pair)[0] in t.datasets and split_pair(pair)[1] in t.models
+            for b in [*t.bits, *(8 * m for m in t.pq_bytes)]
+        }
+        keys += [str(pair_bits_key(pair, b)) for b in study.all_bits() if b in planned]
+    return keys
