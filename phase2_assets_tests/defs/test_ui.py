@@ -1,0 +1,115 @@
+"""The Dagster web UI as a researcher uses it, in a real headless Chromium.
+
+``dagster dev`` serves this code location on a free loopback port against a temporary instance
+(the ``dagster.yaml`` that ``phase2`` writes) and the tiny study. The test opens the asset lineage,
+launches one dataset partition and then one (dataset, model) partition through the webserver's
+GraphQL API (what the Materialize button sends), waits for both runs, and checks in the browser
+that the materialisation, its metadata and its asset-check results are shown. Screenshots go to
+``$PHASE2_TEST_ARTIFACTS`` (default: the test's temporary folder).
+
+Needs Playwright's Python package and a Chromium on the machine (Debian's ``/usr/bin/chromium`` or
+``$PHASE2_CHROMIUM``); no browser is downloaded. Without them the test skips, unless
+``PHASE2_REQUIRE_UI_TEST=1`` (set by ``.ci/run``) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from phase2_assets_tests.conftest import write_tiny_study
+from phase2_assets_tests.dagster_dev import dagster_dev, dagster_env
+
+DATASET, PAIR = "tiny", "tiny__tiny-bert"
+
+
+def _chromium() -> str | None:
+    for candidate in (os.environ.get("PHASE2_CHROMIUM"), "chromium", "chromium-browser"):
+        if candidate and (found := shutil.which(candidate)):
+            return found
+    return None
+
+
+def _missing(reason: str):
+    if os.environ.get("PHASE2_REQUIRE_UI_TEST") == "1":
+        pytest.fail(f"UI test required but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def webserver(tmp_path, tiny_beir, tiny_model):
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if _chromium() is None:
+        _missing("no Chromium on this machine (set PHASE2_CHROMIUM)")
+    study = write_tiny_study(tmp_path / "tiny.yaml", tiny_beir, tiny_model)
+    with dagster_dev(tmp_path, dagster_env(tmp_path, study)) as server:
+        yield server
+
+
+def _dismiss_welcome(page) -> None:
+    """A fresh instance greets its first visitor with a newsletter dialog; skip it."""
+    skip = page.get_by_role("button", name="Skip")
+    try:
+        skip.wait_for(timeout=5_000)
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError: no dialog this time
+        return
+    skip.click()
+
+
+def test_lineage_launch_and_check_results_in_a_real_browser(webserver, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("PHASE2_TEST_ARTIFACTS") or tmp_path) / "ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(60_000)
+
+        # Lineage: the whole graph, in the plan's four groups.
+        page.goto(f"{webserver.url}/asset-groups")
+        _dismiss_welcome(page)
+        for group in ("core", "analysis", "exploratory", "report"):
+            expect(page.get_by_text(group, exact=True).first).to_be_visible()
+        page.wait_for_timeout(1500)  # the graph animates its layout
+        page.screenshot(path=shots / "lineage_groups.png")
+
+        # Launch one dataset partition, then one (dataset, model) partition.
+        assert webserver.wait(webserver.launch("collection_job", DATASET)) == "SUCCESS"
+        assert webserver.wait(webserver.launch("embedding_job", PAIR)) == "SUCCESS"
+
+        # The embeddings' lineage: upstream data, downstream search and analysis, by group.
+        page.goto(f"{webserver.url}/assets/corpus_embeddings?view=lineage")
+        for neighbour in ("corpus", "float_ground_truth", "binary_codes", "embedding_geometry"):
+            expect(page.get_by_text(neighbour, exact=True).first).to_be_visible()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=shots / "lineage.png")
+
+        # The partition's materialisation and its metadata, as the asset page shows them.
+        page.goto(f"{webserver.url}/assets/corpus_embeddings?view=partitions&partition={PAIR}")
+        expect(page.get_by_text("Latest materialization").first).to_be_visible()
+        for shown in ("config_hash", "device", "docs_per_second", "array_sha256"):
+            expect(page.get_by_text(shown, exact=True).first).to_be_visible()
+        expect(page.get_by_text("(300, 32)").first).to_be_visible()  # the shape, 300 passages
+        page.screenshot(path=shots / "partition_metadata.png", full_page=True)
+
+        # Its asset checks and their results.
+        page.goto(f"{webserver.url}/assets/corpus_embeddings?view=checks")
+        for check in ("finite_unit_norm", "expected_shape"):
+            expect(page.get_by_text(check, exact=True).first).to_be_visible()
+        expect(page.get_by_text("Succeeded")).to_have_count(2)
+        expect(page.get_by_text("Passed").first).to_be_visible()
+        expect(page.get_by_text(PAIR, exact=True).first).to_be_visible()  # the partition judged
+        page.screenshot(path=shots / "partition_checks.png", full_page=True)
+        browser.close()
+
+    for name in (
+        "lineage_groups.png",
+        "lineage.png",
+        "partition_metadata.png",
+        "partition_checks.png",
+    ):
+        assert (shots / name).stat().st_size > 10_000, name
