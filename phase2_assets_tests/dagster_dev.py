@@ -14,6 +14,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
+
 from phase2_assets.defs.instance import write_local_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +120,31 @@ class Webserver:
                 return status
             time.sleep(1)
         raise AssertionError(f"run {run_id} still {status} after {timeout} s")
+
+
+def demo_named_study(path: Path, beir: Path, model: Path) -> Path:
+    """The tiny BEIR folder and BERT under the demo's names (dataset ``scifact``, model
+    ``minilm``, tier ``demo``): the demo's partition keys, runs of seconds."""
+    study = {
+        "name": "demo",
+        "datasets": {"scifact": {"path": str(beir), "split": "test"}},
+        "models": {"minilm": {"name": "tests/tiny-bert", "path": str(model), "dim": 32}},
+        "tiers": {
+            "demo": {
+                "datasets": ["scifact"],
+                "models": ["minilm"],
+                "bits": [64, 256],
+                "pq_bytes": [8, 32],
+            }
+        },
+        "pq": {"train_size": 256},
+        "retrieval": {"ground_truth_k": 100, "query_block": 5, "corpus_block": 128},
+        "checks": {"sample_size": 100},
+        "bfi": {"recall_bits": [64, 256]},
+        "analysis": {"pair_sample": 500, "n_bootstrap": 50},
+    }
+    path.write_text(yaml.safe_dump(study))
+    return path
 
 
 def dagster_env(tmp_path: Path, study: Path) -> dict[str, str]:

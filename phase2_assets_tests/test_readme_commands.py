@@ -14,9 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from phase2_assets_tests.dagster_dev import ROOT, dagster_dev, dagster_env
+from phase2_assets_tests.dagster_dev import ROOT, dagster_dev, dagster_env, demo_named_study
 
 MARKER = "<!-- readme-commands -->"
 
@@ -31,34 +29,11 @@ def readme_commands() -> list[str]:
     ]
 
 
-def _demo_named_study(path: Path, beir: Path, model: Path) -> Path:
-    study = {
-        "name": "demo",
-        "datasets": {"scifact": {"path": str(beir), "split": "test"}},
-        "models": {"minilm": {"name": "tests/tiny-bert", "path": str(model), "dim": 32}},
-        "tiers": {
-            "demo": {
-                "datasets": ["scifact"],
-                "models": ["minilm"],
-                "bits": [64, 256],
-                "pq_bytes": [8, 32],
-            }
-        },
-        "pq": {"train_size": 256},
-        "retrieval": {"ground_truth_k": 100, "query_block": 5, "corpus_block": 128},
-        "checks": {"sample_size": 100},
-        "bfi": {"recall_bits": [64, 256]},
-        "analysis": {"pair_sample": 500, "n_bootstrap": 50},
-    }
-    path.write_text(yaml.safe_dump(study))
-    return path
-
-
 def test_the_readme_commands_run_as_written(tmp_path, tiny_beir, tiny_model):
     commands = readme_commands()
     assert any(c.startswith("dagster job launch") for c in commands)
     assert any(c.startswith("dagster job backfill") for c in commands)
-    study = _demo_named_study(tmp_path / "demo.yaml", tiny_beir, tiny_model)
+    study = demo_named_study(tmp_path / "demo.yaml", tiny_beir, tiny_model)
     env = dagster_env(tmp_path, study)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # dagster, phase2
     with dagster_dev(tmp_path, env) as server:

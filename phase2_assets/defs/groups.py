@@ -2,8 +2,8 @@
 
 The lineage view groups assets the way the plan is read (STUDY.md): the core track E1–E6, the
 analysis track E7–E8 with X1–X2, the exploratory track X3–X4, and the report (kill-switches,
-verdict, ledger, HTML report). The finer experiment id is a tag (``phase2/experiment``), so the
-catalog can be filtered by it (``tag:phase2/experiment=E5``). One table, so a new asset that is
+verdict, ledger, HTML report). The finer experiment id is a tag (``phase2/experiment``), which
+the catalog shows and filters by. One table, so a new asset that is
 not placed fails the build instead of landing in Dagster's ``default`` group.
 """
 

@@ -1,11 +1,11 @@
 """The Dagster web UI as a researcher uses it, in a real headless Chromium.
 
 ``dagster dev`` serves this code location on a free loopback port against a temporary instance
-(the ``dagster.yaml`` that ``phase2`` writes) and the tiny study. The test opens the asset lineage,
-launches one dataset partition and then one (dataset, model) partition through the webserver's
-GraphQL API (what the Materialize button sends), waits for both runs, and checks in the browser
-that the materialisation, its metadata and its asset-check results are shown. Screenshots go to
-``$PHASE2_TEST_ARTIFACTS`` (default: the test's temporary folder).
+(the ``dagster.yaml`` that ``phase2`` writes) and the demo's names on tiny data. The test opens
+the asset lineage, launches one demo dataset partition and then one (dataset, model) partition
+through the webserver's GraphQL API (what the Materialize button sends), waits for both runs, and
+checks in the browser that the materialisation, its metadata and its asset-check results are
+shown. Screenshots go to ``$PHASE2_TEST_ARTIFACTS/ui`` (default: the test's temporary folder).
 
 Needs Playwright's Python package and a Chromium on the machine (Debian's ``/usr/bin/chromium`` or
 ``$PHASE2_CHROMIUM``); no browser is downloaded. Without them the test skips, unless
@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from phase2_assets_tests.conftest import write_tiny_study
-from phase2_assets_tests.dagster_dev import dagster_dev, dagster_env
+from phase2_assets_tests.dagster_dev import dagster_dev, dagster_env, demo_named_study
 
-DATASET, PAIR = "tiny", "tiny__tiny-bert"
+DATASET, PAIR = "scifact", "scifact__minilm"  # the demo's keys, on the tiny data
 
 
 def _chromium() -> str | None:
@@ -44,7 +43,7 @@ def webserver(tmp_path, tiny_beir, tiny_model):
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if _chromium() is None:
         _missing("no Chromium on this machine (set PHASE2_CHROMIUM)")
-    study = write_tiny_study(tmp_path / "tiny.yaml", tiny_beir, tiny_model)
+    study = demo_named_study(tmp_path / "demo.yaml", tiny_beir, tiny_model)
     with dagster_dev(tmp_path, dagster_env(tmp_path, study)) as server:
         yield server
 
