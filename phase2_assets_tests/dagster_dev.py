@@ -108,6 +108,28 @@ class Webserver:
             assert time.monotonic() < deadline, f"runs still busy after {timeout} s: {runs}"
             time.sleep(1)
 
+    def wait_for_sensor_tick(self, name: str, timeout: float = 180) -> dict:
+        """The first tick of a running sensor (the daemon evaluates sensors every ~30 s)."""
+        query = """
+            query S($selector: SensorSelector!) {
+              sensorOrError(sensorSelector: $selector) {
+                ... on Sensor { sensorState { status ticks(limit: 1) { status skipReason } } }
+              }
+            }"""
+        selector = {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": "__repository__",
+            "sensorName": name,
+        }
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.graphql(query, {"selector": selector})["sensorOrError"]["sensorState"]
+            assert state["status"] == "RUNNING", state
+            if state["ticks"]:
+                return state["ticks"][0]
+            assert time.monotonic() < deadline, f"sensor {name} did not tick in {timeout} s"
+            time.sleep(2)
+
     def wait(self, run_id: str, timeout: float = 300) -> str:
         deadline = time.monotonic() + timeout
         status = None

@@ -50,6 +50,9 @@ def test_the_readme_commands_run_as_written(tmp_path, tiny_beir, tiny_model):
             runs = server.wait_for_all_runs()
             failed = [r for r in runs if r["status"] != "SUCCESS"]
             assert not failed, f"after `{command}`: {failed}"
+        # The tier sensor started by the last line: the daemon ticks it and finds the tier done.
+        tick = server.wait_for_sensor_tick("demo")
+        assert tick["status"] == "SKIPPED" and tick["skipReason"] == "demo is complete", tick
 
     launched = sorted((r["job"], r["partition"] or "") for r in runs)
     assert launched == sorted(

@@ -31,6 +31,7 @@ from phase2_assets.defs.jobs import build_jobs
 from phase2_assets.defs.locations import cache_dir, storage_root
 from phase2_assets.defs.partitions import build_partitions
 from phase2_assets.defs.resources import runtime_from_env
+from phase2_assets.defs.tiers import build_tier_sensors
 
 ASSET_MODULES = (collection, embeddings, ground_truth, codes, metrics, analysis, exploratory)
 
@@ -53,9 +54,11 @@ def build_definitions(
         **io_manager_resources(str(storage_root(data_dir)), str(cache_dir(data_dir))),
         **resource_overrides,
     }
+    level_jobs = build_jobs()
     return dg.Definitions(
         assets=assets,
-        jobs=build_jobs(),
+        jobs=level_jobs,
+        sensors=build_tier_sensors(study, data_dir, level_jobs),
         resources=resources,
         executor=execution.executor_from_env(execution.step_pools(assets)),
     )

@@ -103,6 +103,12 @@ def test_lineage_launch_and_check_results_in_a_real_browser(webserver, tmp_path)
         expect(page.get_by_text("Passed").first).to_be_visible()
         expect(page.get_by_text(PAIR, exact=True).first).to_be_visible()  # the partition judged
         page.screenshot(path=shots / "partition_checks.png", full_page=True)
+
+        # The tiers as sensors, stopped until a researcher switches one on.
+        page.goto(f"{webserver.url}/automation")
+        for tier in ("demo", "tier3"):
+            expect(page.get_by_text(tier, exact=True).first).to_be_visible()
+        page.screenshot(path=shots / "tiers.png")
         browser.close()
 
     for name in (
@@ -110,5 +116,6 @@ def test_lineage_launch_and_check_results_in_a_real_browser(webserver, tmp_path)
         "lineage.png",
         "partition_metadata.png",
         "partition_checks.png",
+        "tiers.png",
     ):
         assert (shots / name).stat().st_size > 10_000, name

@@ -1,0 +1,75 @@
+"""Tier sensors: each requests its tier's partition set level by level, and waits on the gates."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from phase2_assets.defs import gates
+from phase2_assets.defs.tiers import tier_plan
+from phase2_assets_tests.conftest import write_tiny_study
+from phase2_assets_tests.defs import graph_helpers as gh
+
+PAIR = "tiny__tiny-bert"
+
+
+def _keys(plan) -> list[tuple[str, str | None]]:
+    assert isinstance(plan, list), plan
+    return [(r.job_name, r.partition_key) for r in plan]
+
+
+def _evaluate(defs, name: str, instance):
+    sensor = defs.get_sensor_def(name)
+    context = dg.build_sensor_context(instance=instance, definitions=defs)
+    return sensor.evaluate_tick(context)
+
+
+def test_the_tier_sensor_walks_its_levels_then_stops(tmp_path, tiny_beir, tiny_model):
+    study, defs = gh.build(write_tiny_study(tmp_path / "s.yaml", tiny_beir, tiny_model), tmp_path)
+    instance, data = dg.DagsterInstance.ephemeral(), str(tmp_path)
+    assert {s.name for s in defs.sensors} == {"tier1", "tier3"}
+
+    tick = _evaluate(defs, "tier1", instance)  # through Dagster, as the daemon runs it
+    assert [(r.job_name, r.partition_key) for r in tick.run_requests] == [
+        ("collection_job", "tiny")
+    ]
+    request = tick.run_requests[0]
+    assert request.tags["phase2/tier"] == "tier1" and study.config_hash() in request.run_key
+    assert "embeddings" in tier_plan(study, instance, data, "tier3").skip_message
+
+    assert gh.materialize(defs, "dataset", "tiny", instance).success
+    assert _keys(tier_plan(study, instance, data, "tier1")) == [("embedding_job", PAIR)]
+    assert gh.materialize(defs, "pair", PAIR, instance).success
+    bits = _keys(tier_plan(study, instance, data, "tier1"))
+    assert bits == [("codes_job", f"{b}|{PAIR}") for b in (8, 16, 32, 64)]
+    assert _keys(tier_plan(study, instance, data, "tier3")) == [("adapter_job", PAIR)]
+    for _, key in bits:
+        assert gh.materialize(defs, "bits", key, instance).success
+    assert _keys(tier_plan(study, instance, data, "tier1")) == [("results_job", None)]
+    assert gh.materialize(defs, "results", None, instance).success
+    assert tier_plan(study, instance, data, "tier1").skip_message == "tier1 is complete"
+
+
+def test_an_expansion_tier_waits_for_f1_f2_and_stops_when_one_fired(
+    tmp_path, tiny_beir, tiny_model
+):
+    tiers = {
+        "tier1": {"datasets": ["tiny"], "models": ["tiny-bert"], "bits": [8, 16], "pq_bytes": [1]},
+        "tier2": {"datasets": ["tiny"], "models": ["tiny-bert"], "bits": [32], "pq_bytes": [4]},
+    }
+    path = write_tiny_study(tmp_path / "s.yaml", tiny_beir, tiny_model, tiers=tiers)
+    study, defs = gh.build(path, tmp_path)
+    instance, data = dg.DagsterInstance.ephemeral(), str(tmp_path)
+    assert (
+        "waiting for the core tier's results"
+        in tier_plan(study, instance, data, "tier2").skip_message
+    )
+
+    def switch(name, fired):
+        return {"name": name, "rule": "r", "numbers": {}, "evaluated": True, "fired": fired}
+
+    gates.write_gates(data, [switch("F1", False), switch("F2", False)])
+    assert _keys(tier_plan(study, instance, data, "tier2")) == [("collection_job", "tiny")]
+    gates.write_gates(data, [switch("F1", True), switch("F2", False)])
+    assert (
+        tier_plan(study, instance, data, "tier2").skip_message == "tier2 stopped by kill-switch F1"
+    )
