@@ -14,9 +14,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import yaml
-
 from phase2_assets.defs.instance import write_local_config
+from phase2_assets_tests.conftest import write_tiny_study
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCATION = "phase2_assets"  # workspace.yaml
@@ -147,11 +146,14 @@ class Webserver:
 def demo_named_study(path: Path, beir: Path, model: Path) -> Path:
     """The tiny BEIR folder and BERT under the demo's names (dataset ``scifact``, model
     ``minilm``, tier ``demo``): the demo's partition keys, runs of seconds."""
-    study = {
-        "name": "demo",
-        "datasets": {"scifact": {"path": str(beir), "split": "test"}},
-        "models": {"minilm": {"name": "tests/tiny-bert", "path": str(model), "dim": 32}},
-        "tiers": {
+    return write_tiny_study(
+        path,
+        beir,
+        model,
+        name="demo",
+        datasets={"scifact": {"path": str(beir), "split": "test"}},
+        models={"minilm": {"name": "tests/tiny-bert", "path": str(model), "dim": 32}},
+        tiers={
             "demo": {
                 "datasets": ["scifact"],
                 "models": ["minilm"],
@@ -159,14 +161,8 @@ def demo_named_study(path: Path, beir: Path, model: Path) -> Path:
                 "pq_bytes": [8, 32],
             }
         },
-        "pq": {"train_size": 256},
-        "retrieval": {"ground_truth_k": 100, "query_block": 5, "corpus_block": 128},
-        "checks": {"sample_size": 100},
-        "bfi": {"recall_bits": [64, 256]},
-        "analysis": {"pair_sample": 500, "n_bootstrap": 50},
-    }
-    path.write_text(yaml.safe_dump(study))
-    return path
+        bfi={"recall_bits": [64, 256]},
+    )
 
 
 def dagster_env(tmp_path: Path, study: Path) -> dict[str, str]:

@@ -1,7 +1,9 @@
-"""The README's `dagster job launch` / `dagster job backfill` commands work as written.
+"""The README's `dagster asset materialize`, `dagster job launch` / `backfill` and
+`dagster sensor start` commands work as written.
 
-The block after ``<!-- readme-commands -->`` in README.md is run line by line in bash, from the
-repository root, against ``dagster dev`` (whose daemon starts the queued runs). Only the study
+The blocks after ``<!-- readme-commands:materialize -->`` and ``<!-- readme-commands:jobs -->`` in
+README.md are run command by command in bash, from the repository root; the jobs block against
+``dagster dev`` (whose daemon starts the queued runs). Only the study
 behind ``$PHASE2_STUDY`` is swapped for a tiny one with the demo's names (dataset ``scifact``,
 model ``minilm``, tier ``demo``), so the same partition keys exist and the runs take seconds.
 Each line must exit 0 and every run it queues must succeed before the next line runs.
@@ -16,12 +18,14 @@ from pathlib import Path
 
 from phase2_assets_tests.dagster_dev import ROOT, dagster_dev, dagster_env, demo_named_study
 
-MARKER = "<!-- readme-commands -->"
 
-
-def readme_commands() -> list[str]:
+def readme_commands(block_name: str) -> list[str]:
+    """The commands of one marked bash block: comments and exports dropped (the test sets the
+    environment), backslash continuations joined."""
     text = (ROOT / "README.md").read_text()
-    block = text.split(MARKER, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    marker = f"<!-- readme-commands:{block_name} -->"
+    block = text.split(marker, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    block = block.replace("\\\n", " ")
     return [
         line
         for line in block.splitlines()
@@ -29,24 +33,45 @@ def readme_commands() -> list[str]:
     ]
 
 
-def test_the_readme_commands_run_as_written(tmp_path, tiny_beir, tiny_model):
-    commands = readme_commands()
-    assert any(c.startswith("dagster job launch") for c in commands)
-    assert any(c.startswith("dagster job backfill") for c in commands)
+def _run(command: str, env: dict[str, str]) -> None:
+    done = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail; {command}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+
+
+def _env(tmp_path: Path, tiny_beir, tiny_model) -> dict[str, str]:
     study = demo_named_study(tmp_path / "demo.yaml", tiny_beir, tiny_model)
     env = dagster_env(tmp_path, study)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # dagster, phase2
+    return env
+
+
+def test_the_readme_asset_materialize_commands_run_as_written(tmp_path, tiny_beir, tiny_model):
+    commands = readme_commands("materialize")
+    assert len(commands) == 4 and all(c.startswith("dagster asset materialize") for c in commands)
+    env = _env(tmp_path, tiny_beir, tiny_model)
+    for command in commands:
+        _run(command, env)
+    data = tmp_path / "data"
+    assert (data / "binary_codes" / "scifact__minilm" / "256.npy").exists()
+    assert (data / "pq_index" / "scifact__minilm" / "256.faiss").exists()
+    assert (data / "results" / "retrieval_metrics.parquet").exists()
+
+
+def test_the_readme_commands_run_as_written(tmp_path, tiny_beir, tiny_model):
+    commands = readme_commands("jobs")
+    assert any(c.startswith("dagster job launch") for c in commands)
+    assert any(c.startswith("dagster job backfill") for c in commands)
+    env = _env(tmp_path, tiny_beir, tiny_model)
     with dagster_dev(tmp_path, env) as server:
         for command in commands:
-            done = subprocess.run(
-                ["bash", "-c", f"set -euo pipefail; {command}"],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+            _run(command, env)
             runs = server.wait_for_all_runs()
             failed = [r for r in runs if r["status"] != "SUCCESS"]
             assert not failed, f"after `{command}`: {failed}"

@@ -53,16 +53,22 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _first_codes(tmp_path: Path, data: Path, tiny_beir, tiny_model) -> Path:
+    """Materialise the codes once with the default seed: the result a fault must not touch."""
+    from phase2_assets.defs.partitions import pair_bits_key
+
+    _, defs = build(write_tiny_study(tmp_path / "first.yaml", tiny_beir, tiny_model), data)
+    assert materialize(defs, "dataset", "tiny").success
+    assert materialize(defs, "pair", PAIR).success
+    assert materialize(defs, "bits", pair_bits_key(PAIR, BITS)).success
+    return data / "binary_codes" / PAIR / f"{BITS}.npy"
+
+
 def test_kill_9_mid_write_keeps_the_previous_codes_byte_for_byte(tmp_path, tiny_beir, tiny_model):
     from phase2_assets.defs.partitions import pair_bits_key
 
     data = tmp_path / "data"
-    first = write_tiny_study(tmp_path / "first.yaml", tiny_beir, tiny_model)
-    _, defs = build(first, data)
-    assert materialize(defs, "dataset", "tiny").success
-    assert materialize(defs, "pair", PAIR).success
-    assert materialize(defs, "bits", pair_bits_key(PAIR, BITS)).success
-    codes = data / "binary_codes" / PAIR / f"{BITS}.npy"
+    codes = _first_codes(tmp_path, data, tiny_beir, tiny_model)
     before, before_codes = _sha(codes), np.load(codes, allow_pickle=False)
 
     second = write_tiny_study(
@@ -111,12 +117,7 @@ def test_a_full_disk_fails_the_run_with_a_clear_error_and_keeps_the_previous_cod
     from phase2_assets.defs.partitions import pair_bits_key
 
     data = tmp_path / "data"
-    first = write_tiny_study(tmp_path / "first.yaml", tiny_beir, tiny_model)
-    _, defs = build(first, data)
-    assert materialize(defs, "dataset", "tiny").success
-    assert materialize(defs, "pair", PAIR).success
-    assert materialize(defs, "bits", pair_bits_key(PAIR, BITS)).success
-    codes = data / "binary_codes" / PAIR / f"{BITS}.npy"
+    codes = _first_codes(tmp_path, data, tiny_beir, tiny_model)
     before = _sha(codes)
 
     def half_then_full(target, array, allow_pickle=False):

@@ -18,7 +18,7 @@ def _keys(plan) -> list[tuple[str, str | None]]:
 
 
 def _evaluate(defs, name: str, instance):
-    sensor = defs.get_sensor_def(name)
+    sensor = defs.resolve_sensor_def(name)
     context = dg.build_sensor_context(instance=instance, definitions=defs)
     return sensor.evaluate_tick(context)
 
