@@ -108,7 +108,8 @@ class Webserver:
             time.sleep(1)
 
     def wait_for_sensor_tick(self, name: str, timeout: float = 180) -> dict:
-        """The first tick of a running sensor (the daemon evaluates sensors every ~30 s)."""
+        """The first finished tick of a running sensor (the daemon evaluates sensors every
+        ~30 s; a tick in progress reads STARTED)."""
         query = """
             query S($selector: SensorSelector!) {
               sensorOrError(sensorSelector: $selector) {
@@ -124,7 +125,7 @@ class Webserver:
         while True:
             state = self.graphql(query, {"selector": selector})["sensorOrError"]["sensorState"]
             assert state["status"] == "RUNNING", state
-            if state["ticks"]:
+            if state["ticks"] and state["ticks"][0]["status"] != "STARTED":
                 return state["ticks"][0]
             assert time.monotonic() < deadline, f"sensor {name} did not tick in {timeout} s"
             time.sleep(2)
