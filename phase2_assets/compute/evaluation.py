@@ -22,6 +22,19 @@ class References:
     n_docs: int
 
 
+def references(
+    ground_truth: dict[str, np.ndarray], judgements: pl.DataFrame, n_queries: int, n_docs: int
+) -> References:
+    """The references of one (dataset, model) pair from its stored ground truth (ids, scores)
+    and its judgements by (query row, corpus row)."""
+    return References(
+        truth_ids=ground_truth["ids"],
+        truth_scores=ground_truth["scores"],
+        qrels=qrels_lists(judgements, n_queries),
+        n_docs=n_docs,
+    )
+
+
 def judgements_by_row(
     corpus_ids: list[str], query_ids: list[str], qrels: pl.DataFrame
 ) -> pl.DataFrame:

@@ -148,11 +148,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 runtime.data_dir, ("K2",), f"X3 on {pair}", "adapter work, which K2 stopped"
             )
         dataset, model = split_pair(pair)
-        refs = evaluation.References(
-            truth_ids=float_ground_truth["ids"],
-            truth_scores=float_ground_truth["scores"],
-            qrels=evaluation.qrels_lists(evaluation_qrels, len(query_embeddings)),
-            n_docs=len(corpus_embeddings),
+        refs = evaluation.references(
+            float_ground_truth, evaluation_qrels, len(query_embeddings), len(corpus_embeddings)
         )
         device = encoders.pick_device(runtime.device)
         t0, cpu0 = time.perf_counter(), time.process_time()

@@ -20,15 +20,6 @@ from phase2_assets.defs.results_io import all_partitions, frames, markdown_table
 OWN_ASSETS = {"float32", "int8", "binary", "pq"}
 
 
-def _references(float_ground_truth, evaluation_qrels: pl.DataFrame, n_queries: int, n_docs: int):
-    return evaluation.References(
-        truth_ids=float_ground_truth["ids"],
-        truth_scores=float_ground_truth["scores"],
-        qrels=evaluation.qrels_lists(evaluation_qrels, n_queries),
-        n_docs=n_docs,
-    )
-
-
 def _summary(table: pl.DataFrame) -> dict:
     meta = {"dagster/row_count": table.height}
     if table.height:
@@ -94,7 +85,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     ):
         pair = context.partition_key
         dataset, model = split_pair(pair)
-        refs = _references(
+        refs = evaluation.references(
             float_ground_truth, evaluation_qrels, len(query_embeddings), int8_index.ntotal
         )
         dim = query_embeddings.shape[1]
@@ -170,7 +161,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     ):
         pair, bits = split_pair_bits(context.partition_key)
         dataset, model = split_pair(pair)
-        refs = _references(
+        refs = evaluation.references(
             float_ground_truth, evaluation_qrels, len(query_embeddings), len(corpus_embeddings)
         )
         rows = _built_here(context, "bits", bits, pair, corpus_embeddings, query_embeddings, refs)
@@ -198,7 +189,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             index = inputs[index_asset]
             queries = inputs["query_embeddings"]
             n_docs = index.ntotal if hasattr(index, "ntotal") else len(index)
-            refs = _references(
+            refs = evaluation.references(
                 inputs["float_ground_truth"], inputs["evaluation_qrels"], len(queries), n_docs
             )
             step = with_progress(settings, context, f"{method_name} search [{pair}, {bits} bits]")
