@@ -12,7 +12,7 @@ import math
 
 import polars as pl
 
-from phase2_assets.compute import decisions
+from phase2_assets.compute import decisions, report
 
 
 def _f(x, digits: int = 3) -> str:
@@ -22,12 +22,9 @@ def _f(x, digits: int = 3) -> str:
 
 
 def _table(frame: pl.DataFrame, columns: list[str]) -> list[str]:
-    cols = [c for c in columns if c in frame.columns]
-    if not cols or frame.height == 0:
+    if not any(c in frame.columns for c in columns) or frame.height == 0:
         return ["(no rows)"]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    out += ["| " + " | ".join(_f(v) for v in row) + " |" for row in frame.select(cols).iter_rows()]
-    return out
+    return report.markdown_table(frame, columns, 3, missing="n/a").splitlines()
 
 
 def bfi_threshold(

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import html
+import math
 from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 import polars as pl
 
 COLOURS = {"GREEN": "#2ca02c", "YELLOW": "#d4a017", "RED": "#d62728"}
+
+
+def markdown_table(
+    table: pl.DataFrame, columns: list[str], digits: int, missing: str | None = None
+) -> str:
+    """The named columns (those present) as a Markdown table: the asset previews in the UI and
+    the design memo. ``missing`` replaces None and NaN cells when given."""
+    cols = [c for c in columns if c in table.columns]
+
+    def cell(v) -> str:
+        if missing is not None and (v is None or (isinstance(v, float) and math.isnan(v))):
+            return missing
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in table.select(cols).iter_rows()
+    ]
+    return "\n".join(lines)
 
 
 def table_html(table: pl.DataFrame, digits: int = 4) -> str:

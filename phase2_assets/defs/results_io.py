@@ -29,16 +29,6 @@ def frames(loaded) -> list[pl.DataFrame]:
     return [t for t in loaded.values() if t.height]
 
 
-def markdown_table(table: pl.DataFrame, columns: list[str], digits: int) -> str:
-    """A Markdown preview of the named columns (those present) for the asset page in the UI."""
-    cols = [c for c in columns if c in table.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in table.select(cols).iter_rows():
-        cells = (f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def figures_dir(data_dir: str | Path) -> UPath:
     """Beside the results tables: under the data folder, or ``$PHASE2_STORAGE_URL``."""
     return storage_root(data_dir) / "results" / "figures"

@@ -4,12 +4,12 @@ import dagster as dg
 import polars as pl
 
 from phase2_assets.compute import bfi as bfi_lib
-from phase2_assets.compute import decisions, figures, geometry, predictors
+from phase2_assets.compute import decisions, figures, geometry, predictors, report
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
-from phase2_assets.defs.results_io import all_partitions, attach_figure, frames, markdown_table
+from phase2_assets.defs.results_io import all_partitions, attach_figure, frames
 
 LINEAR_MODELS = ("ridge", "lasso")
 GEOMETRY_TARGET = decisions.GEOMETRY_TARGET
@@ -251,4 +251,4 @@ def _k3(study: Study, linear_fit: pl.DataFrame):
 
 def _regression_md(table: pl.DataFrame) -> str:
     cols = ["target", "model", "n_points", "loocv_r2", "loocv_rmse", "spearman_rho", "status"]
-    return markdown_table(table, cols, digits=3)
+    return report.markdown_table(table, cols, digits=3)

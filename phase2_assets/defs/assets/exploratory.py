@@ -21,6 +21,7 @@ from phase2_assets.compute import (
     instrument,
     memo,
     metrics,
+    report,
 )
 from phase2_assets.compute.ledger import DeviceRecord, ledger, over_budget
 from phase2_assets.config import Study, split_pair
@@ -29,7 +30,7 @@ from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.pools import EMBEDDING
 from phase2_assets.defs.provenance import provenance
 from phase2_assets.defs.resources import StudyRuntime
-from phase2_assets.defs.results_io import all_partitions, frames, markdown_table
+from phase2_assets.defs.results_io import all_partitions, frames
 
 K = 100  # ranking depth kept for the metrics, as for every other method
 GEOMETRY_SAMPLE = 4000
@@ -184,7 +185,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 **provenance(study),
                 "dagster/row_count": table.height,
                 "preview": dg.MetadataValue.md(
-                    markdown_table(table, [*preview, "points_gained"], 4)
+                    report.markdown_table(table, [*preview, "points_gained"], 4)
                 ),
                 "configs_run": int(table["config_index"].n_unique()) if table.height else 0,
                 "K2": k2.state if k2 else "judged on " + k2_pair,
@@ -219,7 +220,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         cols += ["adapted_recall_at_10", "pq_recall_at_10", "itq_recall_at_10", "gap_closed"]
         meta = {**provenance(study), "dagster/row_count": table.height}
         if table.height:
-            meta["preview"] = dg.MetadataValue.md(markdown_table(table, cols, 4))
+            meta["preview"] = dg.MetadataValue.md(report.markdown_table(table, cols, 4))
         return dg.Output(table, metadata=meta)
 
     @dg.asset(
@@ -251,7 +252,9 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             metadata={
                 **provenance(study),
                 "records": len(records),
-                "preview": dg.MetadataValue.md(markdown_table(table, list(table.columns), 3)),
+                "preview": dg.MetadataValue.md(
+                    report.markdown_table(table, list(table.columns), 3)
+                ),
             },
         )
         yield dg.AssetCheckResult(

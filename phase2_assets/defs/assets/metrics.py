@@ -5,7 +5,7 @@ import time
 import dagster as dg
 import polars as pl
 
-from phase2_assets.compute import evaluation, sanity
+from phase2_assets.compute import evaluation, report, sanity
 from phase2_assets.compute.methods import METHODS, methods_for
 from phase2_assets.compute.metrics import ndcg_at_k
 from phase2_assets.config import Study, split_pair
@@ -14,7 +14,7 @@ from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import with_progress
 from phase2_assets.defs.provenance import check_metadata, provenance
-from phase2_assets.defs.results_io import all_partitions, frames, markdown_table
+from phase2_assets.defs.results_io import all_partitions, frames
 
 # Methods built and stored by assets of their own (E2, E3); the rest are built where evaluated.
 OWN_ASSETS = {"float32", "int8", "binary", "pq"}
@@ -49,7 +49,7 @@ PREVIEW_COLUMNS = [
 
 
 def _markdown(table: pl.DataFrame) -> str:
-    return markdown_table(table, PREVIEW_COLUMNS, digits=4)
+    return report.markdown_table(table, PREVIEW_COLUMNS, digits=4)
 
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
