@@ -29,6 +29,14 @@ class StudyConfigError(ValueError):
     """A study config that cannot be used; the message names the file and the offending key."""
 
 
+def _bit_lengths(field: str, bits: list[int]) -> list[int]:
+    """Sorted, de-duplicated bit lengths, each a whole number of bytes within MAX_BITS."""
+    for b in bits:
+        if b % 8 != 0 or not 8 <= b <= MAX_BITS:
+            raise ValueError(f"{field} {b} must be a multiple of 8 between 8 and {MAX_BITS}")
+    return sorted(set(bits))
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -92,10 +100,7 @@ class TierConfig(_Strict):
     @field_validator("bits")
     @classmethod
     def _bits_valid(cls, bits: list[int]) -> list[int]:
-        for b in bits:
-            if b % 8 != 0 or not 8 <= b <= MAX_BITS:
-                raise ValueError(f"bits {b} must be a multiple of 8 between 8 and {MAX_BITS}")
-        return sorted(set(bits))
+        return _bit_lengths("bits", bits)
 
     @field_validator("pq_bytes")
     @classmethod
@@ -215,12 +220,7 @@ class ExploratoryConfig(_Strict):
     @field_validator("adapter_bits")
     @classmethod
     def _adapter_bits_valid(cls, bits: list[int]) -> list[int]:
-        for b in bits:
-            if b % 8 != 0 or not 8 <= b <= MAX_BITS:
-                raise ValueError(
-                    f"adapter_bits {b} must be a multiple of 8 between 8 and {MAX_BITS}"
-                )
-        return sorted(set(bits))
+        return _bit_lengths("adapter_bits", bits)
 
     @field_validator("adapters")
     @classmethod
