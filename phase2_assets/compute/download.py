@@ -28,14 +28,15 @@ class DownloadError(OSError):
 
 
 def fetch(url: str, target: Path, checksum: str | None, timeout: float = 60) -> str:
-    """Download ``url`` to ``target`` (atomic); return its ``sha256:<hex>``.
+    """Download ``url`` to ``target`` (atomic); return its digest as ``<algorithm>:<hex>``.
 
-    ``checksum`` is ``md5:<hex>`` or ``sha256:<hex>``; ``None`` checks only the length.
+    ``checksum`` is ``md5:<hex>`` or ``sha256:<hex>``; ``None`` checks only the length and
+    returns the SHA-256. One digest is computed while the bytes stream past.
     """
     if checksum is not None and not CHECKSUM.match(checksum):
         raise ValueError(f"checksum {checksum!r} is not 'md5:<32 hex>' or 'sha256:<64 hex>'")
     algorithm, expected = checksum.split(":") if checksum else ("sha256", None)
-    digest, sha256 = hashlib.new(algorithm), hashlib.sha256()
+    digest = hashlib.new(algorithm)
     with atomic_path(target, suffix=target.suffix) as tmp:
         with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as fh:  # noqa: S310
             length = resp.headers.get("Content-Length")
@@ -44,7 +45,6 @@ def fetch(url: str, target: Path, checksum: str | None, timeout: float = 60) -> 
                 while block := resp.read(1 << 20):
                     fh.write(block)
                     digest.update(block)
-                    sha256.update(block)
                     written += len(block)
             except http.client.IncompleteRead as exc:
                 raise DownloadError(
@@ -58,7 +58,7 @@ def fetch(url: str, target: Path, checksum: str | None, timeout: float = 60) -> 
                 f"{url}: {algorithm} is {digest.hexdigest()}, the config expects {expected}; "
                 f"the download was discarded (a changed or tampered file, or a wrong checksum)"
             )
-    return f"sha256:{sha256.hexdigest()}"
+    return f"{algorithm}:{digest.hexdigest()}"
 
 
 def verify(path: Path, checksum: str) -> None:
