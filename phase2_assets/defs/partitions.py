@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from phase2_assets.config import Study
-from phase2_assets.config.study import pair_key, split_pair
+from phase2_assets.config.study import split_pair
 
 
 @dataclass(frozen=True)
@@ -87,19 +87,15 @@ def partition_keys(study: Study, level: str, tier: str | None = None) -> list[st
         raise ValueError(f"tier {tier!r} is not in study {study.name!r} ({', '.join(study.tiers)})")
     if level == "adapter":
         return list(study.adapter_pairs())
-    tiers = [study.tiers[tier]] if tier else list(study.tiers.values())
-    pairs = sorted({pair_key(d, m) for t in tiers for d in t.datasets for m in t.models})
+    names = [tier] if tier else list(study.tiers)
+    pairs = [p for p in study.pairs() if set(study.tier_of_pair(p)) & set(names)]
     if level == "pair":
         return pairs
     if level == "dataset":
         return sorted({split_pair(p)[0] for p in pairs})
     keys = []
     for pair in pairs:
-        planned = {
-            b
-            for t in tiers
-            if split_pair(pair)[0] in t.datasets and split_pair(pair)[1] in t.models
-            for b in [*t.bits, *(8 * m for m in t.pq_bytes)]
-        }
+        chosen = [study.tiers[n] for n in study.tier_of_pair(pair) if n in names]
+        planned = {b for t in chosen for b in [*t.bits, *(8 * m for m in t.pq_bytes)]}
         keys += [str(pair_bits_key(pair, b)) for b in study.all_bits() if b in planned]
     return keys
