@@ -24,8 +24,10 @@ from phase2_assets.compute import (
     report,
 )
 from phase2_assets.compute.ledger import DeviceRecord, ledger, over_budget
+from phase2_assets.compute.methods.base import hamming_search
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs import gates
+from phase2_assets.defs.assets.codes import settings_of
 from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.pools import EMBEDDING
 from phase2_assets.defs.provenance import provenance
@@ -78,10 +80,11 @@ def run_adapter(study, cfg, bits, corpus, queries, refs, device) -> tuple[dict, 
     fitted = adapter_lib.train_adapter(corpus, None, bits, cfg, seed=seed, device=device)
     base_codes = instrument.encode(corpus, bits, seed)
     codes = fitted.encode(corpus)
+    settings = settings_of(study)  # the study's search blocks, as every other Hamming method
     base = _score(
-        instrument.hamming_topk(instrument.encode(queries, bits, seed), base_codes, K)[0], refs
+        hamming_search(instrument.encode(queries, bits, seed), base_codes, K, settings), refs
     )
-    adapted = _score(instrument.hamming_topk(fitted.encode(queries), codes, K)[0], refs)
+    adapted = _score(hamming_search(fitted.encode(queries), codes, K, settings), refs)
     rows = np.sort(
         np.random.default_rng(seed).choice(
             len(corpus), min(GEOMETRY_SAMPLE, len(corpus)), replace=False
