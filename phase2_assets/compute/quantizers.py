@@ -33,6 +33,31 @@ class TrainingReport:
     def undertrained(self) -> bool:
         return self.n_train < self.recommended_min_train
 
+    @property
+    def warning(self) -> str | None:
+        """faiss's k-means warning, said once for the whole training (see quiet_kmeans)."""
+        if not self.undertrained:
+            return None
+        return (
+            f"trained on {self.n_train:,} points; faiss's k-means asks for at least "
+            f"{self.recommended_min_train:,} (39 per centroid) for each sub-quantiser"
+        )
+
+
+# faiss's rule of thumb for k-means: at least this many training points per centroid.
+MIN_POINTS_PER_CENTROID = 39
+
+
+def quiet_kmeans(pq: faiss.ProductQuantizer) -> faiss.ProductQuantizer:
+    """Stop faiss printing its too-few-points warning for every sub-quantiser and iteration.
+
+    ``ClusteringParameters.min_points_per_centroid`` is read only by that warning (faiss 1.15,
+    ``Clustering::train_encoded``), so results are unchanged; the shortfall is reported once per
+    training instead (``TrainingReport.warning``, the ``enough_training_data`` check).
+    """
+    pq.cp.min_points_per_centroid = 1
+    return pq
+
 
 def training_sample(corpus: np.ndarray, size: int, seed: int) -> np.ndarray:
     """Seeded sample of rows, in row order; the whole corpus when it is smaller than ``size``."""
@@ -116,6 +141,7 @@ def build_pq(
         )
     index = faiss.IndexPQ(dim, m, nbits, faiss.METRIC_INNER_PRODUCT)
     index.pq.cp.seed = seed
+    quiet_kmeans(index.pq)
     sample = training_sample(corpus, train_size, seed)
     t0 = time.perf_counter()
     index.train(sample)
@@ -123,7 +149,8 @@ def build_pq(
     block = pq_encode_block(m, nbits, block)
     add_in_blocks(index, corpus, block, progress)
     t2 = time.perf_counter()
-    return index, _report(index, sample, 39 * (1 << nbits), t1 - t0, t2 - t1, block)
+    min_train = MIN_POINTS_PER_CENTROID * (1 << nbits)
+    return index, _report(index, sample, min_train, t1 - t0, t2 - t1, block)
 
 
 def build_int8(

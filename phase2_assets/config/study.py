@@ -138,6 +138,16 @@ class MethodsConfig(_Strict):
     rerank_factor: int = Field(4, ge=1, description="binary_rerank shortlists r x k candidates")
     rerank_depth: int = Field(10, ge=1, description="k of the re-ranking operating point")
     itq_iterations: int = Field(50, ge=1)
+    opq_init_iterations: int = Field(
+        10, ge=1, description="k-means iterations of OPQ's starting (plain PQ) codebooks"
+    )
+    opq_max_iterations: int = Field(50, ge=1, description="OPQ rotation updates at most")
+    opq_tolerance: float = Field(
+        0.005,
+        ge=0,
+        description="OPQ stops once an update lowers the quantisation error by less than this "
+        "fraction (README: OPQ's training budget)",
+    )
     extra: list[str] | None = Field(
         None,
         description="Which methods beyond the plan to run (names from the registry); "

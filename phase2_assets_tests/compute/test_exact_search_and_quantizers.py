@@ -113,6 +113,30 @@ def test_build_pq_recall_well_above_random():
     assert 0 < report.relative_error < 0.1
 
 
+def test_undertrained_pq_says_so_once_and_faiss_prints_nothing(capfd):
+    """faiss's k-means warns once per sub-quantiser (and per OPQ iteration) on stderr; the
+    silenced training gives the very same codebooks, and the report carries one warning."""
+    import faiss
+
+    x, _ = _clustered(2, 3000, 5, dim=32)
+    capfd.readouterr()
+    index, report = quantizers.build_pq(x, 8, train_size=65536, seed=7)
+    assert "WARNING" not in capfd.readouterr().err
+    assert report.warning == (
+        "trained on 3,000 points; faiss's k-means asks for at least 9,984 (39 per centroid) "
+        "for each sub-quantiser"
+    )
+    loud = faiss.IndexPQ(32, 8, 8, faiss.METRIC_INNER_PRODUCT)
+    loud.pq.cp.seed = 7
+    loud.train(x)
+    assert "please provide at least 9984 training points" in capfd.readouterr().err
+    assert np.array_equal(
+        faiss.vector_to_array(loud.pq.centroids), faiss.vector_to_array(index.pq.centroids)
+    )
+    enough = quantizers.TrainingReport(9984, 39 * 256, 0.0, 0.0, 0.0, 0.0)
+    assert enough.warning is None
+
+
 def test_build_pq_is_deterministic_for_a_seed():
     x, q = _clustered(1, 1000, 5, dim=16)
     a, _ = quantizers.build_pq(x, 4, train_size=600, seed=7)

@@ -195,35 +195,68 @@ def _rotated_low_rank(n, d, r, seed, noise=0.02):
     return _unit((z + noise * rng.standard_normal((n, d))) @ rotation.T)
 
 
-@pytest.fixture
-def few_opq_iterations(monkeypatch):
-    monkeypatch.setattr(opq, "OPQ_ITERATIONS", 10)
-
-
-def test_opq_beats_pq_on_correlated_data_and_is_deterministic(few_opq_iterations):
+def test_opq_beats_pq_on_correlated_data_and_is_deterministic():
     data = _rotated_low_rank(2200, 64, 16, seed=0)
     corpus, queries = data[:2000], data[2000:]
     settings = Settings(pq_train_size=2000, corpus_block=700, query_block=64)
     method = METHODS["opq"]
     index = method.build(corpus, 64, settings)
     assert index.ntotal == 2000
-    assert faiss.downcast_index(index.index).pq.M == 8
+    assert faiss.downcast_index(index.index.index).pq.M == 8
     _, truth = float_topk(queries, corpus, 10)
     ids = method.search(index, queries, 10, 64, settings)
     pq_index, _ = METHODS["pq"].build(corpus, 64, settings)  # (index, training report)
     pq_ids = METHODS["pq"].search(pq_index, queries, 10, 64, settings)
     assert recall_at_k(ids, truth, 10) >= recall_at_k(pq_ids, truth, 10) + 0.05
+    # Iteration 0 is PQ itself; every rotation update lowers the quantisation error.
+    assert np.all(np.diff(index.errors) <= 0) and index.errors[-1] < 0.8 * index.errors[0]
+    assert index.converged and 1 <= index.iterations < settings.opq_max_iterations
     # Same seed: same rotation, same ids; another seed: another rotation.
     again = method.build(corpus, 64, settings)
-    rotation = faiss.vector_to_array(faiss.downcast_VectorTransform(index.chain.at(0)).A)
+    rotation = faiss.vector_to_array(faiss.downcast_VectorTransform(index.index.chain.at(0)).A)
     assert np.array_equal(
-        rotation, faiss.vector_to_array(faiss.downcast_VectorTransform(again.chain.at(0)).A)
+        rotation,
+        faiss.vector_to_array(faiss.downcast_VectorTransform(again.index.chain.at(0)).A),
     )
     assert np.array_equal(method.search(again, queries, 10, 64, settings), ids)
     other = method.build(corpus, 64, Settings(pq_train_size=2000, pq_seed=8))
-    other_rotation = faiss.vector_to_array(faiss.downcast_VectorTransform(other.chain.at(0)).A)
+    other_rotation = faiss.vector_to_array(
+        faiss.downcast_VectorTransform(other.index.chain.at(0)).A
+    )
     assert not np.allclose(rotation, other_rotation)
     assert np.allclose(rotation.reshape(64, 64) @ rotation.reshape(64, 64).T, np.eye(64), atol=1e-4)
+
+
+def test_opq_budget_stops_at_the_tolerance_or_the_cap():
+    """A looser tolerance stops sooner; the cap bounds the work; both are in the diagnostics."""
+    data = _rotated_low_rank(2000, 32, 8, seed=3)
+    tight = METHODS["opq"].build(data, 64, Settings(pq_train_size=2000, opq_tolerance=1e-4))
+    loose = METHODS["opq"].build(data, 64, Settings(pq_train_size=2000, opq_tolerance=0.05))
+    capped = METHODS["opq"].build(
+        data, 64, Settings(pq_train_size=2000, opq_tolerance=0.0, opq_max_iterations=3)
+    )
+    assert loose.iterations < tight.iterations
+    assert capped.iterations == 3 and not capped.converged
+    assert np.array_equal(capped.errors, tight.errors[:4])  # the same path, cut short
+    diag = METHODS["opq"].diagnostics(capped, None, None, Settings())
+    assert diag["iterations"] == 3 and diag["converged"] == 0
+    assert diag["error"] == capped.errors[-1] < diag["pq_error"]
+
+
+def test_lloyd_step_matches_a_brute_force_assignment():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((300, 8)).astype(np.float32)
+    centroids = rng.standard_normal((2, opq.KSUB, 4)).astype(np.float32)
+    codes = opq.nearest_centroids(x, centroids)
+    for j in range(2):
+        d2 = ((x[:, None, 4 * j : 4 * j + 4] - centroids[j][None]) ** 2).sum(-1)
+        assert np.array_equal(codes[:, j], d2.argmin(1))
+    moved = opq.centroid_means(x, codes, centroids)
+    for j in range(2):
+        for c in range(opq.KSUB):
+            members = x[codes[:, j] == c, 4 * j : 4 * j + 4]
+            expected = members.mean(0) if len(members) else centroids[j, c]
+            np.testing.assert_allclose(moved[j, c], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_opq_applies_and_memory():

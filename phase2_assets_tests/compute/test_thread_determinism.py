@@ -1,8 +1,8 @@
 """The numbers do not depend on how many threads faiss and BLAS use on one machine.
 
-Every float search, PQ training (faiss k-means), PQ/int8 encoding and search, and the random
-projection runs once with one thread and once with every core; codes, ids and scores must be
-bit-identical. (Across different CPUs, BLAS kernels may round the last bit differently; the
+Every float search, PQ training (faiss k-means), OPQ training, PQ/int8 encoding and search, and
+the random projection runs once with one thread and once with every core; codes, ids and scores
+must be bit-identical. (Across different CPUs, BLAS kernels may round the last bit differently; the
 README's determinism section says how that shows up and what is recorded to spot it.)
 """
 
@@ -16,6 +16,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from phase2_assets.compute import exact_search, instrument, quantizers
+from phase2_assets.compute.methods import opq
 
 
 def _unit(rng, n, d):
@@ -31,6 +32,7 @@ def _everything(threads: int, corpus, queries) -> dict[str, np.ndarray]:
             gt_scores, gt_ids = exact_search.float_topk(queries, corpus, 50, corpus_block=4096)
             pq, _ = quantizers.build_pq(corpus, 16, train_size=8000, seed=3)
             int8, _ = quantizers.build_int8(corpus)
+            rotated = opq.build_opq(corpus, 16, train_size=8000, seed=3)
             codes = instrument.encode(corpus, 128, 7)
             return {
                 "codes": codes,
@@ -43,6 +45,11 @@ def _everything(threads: int, corpus, queries) -> dict[str, np.ndarray]:
                 "pq_codes": faiss.vector_to_array(pq.codes),
                 "pq_ids": quantizers.index_topk(pq, queries, 50),
                 "int8_ids": quantizers.index_topk(int8, queries, 50),
+                "opq_rotation": faiss.vector_to_array(
+                    faiss.downcast_VectorTransform(rotated.index.chain.at(0)).A
+                ),
+                "opq_errors": rotated.errors,
+                "opq_ids": quantizers.index_topk(rotated.index, queries, 50),
             }
     finally:
         faiss.omp_set_num_threads(before)

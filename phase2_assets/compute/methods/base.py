@@ -28,6 +28,9 @@ class Settings:
     rerank_factor: int = 4  # binary_rerank: shortlist r x k candidates ...
     rerank_depth: int = 10  # ... at this operating depth k
     itq_iterations: int = 50
+    opq_init_iterations: int = 10  # k-means iterations of OPQ's starting codebooks (plain PQ)
+    opq_max_iterations: int = 50  # OPQ alternations at most (faiss's OPQMatrix.niter) ...
+    opq_tolerance: float = 0.005  # ... stopping once one lowers the error by less than this
     # Called with (done, total) after each block of a long search or encode: the run log's
     # progress lines. Not a parameter of the result, so it takes no part in equality.
     progress: Callable[[int, int], None] | None = field(default=None, compare=False)

@@ -24,6 +24,9 @@ def settings_of(study: Study) -> Settings:
         rerank_factor=study.methods.rerank_factor,
         rerank_depth=study.methods.rerank_depth,
         itq_iterations=study.methods.itq_iterations,
+        opq_init_iterations=study.methods.opq_init_iterations,
+        opq_max_iterations=study.methods.opq_max_iterations,
+        opq_tolerance=study.methods.opq_tolerance,
     )
 
 
@@ -40,6 +43,7 @@ def _training_metadata(report) -> dict:
         "add_seconds": round(report.add_seconds, 3),
         "reconstruction_mse": report.reconstruction_mse,
         "relative_reconstruction_error": report.relative_error,
+        **({"training_warning": report.warning} if report.warning else {}),
     }
 
 
@@ -186,7 +190,12 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             passed=not report.undertrained,
             severity=dg.AssetCheckSeverity.WARN,
             metadata=check_metadata(
-                context, {"n_train": report.n_train, "recommended": report.recommended_min_train}
+                context,
+                {
+                    "n_train": report.n_train,
+                    "recommended": report.recommended_min_train,
+                    **({"warning": report.warning} if report.warning else {}),
+                },
             ),
         )
 
