@@ -6,6 +6,7 @@ import polars as pl
 from phase2_assets.compute import bfi as bfi_lib
 from phase2_assets.compute import decisions, figures, geometry, predictors, report
 from phase2_assets.config import Study, split_pair
+from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
@@ -34,6 +35,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             f"cosine and angular spread on {sample} seeded random pairs."
         ),
     )
+    @with_cpu_share
     def embedding_geometry(context: dg.AssetExecutionContext, corpus_embeddings):
         dataset, model = split_pair(context.partition_key)
         values = geometry.embedding_geometry(corpus_embeddings, pair_sample=sample, seed=seed)
@@ -51,6 +53,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "entropy, duplicate codes, and the Hamming-distance histogram of random passage pairs."
         ),
     )
+    @with_cpu_share
     def code_geometry(context: dg.AssetExecutionContext, binary_codes):
         pair, bits = split_pair_bits(context.partition_key)
         dataset, model = split_pair(pair)
@@ -76,6 +79,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "embedding geometry of the pair and the code diagnostics at that bit length."
         ),
     )
+    @with_cpu_share
     def geometry_table(context: dg.AssetExecutionContext, runtime: StudyRuntime, **inputs):
         emb = frames(inputs["embedding_geometry"])
         codes = frames(inputs["code_geometry"])
@@ -117,6 +121,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "components, spread across pairs and Spearman rank agreement with recall_at_10@256."
         ),
     )
+    @with_cpu_share
     def bfi(context: dg.AssetExecutionContext, runtime: StudyRuntime, retrieval_metrics, geometry):
         table = bfi_lib.compute_bfi(retrieval_metrics, _bfi_formula(study), _per_pair(geometry))
         summary = bfi_lib.bfi_summary(table)
@@ -143,6 +148,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "applied after the linear fits: if it fires, no MLP is fitted."
         ),
     )
+    @with_cpu_share
     def regression(
         context: dg.AssetExecutionContext, runtime: StudyRuntime, retrieval_metrics, geometry, bfi
     ):

@@ -7,6 +7,7 @@ import dagster as dg
 from phase2_assets.compute import instrument, sanity, storage
 from phase2_assets.compute.methods import METHODS, Settings
 from phase2_assets.config import Study
+from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import with_progress
@@ -92,6 +93,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             ),
         ],
     )
+    @with_cpu_share
     def binary_codes(context: dg.AssetExecutionContext, corpus_embeddings):
         pair, bits = split_pair_bits(context.partition_key)
         method = METHODS["binary"]
@@ -160,6 +162,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             )
         ],
     )
+    @with_cpu_share
     def pq_index(context: dg.AssetExecutionContext, corpus_embeddings):
         pair, bits = split_pair_bits(context.partition_key)
         method = METHODS["pq"]
@@ -209,6 +212,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "min/max ranges from the whole corpus. The high-memory baseline (8·d bits)."
         ),
     )
+    @with_cpu_share
     def int8_index(context: dg.AssetExecutionContext, corpus_embeddings):
         pair = context.partition_key
         step = with_progress(settings, context, f"int8 [{pair}] encoding the corpus")

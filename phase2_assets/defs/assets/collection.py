@@ -6,6 +6,7 @@ import dagster as dg
 
 from phase2_assets.compute import beir
 from phase2_assets.config import Study
+from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.provenance import provenance
 from phase2_assets.defs.resources import StudyRuntime
@@ -40,6 +41,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             ),
         },
     )
+    @with_cpu_share
     def beir_collection(context: dg.AssetExecutionContext, runtime: StudyRuntime):
         """Read a BEIR-format folder (local, under PHASE2_BEIR_DIR, or downloaded)."""
         name = context.partition_key

@@ -7,6 +7,7 @@ import dagster as dg
 
 from phase2_assets.compute import beir, encoders, resumable, sanity, storage
 from phase2_assets.config import Study, split_pair
+from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.gates import assert_expansion_open
 from phase2_assets.defs.io_managers import StagedArray, staging_path
 from phase2_assets.defs.partitions import StudyPartitions
@@ -97,6 +98,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         ],
         pool="embedding",
     )
+    @with_cpu_share
     def embeddings(context: dg.AssetExecutionContext, runtime: StudyRuntime, corpus, queries):
         """Encode with sentence-transformers; progress goes to the run log every chunk."""
         pair = context.partition_key

@@ -28,6 +28,7 @@ from phase2_assets.compute.methods.base import hamming_search
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs import gates
 from phase2_assets.defs.assets.codes import settings_of
+from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.pools import EMBEDDING
 from phase2_assets.defs.provenance import provenance
@@ -137,6 +138,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "when the 256-bit gain is below its threshold. Paused when K1 has fired."
         ),
     )
+    @with_cpu_share
     def adapter_metrics(
         context: dg.AssetExecutionContext,
         runtime: StudyRuntime,
@@ -214,6 +216,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "the fraction of the binary -> PQ gap closed (adapter and ITQ)."
         ),
     )
+    @with_cpu_share
     def adapter_results(context: dg.AssetExecutionContext, adapter_metrics, retrieval_metrics):
         runs = frames(adapter_metrics)
         table = adapter_table(
@@ -245,6 +248,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             )
         ],
     )
+    @with_cpu_share
     def budget_ledger(context: dg.AssetExecutionContext):
         records = list(device_records(context.instance))
         b = study.budget
@@ -289,6 +293,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "success criteria, and the budget ledger. No number in it is typed by hand."
         ),
     )
+    @with_cpu_share
     def design_memo(
         context: dg.AssetExecutionContext,
         retrieval_metrics,

@@ -8,6 +8,7 @@ import polars as pl
 
 from phase2_assets.compute import evaluation, exact_search, sanity
 from phase2_assets.config import Study
+from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import log_progress
@@ -39,6 +40,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             )
         ],
     )
+    @with_cpu_share
     def float_ground_truth(context: dg.AssetExecutionContext, corpus_embeddings, query_embeddings):
         t0 = time.perf_counter()
         scores, ids = exact_search.float_topk(
@@ -85,7 +87,13 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "so task nDCG needs no string ids in the evaluation loop."
         ),
     )
-    def evaluation_qrels(corpus: pl.DataFrame, queries: pl.DataFrame, qrels: pl.DataFrame):
+    @with_cpu_share
+    def evaluation_qrels(
+        context: dg.AssetExecutionContext,
+        corpus: pl.DataFrame,
+        queries: pl.DataFrame,
+        qrels: pl.DataFrame,
+    ):
         table = evaluation.judgements_by_row(
             corpus["doc_id"].to_list(), queries["query_id"].to_list(), qrels
         )

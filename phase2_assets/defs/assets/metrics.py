@@ -10,6 +10,7 @@ from phase2_assets.compute.methods import METHODS, methods_for
 from phase2_assets.compute.metrics import ndcg_at_k
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.assets.codes import planned_methods, settings_of
+from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import with_progress
@@ -75,6 +76,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             )
         ],
     )
+    @with_cpu_share
     def reference_metrics(
         context: dg.AssetExecutionContext,
         float_ground_truth,
@@ -152,6 +154,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "the instrument. Empty when no such method applies."
         ),
     )
+    @with_cpu_share
     def method_metrics(
         context: dg.AssetExecutionContext,
         corpus_embeddings,
@@ -183,6 +186,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             description=description,
             check_specs=checks,
         )
+        @with_cpu_share
         def _asset(context: dg.AssetExecutionContext, **inputs):
             pair, bits = split_pair_bits(context.partition_key)
             dataset, model = split_pair(pair)
@@ -264,6 +268,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             )
         ],
     )
+    @with_cpu_share
     def retrieval_metrics(context: dg.AssetExecutionContext, **tables):
         collected = [t for loaded in tables.values() for t in frames(loaded)]
         table = (

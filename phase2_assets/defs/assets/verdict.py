@@ -8,6 +8,7 @@ import polars as pl
 from phase2_assets.compute import bfi as bfi_lib
 from phase2_assets.compute import decisions, figures, report
 from phase2_assets.config import Study, split_pair
+from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.locations import storage_root
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
@@ -112,6 +113,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
             _check_spec(study, "K3", "Warning: the regression asset skips the MLP."),
         ],
     )
+    @with_cpu_share
     def kill_switches(
         context: dg.AssetExecutionContext, runtime: StudyRuntime, retrieval_metrics, regression
     ):
@@ -146,6 +148,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
             "the reasons and the numbers behind them. Provisional while Tier-1 is incomplete."
         ),
     )
+    @with_cpu_share
     def verdict(
         context: dg.AssetExecutionContext,
         runtime: StudyRuntime,
@@ -195,6 +198,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
             "and the verdict, all drawn from the result tables."
         ),
     )
+    @with_cpu_share
     def study_report(
         context: dg.AssetExecutionContext,
         runtime: StudyRuntime,

@@ -1,0 +1,60 @@
+"""How many threads the numeric libraries of this process may use: its share of the cores.
+
+faiss (OpenMP), the BLAS libraries numpy, scipy and faiss bundle (OpenBLAS), and torch each start
+one thread per core by default, and their idle threads spin. When two such steps share a 2-core
+machine, or a step shares it with another busy process, the spinning threads take the cores from
+the working ones: OPQ at 64 bits took 17x longer beside one other busy process. A step that uses
+only its share (the cores divided by the steps that may run beside it) never competes that way,
+and every result here is bit-identical whatever the share (``compute/test_thread_determinism``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+
+def available_cores() -> int:
+    """Cores this process may run on: its CPU affinity, lowered by a cgroup CPU quota (a
+    container's or a Kubernetes pod's ``cpu`` limit)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def share(cores: int, steps_at_once: int) -> int:
+    """Threads per step when ``steps_at_once`` steps split ``cores`` (at least one)."""
+    return max(1, cores // max(1, steps_at_once))
+
+
+@contextmanager
+def limited(threads: int) -> Iterator[int]:
+    """Run the block with faiss, BLAS, OpenMP and torch limited to ``threads``; restore after."""
+    import faiss
+
+    torch = sys.modules.get("torch")  # imported by the code location; never imported here
+    before = (faiss.omp_get_max_threads(), torch.get_num_threads() if torch else None)
+    with threadpool_limits(limits=threads):
+        faiss.omp_set_num_threads(threads)
+        if torch:
+            torch.set_num_threads(threads)
+        try:
+            yield threads
+        finally:
+            faiss.omp_set_num_threads(before[0])
+            if torch:
+                torch.set_num_threads(before[1])

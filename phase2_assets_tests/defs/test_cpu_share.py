@@ -1,0 +1,113 @@
+"""Each step runs with its share of the cores, the libraries really use it, and it is recorded."""
+
+import dagster as dg
+import faiss
+import pytest
+from threadpoolctl import threadpool_info
+
+from phase2_assets.compute import threads
+from phase2_assets.defs import cpu_share
+from phase2_assets.defs.cpu_share import with_cpu_share
+
+SEEN: dict[str, object] = {}
+
+
+@dg.asset
+@with_cpu_share
+def probe(context: dg.AssetExecutionContext):
+    import torch
+
+    SEEN["faiss"] = faiss.omp_get_max_threads()
+    SEEN["torch"] = torch.get_num_threads()
+    SEEN["pools"] = {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
+    return dg.Output(1, metadata={"own": "kept"})
+
+
+@dg.asset
+@with_cpu_share
+def probe_generator(context: dg.AssetExecutionContext, probe):
+    yield dg.Output(probe + 1)
+
+
+def _materialize(**kwargs):
+    result = dg.materialize([probe, probe_generator], **kwargs)
+    assert result.success
+    return {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+
+
+def test_an_in_process_run_takes_every_core_and_says_why(monkeypatch):
+    monkeypatch.delenv(cpu_share.THREADS_ENV, raising=False)
+    cores = threads.available_cores()
+    meta = _materialize()
+    for asset in ("probe", "probe_generator"):
+        assert meta[asset]["threads"].value == cores
+        assert meta[asset]["threads_reason"].value == f"{cores} cores / (1 runs x 1 steps at once)"
+    assert meta["probe"]["own"].value == "kept"  # the body's own metadata stays
+    assert SEEN["faiss"] == SEEN["torch"] == cores
+
+
+def test_the_machine_or_the_run_can_fix_the_share(monkeypatch):
+    monkeypatch.setenv(cpu_share.THREADS_ENV, "1")
+    meta = _materialize()
+    assert meta["probe"]["threads"].value == 1
+    assert meta["probe"]["threads_reason"].value == "PHASE2_THREADS"
+    # Inside the step every library is limited: faiss, torch, BLAS and OpenMP pools.
+    assert SEEN["faiss"] == SEEN["torch"] == 1 and set(SEEN["pools"].values()) == {1}
+    monkeypatch.delenv(cpu_share.THREADS_ENV)
+    meta = _materialize(tags={cpu_share.THREADS_TAG: "1"})
+    assert meta["probe"]["threads_reason"].value == "run tag phase2/threads"
+    assert meta["probe"]["threads"].value == 1
+
+
+def test_a_bad_thread_count_names_its_source(monkeypatch):
+    monkeypatch.setenv(cpu_share.THREADS_ENV, "two")
+    result = dg.materialize([probe], raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "PHASE2_THREADS='two': expected a whole number of threads" in str(failure)
+
+
+def test_limits_are_restored_after_the_step():
+    before = faiss.omp_get_max_threads()
+    with threads.limited(1):
+        assert faiss.omp_get_max_threads() == 1
+    assert faiss.omp_get_max_threads() == before
+
+
+@pytest.mark.parametrize(
+    ("cores", "steps", "expected"), [(2, 1, 2), (2, 2, 1), (2, 4, 1), (16, 3, 5)]
+)
+def test_share(cores, steps, expected):
+    assert threads.share(cores, steps) == expected
+
+
+def test_steps_beside_a_step_are_those_neither_upstream_nor_downstream():
+    @dg.op
+    def a():
+        return 1
+
+    @dg.op
+    def b(x):
+        return x
+
+    @dg.op
+    def c(x):
+        return x
+
+    @dg.op
+    def d(x, y):
+        return x
+
+    @dg.job
+    def diamond():
+        x = a()
+        d(b(x), c(x))
+
+    beside = cpu_share._unrelated_steps
+    assert beside(diamond, "a", None) == 0  # everything waits for a
+    assert beside(diamond, "b", None) == 1  # c may run beside b
+    assert beside(diamond, "d", None) == 0
+    assert beside(diamond, "b", {"b"}) == 0  # a run of b alone
