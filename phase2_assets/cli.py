@@ -24,8 +24,9 @@ def _instance(data_dir: Path):
     return instance
 
 
-# Progress and warnings reach the console; per-step DEBUG events stay in the instance (and UI).
-_QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+# Warnings and errors reach the console, with the embedding progress bar and one line per run;
+# the steps' INFO progress lines and DEBUG events stay in the instance (the UI's run logs).
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _stage(study, pairs: list[str], done_datasets: set[str]) -> list[tuple[str, object]]:
@@ -43,41 +44,51 @@ def _stage(study, pairs: list[str], done_datasets: set[str]) -> list[tuple[str, 
             for p, b in study.planned_bit_partitions()
             if p in pairs
         ]
-        + [(jobs.RESULTS_JOB, None)]
+        + [(jobs.RESULTS_JOB, None, GATE_TABLES)]
     )
+
+
+# What the gates between levels read: the kill-switches and the tables they are computed from.
+# The verdict, the memo and the report wait for the last pass, after X3.
+GATE_TABLES = ("retrieval_metrics", "geometry", "bfi", "regression", "kill_switches")
 
 
 def _explore(study, defs, instance, data: Path, embedded: list[str], failed: list[str]) -> None:
     """X3 on the adapter pairs that were embedded, unless K1 paused the Exploratory track;
-    then the study-wide tables again (adapter table, ledger, K2, verdict, memo)."""
+    then every study-wide table (adapter table, ledger, K2, verdict, memo, report)."""
     from phase2_assets.defs import gates, jobs
 
     pairs = [p for p in study.adapter_pairs() if p in embedded]
     paused = gates.fired(data, ("K1",))
     if paused:
         print(f"X3 paused by K1: {paused[0]['rule']} ({paused[0]['numbers']})")
-        return
-    if not pairs:
-        return
-    print(f"exploratory X3: adapter on {', '.join(pairs)}")
-    _execute(defs, instance, [(jobs.ADAPTER_JOB, pairs[0])], failed)
-    stopped = gates.fired(data, ("K2",))
-    if stopped:
-        print(f"X3 stopped by K2: {stopped[0]['rule']} ({stopped[0]['numbers']})")
-    else:
-        _execute(defs, instance, [(jobs.ADAPTER_JOB, p) for p in pairs[1:]], failed)
+    elif pairs:
+        print(f"exploratory X3: adapter on {', '.join(pairs)}")
+        _execute(defs, instance, [(jobs.ADAPTER_JOB, pairs[0])], failed)
+        stopped = gates.fired(data, ("K2",))
+        if stopped:
+            print(f"X3 stopped by K2: {stopped[0]['rule']} ({stopped[0]['numbers']})")
+        else:
+            _execute(defs, instance, [(jobs.ADAPTER_JOB, p) for p in pairs[1:]], failed)
     _execute(defs, instance, [(jobs.RESULTS_JOB, None)], failed)
 
 
 def _execute(defs, instance, plan, failed: list[str]) -> None:
+    import dagster as dg
+
     from phase2_assets.defs.instance import cli_run_tags
 
-    for i, (job_name, key) in enumerate(plan, start=1):
+    for i, (job_name, key, *tables) in enumerate(plan, start=1):
         label = f"{job_name}[{key}]" if key is not None else job_name
+        selection = [dg.AssetKey(["results", t]) for t in tables[0]] if tables else None
+        if selection:
+            label += " (kill-switches)"
+        print(f"[{i}/{len(plan)}] {label} ...", flush=True)
         t0 = time.perf_counter()
         result = defs.resolve_job_def(job_name).execute_in_process(
             run_config=_QUIET,
             partition_key=key,
+            asset_selection=selection,
             instance=instance,
             raise_on_error=False,
             tags=cli_run_tags(),
@@ -101,9 +112,12 @@ def run_study(config: str, data_dir: str | None = None, *, report_only: bool = F
     from phase2_assets.config import load_study
     from phase2_assets.defs import gates, jobs
     from phase2_assets.defs.build import build_definitions, default_data_dir
+    from phase2_assets.defs.progress import PROGRESS_BAR_ENV
 
     study = load_study(config)
     os.environ["PHASE2_STUDY"] = config
+    if sys.stderr.isatty():  # the runs' own stderr is captured: tell them a person is watching
+        os.environ.setdefault(PROGRESS_BAR_ENV, "1")
     data = Path(data_dir or default_data_dir()).resolve()
     defs = build_definitions(study, str(data))
     instance = _instance(data)

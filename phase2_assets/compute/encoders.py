@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,9 +92,11 @@ def load_encoder(
     precision: str = "fp32",
 ):
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
     if source.kind != "hub":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    transformers_logging.disable_progress_bar()  # "Loading weights" is no news to a researcher
     model = SentenceTransformer(source.location, device=device, trust_remote_code=trust_remote_code)
     if max_seq_length:
         model.max_seq_length = max_seq_length
@@ -159,6 +162,9 @@ def encode_to(
 ) -> EncodeReport:
     """Encode ``texts`` chunk by chunk into ``out`` (a memmap), L2-normalised float32.
 
+    ``progress(done, total)`` is called after every batch: sentence-transformers sorts a chunk by
+    length before batching, so the count comes from a forward hook on the model (each forward
+    pass is one batch) rather than from the chunk loop, which would report once per chunk.
     ``renormalise`` re-normalises in float32 after the cast: an fp16 model normalises in fp16,
     so its vectors are unit-norm only to fp16 precision, and every score downstream assumes
     unit vectors to float32 precision.
@@ -167,21 +173,61 @@ def encode_to(
     if out.shape[0] != n:
         raise ValueError(f"output has {out.shape[0]} rows for {n} texts")
     t0 = time.perf_counter()
-    for start in range(0, n, chunk):
-        emb = model.encode(
-            list(texts[start : start + chunk]),
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        ).astype(np.float32, copy=False)
-        if renormalise:
-            emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-        if emb.shape[1] != out.shape[1]:
-            raise ValueError(f"model produces {emb.shape[1]}-d vectors, expected {out.shape[1]}")
-        out[start : start + len(emb)] = emb
-        if progress:
-            progress(min(start + chunk, n), n)
+    with _batch_progress(model, n, progress) as encoded:
+        for start in range(0, n, chunk):
+            encoded.rows = start
+            emb = model.encode(
+                list(texts[start : start + chunk]),
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).astype(np.float32, copy=False)
+            if renormalise:
+                emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+            if emb.shape[1] != out.shape[1]:
+                raise ValueError(
+                    f"model produces {emb.shape[1]}-d vectors, expected {out.shape[1]}"
+                )
+            out[start : start + len(emb)] = emb
+            encoded.chunk_done(start + len(emb))
     return EncodeReport(
         rows=n, dim=out.shape[1], seconds=time.perf_counter() - t0, device=str(model.device)
     )
+
+
+class _Progress:
+    """Texts encoded so far: counted per batch by the hook, set exactly at each chunk's end."""
+
+    def __init__(self, total: int, report: Callable[[int, int], None] | None):
+        self.rows, self.total, self.report = 0, total, report
+
+    def batch_done(self, size: int) -> None:
+        self.rows = min(self.rows + size, self.total)
+        if self.report:
+            self.report(self.rows, self.total)
+
+    def chunk_done(self, rows: int) -> None:
+        if rows != self.rows:  # no hook fired (a model without one): report the chunk
+            self.rows = rows
+            if self.report:
+                self.report(rows, self.total)
+
+
+@contextmanager
+def _batch_progress(model, total: int, report):
+    state = _Progress(total, report)
+    handle = None
+    if report and hasattr(model, "register_forward_hook"):
+
+        def on_forward(_module, _inputs, output) -> None:
+            embedding = output.get("sentence_embedding") if isinstance(output, Mapping) else None
+            if embedding is not None:
+                state.batch_done(int(embedding.shape[0]))
+
+        handle = model.register_forward_hook(on_forward)
+    try:
+        yield state
+    finally:
+        if handle is not None:
+            handle.remove()

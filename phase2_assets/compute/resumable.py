@@ -89,8 +89,15 @@ def encode_resumable(
         _write_journal(journal_file, {"identity": identity, "chunks_done": 0})
     reused = done
     n_chunks = -(-n // chunk) if n else 0
+    if progress and done:
+        progress(min(done * chunk, n), n)  # where the resumed run starts
     for c in range(done, n_chunks):
         start = c * chunk
+
+        def in_chunk(rows: int, _: int, start=start) -> None:
+            if progress:
+                progress(start + rows, n)
+
         encode_to(
             model,
             texts[start : start + chunk],
@@ -98,11 +105,10 @@ def encode_resumable(
             batch_size=batch_size,
             chunk=chunk,
             renormalise=renormalise,
+            progress=in_chunk,
         )
         out.flush()
         _write_journal(journal_file, {"identity": identity, "chunks_done": c + 1})
-        if progress:
-            progress(min(start + chunk, n), n)
     return out, reused
 
 

@@ -79,3 +79,42 @@ def test_renormalise_restores_unit_norm_after_fp16():
     out = np.zeros((50, 384), np.float32)
     encoders.encode_to(HalfPrecisionModel(), texts, out, batch_size=8, chunk=20, renormalise=True)
     assert np.abs(np.linalg.norm(out, axis=1) - 1).max() < 1e-6
+
+
+def test_progress_is_reported_after_every_batch_and_the_vectors_do_not_change(tiny_model):
+    """A real (tiny) sentence-transformers model: 10 texts in batches of 4 are 3 forward
+    passes, so 3 reports; with and without the hook the vectors are bit-identical."""
+    model = encoders.load_encoder(
+        encoders.ModelSource(str(tiny_model), "path"),
+        device="cpu",
+        max_seq_length=None,
+        trust_remote_code=False,
+    )
+    texts = [f"passage {i} " + "word " * i for i in range(10)]
+    seen: list[tuple[int, int]] = []
+    quiet = np.zeros((10, 32), dtype=np.float32)
+    encoders.encode_to(model, texts, quiet, batch_size=4, chunk=6)
+    out = np.zeros((10, 32), dtype=np.float32)
+    encoders.encode_to(
+        model, texts, out, batch_size=4, chunk=6, progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen == [(4, 10), (6, 10), (10, 10)]  # chunks of 6 and 4: batches 4, 2 | 4
+    np.testing.assert_array_equal(out, quiet)
+    assert not model._forward_hooks  # the hook is removed afterwards
+
+
+def test_a_model_without_hooks_reports_each_chunk():
+    class NoHooks(HalfPrecisionModel):
+        pass
+
+    seen = []
+    out = np.zeros((30, 384), dtype=np.float32)
+    encoders.encode_to(
+        NoHooks(),
+        [f"t{i}" for i in range(30)],
+        out,
+        batch_size=8,
+        chunk=20,
+        progress=lambda d, t: seen.append(d),
+    )
+    assert seen == [20, 30]

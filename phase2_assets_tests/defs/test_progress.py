@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import dagster as dg
 
-from phase2_assets.defs.progress import log_progress
+from phase2_assets.defs.progress import log_progress, terminal_bar
 from phase2_assets_tests.defs import graph_helpers as gh
 
 
@@ -54,7 +55,33 @@ def test_the_run_log_shows_progress_of_encoding_search_and_quantisation(tiny_stu
     assert result.success
     messages = [e.user_message for e in instance.all_logs(result.run_id)]
     text = "\n".join(messages)
-    assert re.search(r"corpus_embeddings \[tiny__tiny-bert\]: (\d+)/\1 texts encoded", text)
+    assert re.search(r"corpus_embeddings \[tiny__tiny-bert\]: (\d+)/\1 texts \(100%", text)
     assert re.search(r"exact search \[tiny__tiny-bert\]: (\d+)/\1 queries \(100%", text)
     assert re.search(r"int8 \[tiny__tiny-bert\] encoding the corpus: (\d+)/\1 rows \(100%", text)
     assert re.search(r"int8 search \[tiny__tiny-bert\]: (\d+)/\1 rows \(100%", text)
+
+
+def test_the_terminal_bar_shows_rate_and_time_left_and_nothing_without_a_terminal():
+    class Closed(io.StringIO):
+        def close(self):  # keep the text readable after the bar closes its stream
+            self.closed_by_bar = True
+
+    screen = Closed()
+    report = terminal_bar("corpus_embeddings [x]", open_terminal=lambda: screen)
+    for done in (64, 128, 200):
+        report(done, 200)
+    text = screen.getvalue()
+    assert "corpus_embeddings [x]" in text and "200/200" in text and "100%" in text
+    assert "texts/s" in text and screen.closed_by_bar
+    silent = terminal_bar("x", open_terminal=lambda: None)
+    silent(1, 2)  # no terminal: nothing to draw, no error
+
+
+def test_the_bar_is_drawn_only_when_someone_is_watching(monkeypatch):
+    from phase2_assets.defs import progress
+
+    monkeypatch.setenv(progress.PROGRESS_BAR_ENV, "0")
+    assert progress._terminal() is None
+    monkeypatch.delenv(progress.PROGRESS_BAR_ENV)
+    monkeypatch.setattr("sys.stderr", io.StringIO())  # pytest's capture: not a terminal
+    assert progress._terminal() is None

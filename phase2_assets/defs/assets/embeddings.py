@@ -11,6 +11,7 @@ from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.gates import assert_expansion_open
 from phase2_assets.defs.io_managers import StagedArray, staging_path
 from phase2_assets.defs.partitions import StudyPartitions
+from phase2_assets.defs.progress import both, log_progress, terminal_bar
 from phase2_assets.defs.provenance import check_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
 
@@ -133,9 +134,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         for output, texts in jobs.items():
             tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
 
-            def progress(done: int, total: int, output=output) -> None:
-                context.log.info(f"{output} [{pair}]: {done}/{total} texts encoded")
-
+            what = f"{output} [{pair}]"
+            progress = both(log_progress(context, what, "texts"), terminal_bar(what))
             t0, cpu0 = time.perf_counter(), time.process_time()
             out, reused = resumable.encode_resumable(
                 model,
