@@ -7,7 +7,12 @@ Targets (issue 5), each a ratio against a baseline measured in this invocation:
 - ``encode_throughput_ratio``: the embedding asset's encoder path / bare
   ``SentenceTransformer.encode`` at the same batch size, on real SciFact passages (goal >= 0.95);
 - ``hamming_topk_ratio``: ``instrument.hamming_topk`` throughput / faiss ``IndexBinaryFlat`` on
-  the same codes (goal >= 1.0).
+  the same codes (goal >= 1.0);
+- ``concurrent_training_ratio`` (issue 13): two runs training OPQ at once through ``dagster dev``,
+  each step on its share of the cores / one such run alone on every core (goal <= 2.5);
+- ``opq_train_time_ratio_<M>B`` / ``opq_recall_loss_<M>B`` (issue 13): OPQ's training seconds
+  against PQ's at the same bytes (goal <= 3) and its recall_at_10 loss against faiss's 50-iteration
+  OPQ (goal <= 0.01), on the vectors of a finished ``phase2 demo`` (``--data-dir``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import encode, hamming
+from bench import concurrency, encode, hamming, opq_budget
 
 SIZES = {"full": (1_000_000, 768, 1000), "quick": (100_000, 384, 300)}
 
@@ -64,11 +69,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="100K x 384 instead of 1M x 768")
     parser.add_argument("--workdir", help="keep the synthetic partition here (default: temp)")
-    parser.add_argument("--only", nargs="*", help="targets to run: study encode hamming")
+    parser.add_argument(
+        "--only", nargs="*", help="targets to run: study encode hamming concurrency opq"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default="data",
+        help="a finished `phase2 demo` (SciFact x MiniLM vectors) for the opq target",
+    )
     args = parser.parse_args()
     size = "quick" if args.quick else "full"
     n, dim, n_queries = SIZES[size]
-    only = set(args.only or ["study", "encode", "hamming"])
+    only = set(args.only or ["study", "encode", "hamming", "concurrency", "opq"])
     print(f"# bench ({size}): {machine()}", flush=True)
     lines, details = [], {}
     with tempfile.TemporaryDirectory(prefix="phase2-bench-", dir=args.workdir) as tmp:
@@ -89,6 +101,18 @@ def main() -> None:
             details["hamming"] = res
             lines.append(target("hamming_topk_ratio", res["ratio"], ">=1.0"))
             print(lines[-1], flush=True)
+        if "concurrency" in only:
+            res = concurrency.compare(work)
+            details["concurrency"] = res
+            lines.append(target("concurrent_training_ratio", res["ratio"], "<=2.5"))
+            print(lines[-1], flush=True)
+    if "opq" in only:
+        rows = opq_budget.compare(Path(args.data_dir))
+        details["opq"] = rows
+        for m, row in rows.items():
+            lines.append(target(f"opq_train_time_ratio_{m}B", row["time_ratio"], "<=3.0"))
+            lines.append(target(f"opq_recall_loss_{m}B", -row["recall_gap"], "<=0.01"))
+            print(lines[-2], lines[-1], sep="\n", flush=True)
     if "encode" in only:
         res = encode.compare(quick=args.quick)
         details["encode"] = res

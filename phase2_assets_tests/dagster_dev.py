@@ -41,7 +41,7 @@ class Webserver:
         assert "errors" not in payload, payload["errors"]
         return payload["data"]
 
-    def launch(self, job: str, partition: str) -> str:
+    def launch(self, job: str, partition: str, tags: dict[str, str] | None = None) -> str:
         data = self.graphql(
             """
             mutation Launch($params: ExecutionParams!) {
@@ -60,7 +60,10 @@ class Webserver:
                         "jobName": job,
                     },
                     "executionMetadata": {
-                        "tags": [{"key": "dagster/partition", "value": partition}]
+                        "tags": [
+                            {"key": k, "value": v}
+                            for k, v in {**(tags or {}), "dagster/partition": partition}.items()
+                        ]
                     },
                 }
             },
