@@ -25,7 +25,7 @@ from phase2_assets.defs.assets import (
     metrics,
     verdict,
 )
-from phase2_assets.defs.groups import place_in_plan
+from phase2_assets.defs.groups import check_placed
 from phase2_assets.defs.io_managers import io_manager_resources
 from phase2_assets.defs.jobs import build_jobs
 from phase2_assets.defs.locations import cache_dir, storage_root
@@ -48,13 +48,14 @@ def build_definitions(
     parts = build_partitions(study)
     assets = [a for module in ASSET_MODULES for a in module.build(study, parts)]
     assets += verdict.build(study)
-    assets = execution.with_backfill_policy(place_in_plan(assets))
+    check_placed(assets)
+    assets = execution.with_backfill_policy(assets)
     resources = {
         "runtime": runtime_from_env(data_dir),
         **io_manager_resources(str(storage_root(data_dir)), str(cache_dir(data_dir))),
         **resource_overrides,
     }
-    level_jobs = build_jobs()
+    level_jobs = build_jobs(assets, parts)
     return dg.Definitions(
         assets=assets,
         jobs=level_jobs,

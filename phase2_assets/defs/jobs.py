@@ -1,5 +1,8 @@
 """Jobs, one per partition level (a Dagster job runs assets that share one partitioning).
 
+No asset is listed here: each job runs the assets whose partitions are its level's, so a new
+asset is in the right job by being defined with the right partitions.
+
 Run layout (see ``execution``): ``embedding_job`` and ``adapter_job`` run each step in its own
 process or pod with the configured executor (a GPU pod on Kubernetes); the other jobs run all
 their steps in the run's own process.
@@ -9,43 +12,37 @@ from __future__ import annotations
 
 import dagster as dg
 
+from phase2_assets.defs.partitions import StudyPartitions
+
 DATASET_JOB = "collection_job"
 PAIR_JOB = "embedding_job"
 BITS_JOB = "codes_job"
 RESULTS_JOB = "results_job"
 ADAPTER_JOB = "adapter_job"
-ADAPTER_ASSETS = ("adapter_metrics",)
-DATASET_ASSETS = ("corpus", "queries", "qrels")
-PAIR_ASSETS = (
-    "corpus_embeddings",
-    "query_embeddings",
-    "float_ground_truth",
-    "evaluation_qrels",
-    "int8_index",
-    "reference_metrics",
-    "embedding_geometry",
-)
-BITS_ASSETS = (
-    "binary_codes",
-    "pq_index",
-    "binary_metrics",
-    "pq_metrics",
-    "method_metrics",
-    "code_geometry",
-)
-RESULT_TABLES = (
-    "retrieval_metrics",
-    "geometry",
-    "bfi",
-    "regression",
-    "adapter",
-    "budget_ledger",
-    "kill_switches",
-    "verdict",
-    "design_memo",
-    "report",
-)
 
+# One job per partition level; which assets a job runs follows from their partitions.
+LEVEL_JOBS: dict[str, tuple[str, str]] = {
+    "dataset": (DATASET_JOB, "E1 input: read and sample BEIR collections (partition: dataset)."),
+    "pair": (
+        PAIR_JOB,
+        "E1, E3 (int8), E4, E7: embeddings, exact ground truth, int8, the reference rows and the "
+        "embedding geometry (partition: dataset__model).",
+    ),
+    "bits": (
+        BITS_JOB,
+        "E2, E3, E5, E6 and code diagnostics at one bit budget (partition: dataset__model x bits).",
+    ),
+    "adapter": (
+        ADAPTER_JOB,
+        "X3: the light adapter on one adapter pair (partition: dataset__model of "
+        "exploratory.adapter_pairs); paused by K1, stopped by K2.",
+    ),
+    "results": (
+        RESULTS_JOB,
+        "The study-wide tables under data/results/ (metrics, geometry, BFI, regression, "
+        "kill-switches, verdict) and the HTML report, from whatever partitions are materialised.",
+    ),
+}
 
 STEP_ISOLATED_JOBS = (PAIR_JOB, ADAPTER_JOB)  # the GPU steps: a process (or pod) each
 
@@ -55,41 +52,41 @@ def _executor(job: str) -> dg.ExecutorDefinition | None:
     return None if job in STEP_ISOLATED_JOBS else dg.in_process_executor
 
 
-def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
+def level_of(asset: dg.AssetsDefinition, parts: StudyPartitions) -> str:
+    """The partition level of an asset: which of the study's partitionings it uses."""
+    if asset.partitions_def is None:
+        return "results"
+    for level, partitions in (
+        ("dataset", parts.dataset),
+        ("pair", parts.pair),
+        ("bits", parts.pair_bits),
+        ("adapter", parts.adapter_pair),
+    ):
+        if asset.partitions_def is partitions:
+            return level
+    raise ValueError(f"{asset.key.to_user_string()}: its partitions are not the study's")
+
+
+def level_assets(
+    assets: list[dg.AssetsDefinition], parts: StudyPartitions
+) -> dict[str, list[dg.AssetKey]]:
+    out: dict[str, list[dg.AssetKey]] = {level: [] for level in LEVEL_JOBS}
+    for asset in assets:
+        if asset.is_executable:
+            out[level_of(asset, parts)] += sorted(asset.keys)
+    return out
+
+
+def build_jobs(
+    assets: list[dg.AssetsDefinition], parts: StudyPartitions
+) -> list[dg.UnresolvedAssetJobDefinition]:
+    by_level = level_assets(assets, parts)
     return [
         dg.define_asset_job(
-            DATASET_JOB,
-            executor_def=_executor(DATASET_JOB),
-            selection=dg.AssetSelection.assets(*DATASET_ASSETS),
-            description="E1 input: read and sample BEIR collections (partition: dataset).",
-        ),
-        dg.define_asset_job(
-            PAIR_JOB,
-            executor_def=_executor(PAIR_JOB),
-            selection=dg.AssetSelection.assets(*PAIR_ASSETS),
-            description="E1, E3 (int8), E4, E7: embeddings, exact ground truth, int8, the "
-            "reference rows and the embedding geometry (partition: dataset__model).",
-        ),
-        dg.define_asset_job(
-            BITS_JOB,
-            executor_def=_executor(BITS_JOB),
-            selection=dg.AssetSelection.assets(*BITS_ASSETS),
-            description="E2, E3, E5, E6 and code diagnostics at one bit budget "
-            "(partition: dataset__model x bits).",
-        ),
-        dg.define_asset_job(
-            ADAPTER_JOB,
-            executor_def=_executor(ADAPTER_JOB),
-            selection=dg.AssetSelection.assets(*ADAPTER_ASSETS),
-            description="X3: the light adapter on one adapter pair (partition: dataset__model "
-            "of exploratory.adapter_pairs); paused by K1, stopped by K2.",
-        ),
-        dg.define_asset_job(
-            RESULTS_JOB,
-            executor_def=_executor(RESULTS_JOB),
-            selection=dg.AssetSelection.assets(*[["results", name] for name in RESULT_TABLES]),
-            description="The study-wide tables under data/results/ (metrics, geometry, BFI, "
-            "regression, kill-switches, verdict) and the HTML report, from whatever partitions "
-            "are materialised.",
-        ),
+            name,
+            executor_def=_executor(name),
+            selection=dg.AssetSelection.assets(*by_level[level]),
+            description=description,
+        )
+        for level, (name, description) in LEVEL_JOBS.items()
     ]

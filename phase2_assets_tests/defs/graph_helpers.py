@@ -9,12 +9,8 @@ from phase2_assets.defs import jobs
 from phase2_assets.defs.build import build_definitions
 from phase2_assets.defs.partitions import pair_bits_key
 
-# The CLI's levels are the jobs' selections; a few narrower selections for the gate tests.
-LEVELS = {
-    "dataset": list(jobs.DATASET_ASSETS),
-    "pair": list(jobs.PAIR_ASSETS),
-    "bits": list(jobs.BITS_ASSETS),
-    "results": [dg.AssetKey(["results", "retrieval_metrics"])],
+# The level jobs, and a few narrower selections of the results job for the gate tests.
+SELECTIONS = {
     "kill_switches": [dg.AssetKey(["results", "kill_switches"])],
     "bfi_regression": [dg.AssetKey(["results", "bfi"]), dg.AssetKey(["results", "regression"])],
 }
@@ -26,12 +22,12 @@ def build(study_path, data_dir):
 
 
 def materialize(defs, level: str, partition_key=None, instance=None):
-    return dg.materialize(
-        assets=list(defs.assets),
-        selection=LEVELS[level],
+    """One partition of a level, through that level's job, as ``phase2`` runs it."""
+    job = jobs.LEVEL_JOBS.get(level, (jobs.RESULTS_JOB,))[0]
+    return defs.resolve_job_def(job).execute_in_process(
         partition_key=partition_key,
-        resources=dict(defs.resources),
         instance=instance,
+        asset_selection=SELECTIONS.get(level),
         raise_on_error=False,
     )
 

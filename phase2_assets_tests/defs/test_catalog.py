@@ -8,7 +8,38 @@ import pytest
 
 from phase2_assets.config import load_study
 from phase2_assets.defs.build import build_definitions
-from phase2_assets.defs.groups import EXPERIMENT_TAG, GROUP_ORDER, PLAN, place_in_plan
+from phase2_assets.defs.groups import EXPERIMENT_TAG, GROUP_ORDER, check_placed
+
+# The plan's reading of every asset (STUDY.md): group in the lineage view, experiment id.
+EXPECTED = {
+    "corpus": ("core", "E1"),
+    "queries": ("core", "E1"),
+    "qrels": ("core", "E1"),
+    "corpus_embeddings": ("core", "E1"),
+    "query_embeddings": ("core", "E1"),
+    "binary_codes": ("core", "E2"),
+    "int8_index": ("core", "E3"),
+    "pq_index": ("core", "E3"),
+    "float_ground_truth": ("core", "E4"),
+    "evaluation_qrels": ("core", "E4"),
+    "reference_metrics": ("core", "E4-E6"),
+    "binary_metrics": ("core", "E5"),
+    "pq_metrics": ("core", "E6"),
+    "method_metrics": ("core", "E5-E6"),
+    "results/retrieval_metrics": ("core", "E5-E6"),
+    "embedding_geometry": ("analysis", "E7"),
+    "code_geometry": ("analysis", "E7"),
+    "results/geometry": ("analysis", "E7"),
+    "results/regression": ("analysis", "E8"),
+    "results/bfi": ("analysis", "X1-X2"),
+    "adapter_metrics": ("exploratory", "X3"),
+    "results/adapter": ("exploratory", "X3"),
+    "results/design_memo": ("exploratory", "X4"),
+    "results/budget_ledger": ("report", "budget"),
+    "results/kill_switches": ("report", "F1-F3-K1-K3"),
+    "results/verdict": ("report", "verdict"),
+    "results/report": ("report", "report"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +53,8 @@ def _specs(defs):
 
 def test_groups_mirror_the_plan(defs):
     specs = _specs(defs)
-    assert set(specs) == set(PLAN)
+    got = {key: (s.group_name, s.tags[EXPERIMENT_TAG]) for key, s in specs.items()}
+    assert got == EXPECTED
     assert {s.group_name for s in specs.values()} == set(GROUP_ORDER)
     assert specs["binary_codes"].group_name == "core"
     assert specs["results/regression"].group_name == "analysis"
@@ -60,4 +92,51 @@ def test_an_asset_missing_from_the_plan_fails_the_build():
         return 1
 
     with pytest.raises(KeyError, match="'stray' has no place in the plan"):
-        place_in_plan([stray])
+        check_placed([stray])
+
+
+def test_each_job_runs_the_assets_of_its_partition_level(defs):
+    """Jobs are derived from the assets' partitions; this is what each one runs."""
+    runs = {
+        job.name: {
+            k.to_user_string()
+            for k in defs.resolve_job_def(job.name).asset_layer.selected_asset_keys
+        }
+        for job in defs.jobs
+    }
+    assert runs == {
+        "collection_job": {"corpus", "queries", "qrels"},
+        "embedding_job": {
+            "corpus_embeddings",
+            "query_embeddings",
+            "float_ground_truth",
+            "evaluation_qrels",
+            "int8_index",
+            "reference_metrics",
+            "embedding_geometry",
+        },
+        "codes_job": {
+            "binary_codes",
+            "pq_index",
+            "binary_metrics",
+            "pq_metrics",
+            "method_metrics",
+            "code_geometry",
+        },
+        "adapter_job": {"adapter_metrics"},
+        "results_job": {
+            f"results/{name}"
+            for name in (
+                "retrieval_metrics",
+                "geometry",
+                "bfi",
+                "regression",
+                "adapter",
+                "budget_ledger",
+                "kill_switches",
+                "verdict",
+                "design_memo",
+                "report",
+            )
+        },
+    }

@@ -7,6 +7,7 @@ from phase2_assets.compute import bfi as bfi_lib
 from phase2_assets.compute import decisions, figures, geometry, predictors, report
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.cpu_share import with_cpu_share
+from phase2_assets.defs.groups import ANALYSIS, in_plan
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
@@ -25,6 +26,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     sample, seed = study.analysis.pair_sample, study.seeds.checks
 
     @dg.asset(
+        **in_plan(ANALYSIS, "E7"),
         partitions_def=parts.pair,
         io_manager_key="parquet_io_manager",
         kinds={"numpy"},
@@ -45,6 +47,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         )
 
     @dg.asset(
+        **in_plan(ANALYSIS, "E7"),
         partitions_def=parts.pair_bits,
         io_manager_key="parquet_io_manager",
         kinds={"numpy"},
@@ -67,6 +70,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         )
 
     @dg.asset(
+        **in_plan(ANALYSIS, "E7"),
         key=["results", "geometry"],
         io_manager_key="parquet_io_manager",
         kinds={"polars", "plotly"},
@@ -108,6 +112,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         return dg.Output(table, metadata=meta)
 
     @dg.asset(
+        **in_plan(ANALYSIS, "X1-X2"),
         key=["results", "bfi"],
         io_manager_key="parquet_io_manager",
         kinds={"polars", "plotly"},
@@ -131,6 +136,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         return dg.Output(table, metadata=meta)
 
     @dg.asset(
+        **in_plan(ANALYSIS, "E8"),
         key=["results", "regression"],
         io_manager_key="parquet_io_manager",
         kinds={"scikit-learn", "polars", "plotly"},

@@ -8,6 +8,7 @@ from phase2_assets.compute import instrument, sanity, storage
 from phase2_assets.compute.methods import METHODS, Settings
 from phase2_assets.config import Study
 from phase2_assets.defs.cpu_share import with_cpu_share
+from phase2_assets.defs.groups import CORE, in_plan
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import with_progress
@@ -53,6 +54,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     checks = study.checks
 
     @dg.asset(
+        **in_plan(CORE, "E2"),
         partitions_def=parts.pair_bits,
         io_manager_key="npy_io_manager",
         kinds={"numpy"},
@@ -140,6 +142,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             )
 
     @dg.asset(
+        **in_plan(CORE, "E3"),
         partitions_def=parts.pair_bits,
         io_manager_key="faiss_io_manager",
         kinds={"faiss"},
@@ -203,6 +206,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         )
 
     @dg.asset(
+        **in_plan(CORE, "E3"),
         partitions_def=parts.pair,
         io_manager_key="faiss_io_manager",
         kinds={"faiss"},

@@ -7,6 +7,7 @@ import dagster as dg
 from phase2_assets.compute import beir
 from phase2_assets.config import Study
 from phase2_assets.defs.cpu_share import with_cpu_share
+from phase2_assets.defs.groups import CORE, in_plan
 from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.provenance import provenance
 from phase2_assets.defs.resources import StudyRuntime
@@ -18,6 +19,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         partitions_def=parts.dataset,
         outs={
             "corpus": dg.AssetOut(
+                **in_plan(CORE, "E1"),
                 io_manager_key="parquet_io_manager",
                 kinds={"polars", "parquet"},
                 description=(
@@ -27,11 +29,13 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 ),
             ),
             "queries": dg.AssetOut(
+                **in_plan(CORE, "E1"),
                 io_manager_key="parquet_io_manager",
                 kinds={"polars", "parquet"},
                 description="Queries judged in the study split (query_id, text), in row order.",
             ),
             "qrels": dg.AssetOut(
+                **in_plan(CORE, "E1"),
                 io_manager_key="parquet_io_manager",
                 kinds={"polars", "parquet"},
                 description=(

@@ -9,6 +9,7 @@ from phase2_assets.compute import beir, encoders, resumable, sanity, storage
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.gates import assert_expansion_open
+from phase2_assets.defs.groups import CORE, in_plan
 from phase2_assets.defs.io_managers import StagedArray, staging_path
 from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.progress import both, log_progress, terminal_bar
@@ -76,6 +77,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         },
         outs={
             "corpus_embeddings": dg.AssetOut(
+                **in_plan(CORE, "E1"),
                 io_manager_key="npy_io_manager",
                 is_required=False,  # not materialised when its blocking checks fail
                 kinds={"torch", "numpy"},
@@ -85,6 +87,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 ),
             ),
             "query_embeddings": dg.AssetOut(
+                **in_plan(CORE, "E1"),
                 io_manager_key="npy_io_manager",
                 is_required=False,  # not materialised when its blocking checks fail
                 kinds={"torch", "numpy"},

@@ -29,6 +29,7 @@ from phase2_assets.config import Study, split_pair
 from phase2_assets.defs import gates
 from phase2_assets.defs.assets.codes import settings_of
 from phase2_assets.defs.cpu_share import with_cpu_share
+from phase2_assets.defs.groups import EXPLORATORY, REPORT, in_plan
 from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.pools import EMBEDDING
 from phase2_assets.defs.provenance import provenance
@@ -124,6 +125,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     ks = study.kill_switches
 
     @dg.asset(
+        **in_plan(EXPLORATORY, "X3"),
         partitions_def=parts.adapter_pair,
         io_manager_key="parquet_io_manager",
         kinds={"torch", "polars"},
@@ -203,6 +205,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         )
 
     @dg.asset(
+        **in_plan(EXPLORATORY, "X3"),
         key=["results", "adapter"],
         io_manager_key="parquet_io_manager",
         kinds={"polars"},
@@ -230,6 +233,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         return dg.Output(table, metadata=meta)
 
     @dg.asset(
+        **in_plan(REPORT, "budget"),
         key=["results", "budget_ledger"],
         io_manager_key="parquet_io_manager",
         kinds={"polars"},
@@ -271,6 +275,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         )
 
     @dg.asset(
+        **in_plan(EXPLORATORY, "X4"),
         key=["results", "design_memo"],
         io_manager_key="md_io_manager",
         kinds={"markdown"},

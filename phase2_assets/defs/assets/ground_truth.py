@@ -9,6 +9,7 @@ import polars as pl
 from phase2_assets.compute import evaluation, exact_search, sanity
 from phase2_assets.config import Study
 from phase2_assets.defs.cpu_share import with_cpu_share
+from phase2_assets.defs.groups import CORE, in_plan
 from phase2_assets.defs.partitions import StudyPartitions
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import log_progress
@@ -17,6 +18,7 @@ from phase2_assets.defs.provenance import check_metadata, provenance
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
+        **in_plan(CORE, "E4"),
         partitions_def=parts.pair,
         io_manager_key="npz_io_manager",
         kinds={"numpy"},
@@ -74,6 +76,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         )
 
     @dg.asset(
+        **in_plan(CORE, "E4"),
         partitions_def=parts.pair,
         io_manager_key="parquet_io_manager",
         kinds={"polars"},

@@ -11,6 +11,7 @@ from phase2_assets.compute.metrics import ndcg_at_k
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.assets.codes import planned_methods, settings_of
 from phase2_assets.defs.cpu_share import with_cpu_share
+from phase2_assets.defs.groups import CORE, in_plan
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import with_progress
@@ -57,6 +58,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     settings = settings_of(study)
 
     @dg.asset(
+        **in_plan(CORE, "E4-E6"),
         partitions_def=parts.pair,
         io_manager_key="parquet_io_manager",
         kinds={"faiss", "polars"},
@@ -143,6 +145,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         return rows
 
     @dg.asset(
+        **in_plan(CORE, "E5-E6"),
         partitions_def=parts.pair_bits,
         io_manager_key="parquet_io_manager",
         kinds={"faiss", "polars"},
@@ -171,8 +174,11 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         table = evaluation.rows_to_table(rows, dataset, model)
         return dg.Output(table, metadata={**provenance(study), **_summary(table), **_timings(rows)})
 
-    def _bits_metrics(name: str, method_name: str, index_asset: str, description: str, checks):
+    def _bits_metrics(
+        name: str, experiment: str, method_name: str, index_asset: str, description: str, checks
+    ):
         @dg.asset(
+            **in_plan(CORE, experiment),
             name=name,
             partitions_def=parts.pair_bits,
             io_manager_key="parquet_io_manager",
@@ -223,6 +229,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
 
     binary_metrics = _bits_metrics(
         "binary_metrics",
+        "E5",
         "binary",
         "binary_codes",
         "Row for the instrument at this bit length: exact Hamming top-K (ties by corpus row) "
@@ -231,6 +238,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     )
     pq_metrics = _bits_metrics(
         "pq_metrics",
+        "E6",
         "pq",
         "pq_index",
         "Row for PQ at the same bytes per vector: faiss asymmetric-distance top-K scored like "
@@ -247,6 +255,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     )
 
     @dg.asset(
+        **in_plan(CORE, "E5-E6"),
         key=["results", "retrieval_metrics"],
         io_manager_key="parquet_io_manager",
         kinds={"polars", "parquet"},

@@ -9,6 +9,7 @@ from phase2_assets.compute import bfi as bfi_lib
 from phase2_assets.compute import decisions, figures, report
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.cpu_share import with_cpu_share
+from phase2_assets.defs.groups import REPORT, in_plan
 from phase2_assets.defs.locations import storage_root
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
@@ -94,6 +95,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
     binding = "Binding: the gate file results/kill_switches.json stops that work in later runs."
 
     @dg.asset(
+        **in_plan(REPORT, "F1-F3-K1-K3"),
         key=["results", "kill_switches"],
         io_manager_key="json_io_manager",
         kinds={"json"},
@@ -135,6 +137,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
             )
 
     @dg.asset(
+        **in_plan(REPORT, "verdict"),
         key=["results", "verdict"],
         io_manager_key="json_io_manager",
         kinds={"json"},
@@ -182,6 +185,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
         )
 
     @dg.asset(
+        **in_plan(REPORT, "report"),
         key=["results", "report"],
         io_manager_key="html_io_manager",
         kinds={"plotly"},
