@@ -88,14 +88,18 @@ def prepare(workdir: Path, n: int, dim: int, n_queries: int) -> dict:
 
 
 def run_study(workdir: Path) -> dict:
-    from phase2_assets.defs.partitions import pair_bits_key
+    """The pair and bit partitions of the study's plan, after E1 (whose files are in place)."""
+    from phase2_assets.config import load_study, plan
 
     defs = _defs(workdir)
+    study = load_study(str(workdir / "study.yaml"))
     steps: dict[str, float] = {}
     t0 = time.perf_counter()
-    runs = [_materialize(defs, POST_EMBEDDING["pair"], PAIR)]
-    for bits in BITS:
-        runs.append(_materialize(defs, POST_EMBEDDING["bits"], pair_bits_key(PAIR, bits)))
+    runs = [
+        _materialize(defs, POST_EMBEDDING["pair"], p) for p in plan.partition_keys(study, "pair")
+    ]
+    for key in plan.partition_keys(study, "bits"):
+        runs.append(_materialize(defs, POST_EMBEDDING["bits"], key))
     seconds = time.perf_counter() - t0
     for run in runs:  # where the time went, step by step (summed over bit lengths)
         for event in run.get_step_success_events():

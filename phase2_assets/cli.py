@@ -29,88 +29,37 @@ def _instance(data_dir: Path):
 _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _stage(study, pairs: list[str], done_datasets: set[str]) -> list[tuple[str, object]]:
-    from phase2_assets.config import split_pair
-    from phase2_assets.defs import jobs
-    from phase2_assets.defs.partitions import pair_bits_key
-
-    datasets = sorted({split_pair(p)[0] for p in pairs} - done_datasets)
-    done_datasets.update(datasets)
-    return (
-        [(jobs.DATASET_JOB, d) for d in datasets]
-        + [(jobs.PAIR_JOB, p) for p in pairs]
-        + [
-            (jobs.BITS_JOB, pair_bits_key(p, b))
-            for p, b in study.planned_bit_partitions()
-            if p in pairs
-        ]
-        + [(jobs.RESULTS_JOB, None, GATE_TABLES)]
-    )
-
-
-# What the gates between levels read: the kill-switches and the tables they are computed from.
-# The verdict, the memo and the report wait for the last pass, after X3.
-GATE_TABLES = ("retrieval_metrics", "geometry", "bfi", "regression", "kill_switches")
-
-
-def _explore(study, defs, instance, data: Path, embedded: list[str], failed: list[str]) -> None:
-    """X3 on the adapter pairs that were embedded, unless K1 paused the Exploratory track;
-    then every study-wide table (adapter table, ledger, K2, verdict, memo, report)."""
-    from phase2_assets.defs import gates, jobs
-
-    pairs = [p for p in study.adapter_pairs() if p in embedded]
-    paused = gates.fired(data, ("K1",))
-    if paused:
-        print(f"X3 paused by K1: {paused[0]['rule']} ({paused[0]['numbers']})")
-    elif pairs:
-        print(f"exploratory X3: adapter on {', '.join(pairs)}")
-        _execute(defs, instance, [(jobs.ADAPTER_JOB, pairs[0])], failed)
-        stopped = gates.fired(data, ("K2",))
-        if stopped:
-            print(f"X3 stopped by K2: {stopped[0]['rule']} ({stopped[0]['numbers']})")
-        else:
-            _execute(defs, instance, [(jobs.ADAPTER_JOB, p) for p in pairs[1:]], failed)
-    _execute(defs, instance, [(jobs.RESULTS_JOB, None)], failed)
-
-
-def _execute(defs, instance, plan, failed: list[str]) -> None:
-    import dagster as dg
-
+def _execute(defs, instance, request, counter: list[int]) -> bool:
+    """Run one request in this process; whether it succeeded."""
+    from phase2_assets.defs import runs
     from phase2_assets.defs.instance import cli_run_tags
 
-    for i, (job_name, key, *tables) in enumerate(plan, start=1):
-        label = f"{job_name}[{key}]" if key is not None else job_name
-        selection = [dg.AssetKey(["results", t]) for t in tables[0]] if tables else None
-        if selection:
-            label += " (kill-switches)"
-        print(f"[{i}/{len(plan)}] {label} ...", flush=True)
-        t0 = time.perf_counter()
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            run_config=_QUIET,
-            partition_key=key,
-            asset_selection=selection,
-            instance=instance,
-            raise_on_error=False,
-            tags=cli_run_tags(),
-        )
-        status = "ok" if result.success else "FAILED"
-        print(
-            f"[{i}/{len(plan)}] {label}: {status} in {time.perf_counter() - t0:.1f}s "
-            f"(run {result.run_id})",
-            flush=True,
-        )
-        if not result.success:
-            failed.append(label)
+    counter[0] += 1
+    label = runs.label_of(request)
+    print(f"[{counter[0]}] {label} ...", flush=True)
+    t0 = time.perf_counter()
+    result = runs.execute_in_process(
+        defs, request, instance, run_config=_QUIET, tags=cli_run_tags()
+    )
+    status = "ok" if result.success else "FAILED"
+    print(
+        f"[{counter[0]}] {label}: {status} in {time.perf_counter() - t0:.1f}s "
+        f"(run {result.run_id})",
+        flush=True,
+    )
+    return result.success
 
 
 def run_study(config: str, data_dir: str | None = None, *, report_only: bool = False) -> int:
     """Materialise every planned partition of ``config``; 0 if all succeeded.
 
-    The core tier (the first in the config) runs first, then the study-wide tables and the
-    kill-switches; expansion tiers run only if F1/F2 did not fire (the same gate the assets read).
+    Follows the study's plan (``config/plan.py``) tier by tier, as the tier sensors do: the core
+    tier, the expansion tiers unless F1/F2 fired, then X3 and every study-wide table. Everything
+    runs again on every invocation: "done" is what this invocation ran. The first failed run
+    stops it, since later levels would read what that run did not write.
     """
-    from phase2_assets.config import load_study
-    from phase2_assets.defs import gates, jobs
+    from phase2_assets.config import load_study, plan
+    from phase2_assets.defs import gates, runs
     from phase2_assets.defs.build import build_definitions, default_data_dir
     from phase2_assets.defs.progress import PROGRESS_BAR_ENV
 
@@ -121,33 +70,24 @@ def run_study(config: str, data_dir: str | None = None, *, report_only: bool = F
     data = Path(data_dir or default_data_dir()).resolve()
     defs = build_definitions(study, str(data))
     instance = _instance(data)
-    failed: list[str] = []
+    counter = [0]
+
+    def execute(request: plan.Request) -> bool:
+        return _execute(defs, instance, request, counter)
+
     if report_only:
-        _execute(defs, instance, [(jobs.RESULTS_JOB, None)], failed)
+        failed = [] if execute(plan.Request("results")) else [plan.Request("results")]
     else:
-        core = [p for p in study.pairs() if not study.is_expansion_pair(p)]
-        expansion = [p for p in study.pairs() if study.is_expansion_pair(p)]
-        done: set[str] = set()
         print(f"study {study.name!r} ({study.config_hash()}), data in {data}")
-        print(f"core tier {study.core_tier!r}: {len(core)} (dataset, model) pairs")
-        _execute(defs, instance, _stage(study, core, done), failed)
-        if expansion:
-            fired = gates.fired_expansion_switches(data)
-            if fired:
-                names = ", ".join(s["name"] for s in fired)
-                print(
-                    f"expansion tiers stopped by kill-switch {names}: {len(expansion)} pairs "
-                    f"not run (see {gates.gate_path(data)})"
-                )
-            else:
-                print(f"expansion tiers: {len(expansion)} pairs")
-                _execute(defs, instance, _stage(study, expansion, done), failed)
-                core += expansion
-        _explore(study, defs, instance, data, core, failed)
-    _print_summary(data)
+        failed = plan.follow(study, lambda: gates.read_gates(data), execute, say=print)
     if failed:
-        print(f"{len(failed)} runs failed: {', '.join(failed)}", file=sys.stderr)
+        print(
+            f"phase2: stopped at {runs.label_of(failed[0])}, which failed (its run log is in "
+            "`dagster dev`); later levels would read what it did not write",
+            file=sys.stderr,
+        )
         return 1
+    _print_summary(data)
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']} (open with `dagster dev`)")
     return 0
 
@@ -187,12 +127,11 @@ def _print_summary(data: Path) -> None:
 
 
 def _print_partitions(config: str | None, tier: str | None, level: str) -> int:
-    from phase2_assets.config import load_study
-    from phase2_assets.defs.partitions import partition_keys
+    from phase2_assets.config import load_study, plan
 
     study = load_study(config or os.environ.get("PHASE2_STUDY") or "study")
     try:
-        print(",".join(partition_keys(study, level, tier)))
+        print(",".join(plan.partition_keys(study, level, tier)))
     except ValueError as exc:
         print(f"phase2: {exc}", file=sys.stderr)
         return 2

@@ -16,10 +16,10 @@ from pathlib import Path
 import dagster as dg
 from upath import UPath
 
+from phase2_assets.config import plan
 from phase2_assets.defs.locations import storage_root, write_text
 
 GATE_FILE = Path("results") / "kill_switches.json"
-EXPANSION_SWITCHES = ("F1", "F2")
 
 
 def gate_path(data_dir: str | Path) -> UPath:
@@ -53,33 +53,23 @@ def update_gates(data_dir: str | Path, switches: list[dict]) -> UPath:
 
 
 def fired(data_dir: str | Path, names: tuple[str, ...]) -> list[dict]:
-    gates = read_gates(data_dir)
-    return [gates[n] for n in names if gates.get(n, {}).get("fired")]
+    return plan.fired(read_gates(data_dir), names)
 
 
-def fired_expansion_switches(data_dir: str | Path) -> list[dict]:
-    return fired(data_dir, EXPANSION_SWITCHES)
-
-
-def assert_open(data_dir: str | Path, names: tuple[str, ...], what: str, stopped: str) -> None:
+def assert_open(data_dir: str | Path, names: tuple[str, ...], what: str) -> None:
     """Raise before any work when one of ``names`` has fired in the gate file."""
     hits = fired(data_dir, names)
     if hits:
-        label = ", ".join(s["name"] for s in hits)
-        rules = "; ".join(f"{s['name']}: {s['rule']} ({s['numbers']})" for s in hits)
         raise dg.Failure(
-            description=f"Blocked by kill-switch {label}: {what} is {stopped}. {rules}. "
-            f"Gate file: {gate_path(data_dir)}",
-            metadata={"blocked_by": label, "gate_file": str(gate_path(data_dir))},
+            description=f"{plan.stopped_by(hits, what)}. Gate file: {gate_path(data_dir)}",
+            metadata={
+                "blocked_by": ", ".join(s["name"] for s in hits),
+                "gate_file": str(gate_path(data_dir)),
+            },
             allow_retries=False,
         )
 
 
 def assert_expansion_open(data_dir: str | Path, what: str) -> None:
     """Raise before any work when F1 or F2 has fired: Tier-2 expansion is stopped."""
-    assert_open(
-        data_dir,
-        EXPANSION_SWITCHES,
-        what,
-        "Tier-2 expansion, which a fired core kill-switch stops",
-    )
+    assert_open(data_dir, plan.EXPANSION_SWITCHES, what)

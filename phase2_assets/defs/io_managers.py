@@ -86,6 +86,31 @@ class _FileStore(dg.UPathIOManager):
         _verify(context, local)
         return self._read(local)
 
+    def load_partitions(self, context: dg.InputContext):
+        """Every partition of an upstream; with ``allow_missing_partitions`` (the study-wide
+        tables), those not materialised are skipped and summed up in one run-log line, not a
+        warning each: a tier that has not run, or a bit length the plan does not ask for, is
+        expected, and asks nothing of the researcher."""
+        allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions"))
+        paths = self._get_paths_for_partitions(context)
+        loaded, missing = {}, []
+        for key in context.asset_partition_keys:
+            try:
+                loaded[key] = self.load_from_path(context=context, path=paths[key])
+            except FileNotFoundError:
+                if not allow_missing:
+                    raise
+                missing.append(key)
+        if missing:
+            context.log.info(
+                f"{context.asset_key.to_user_string()}: {len(loaded)} of "
+                f"{len(context.asset_partition_keys)} partitions materialised; skipped "
+                f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
+            )
+        if len(context.asset_partition_keys) == 1:
+            return next(iter(loaded.values()), None)
+        return loaded
+
     def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict:
         path = (
             next(iter(self._get_paths_for_partitions(context).values()))

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import dagster as dg
 
 from phase2_assets.config import Study
-from phase2_assets.config.study import split_pair
 
 
 @dataclass(frozen=True)
@@ -69,33 +68,3 @@ def split_pair_bits(key: dg.MultiPartitionKey | str) -> tuple[str, int]:
             f"expected a (bits, pair) partition key like '256|scifact__minilm', got {key!r}"
         )
     return pair, int(bits)
-
-
-LEVELS = ("dataset", "pair", "bits", "adapter")
-
-
-def partition_keys(study: Study, level: str, tier: str | None = None) -> list[str]:
-    """The partition keys of one level, for one tier or the whole study, in the string form
-    Dagster's CLI takes (``dagster job backfill --partitions``, the ``dagster/partition`` tag).
-
-    A tier is a partition set: its datasets, its (dataset, model) pairs, and the bit partitions
-    where it plans a binary code or a PQ size. ``adapter`` is X3's pairs (the plan's Tier 3).
-    """
-    if level not in LEVELS:
-        raise ValueError(f"level {level!r}: expected one of {', '.join(LEVELS)}")
-    if tier is not None and tier not in study.tiers:
-        raise ValueError(f"tier {tier!r} is not in study {study.name!r} ({', '.join(study.tiers)})")
-    if level == "adapter":
-        return list(study.adapter_pairs())
-    names = [tier] if tier else list(study.tiers)
-    pairs = [p for p in study.pairs() if set(study.tier_of_pair(p)) & set(names)]
-    if level == "pair":
-        return pairs
-    if level == "dataset":
-        return sorted({split_pair(p)[0] for p in pairs})
-    keys = []
-    for pair in pairs:
-        chosen = [study.tiers[n] for n in study.tier_of_pair(pair) if n in names]
-        planned = {b for t in chosen for b in [*t.bits, *(8 * m for m in t.pq_bytes)]}
-        keys += [str(pair_bits_key(pair, b)) for b in study.all_bits() if b in planned]
-    return keys

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from phase2_assets.config import load_study
-from phase2_assets.defs import jobs
+from phase2_assets.config import load_study, plan
+from phase2_assets.defs import jobs, runs
 from phase2_assets.defs.build import build_definitions
-from phase2_assets.defs.partitions import pair_bits_key
+from phase2_assets.defs.gates import read_gates
 
 # The level jobs, and a few narrower selections of the results job for the gate tests.
 SELECTIONS = {
@@ -33,13 +33,16 @@ def materialize(defs, level: str, partition_key=None, instance=None):
 
 
 def materialize_study(study, defs, instance=None) -> list[dg.ExecuteInProcessResult]:
-    results = [materialize(defs, "dataset", d, instance) for d in study.dataset_names()]
-    results += [materialize(defs, "pair", p, instance) for p in study.pairs()]
-    results += [
-        materialize(defs, "bits", pair_bits_key(p, b), instance)
-        for p, b in study.planned_bit_partitions()
-    ]
-    results.append(materialize(defs, "results", None, instance))
+    """Every run the study's plan asks for, tier by tier, as ``phase2`` runs them."""
+    instance = instance or dg.DagsterInstance.ephemeral()
+    data_dir = defs.resources["runtime"].data_dir
+    results = []
+
+    def execute(request) -> bool:
+        results.append(runs.execute_in_process(defs, request, instance))
+        return True  # keep going: the tests look at every run
+
+    plan.follow(study, lambda: read_gates(data_dir), execute)
     return results
 
 

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from phase2_assets.compute import adapter as adapter_lib
+from phase2_assets.config import plan
 from phase2_assets_tests.conftest import write_tiny_study
 from phase2_assets_tests.defs import graph_helpers as gh
 
@@ -62,7 +63,7 @@ def _core(study, defs, instance):
     for pair in study.pairs():
         assert gh.materialize(defs, "pair", pair, instance).success
     for pair, bits in study.planned_bit_partitions():
-        assert gh.materialize(defs, "bits", gh.pair_bits_key(pair, bits), instance).success
+        assert gh.materialize(defs, "bits", plan.bits_key(pair, bits), instance).success
 
 
 def _results(defs, instance):

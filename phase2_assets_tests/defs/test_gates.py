@@ -109,7 +109,7 @@ def test_cli_stops_expansion_when_a_core_switch_fires(
     states = {s["name"]: s for s in gates.read_gates(tmp_path / "data").values()}
     assert states["F2"]["fired"] and states["F2"]["numbers"]["best_ratio"] < 0.5
     out = capsys.readouterr().out
-    assert "expansion tiers stopped by kill-switch F2" in out
+    assert "Blocked by kill-switch F2: tier2 is stopped. F2: " in out
     assert not (tmp_path / "data" / "corpus_embeddings" / "tiny__tiny-bert-2.npy").exists()
     assert (tmp_path / "data" / "results" / "report.html").exists()
 

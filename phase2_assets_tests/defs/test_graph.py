@@ -8,6 +8,7 @@ import pytest
 
 from phase2_assets.compute import instrument
 from phase2_assets.compute.methods import METHODS
+from phase2_assets.config import plan
 from phase2_assets_tests.defs import graph_helpers as gh
 
 
@@ -81,7 +82,7 @@ def test_methods_extra_limits_the_methods_beyond_the_plan(tmp_path, tiny_beir, t
     _, defs = gh.build(path, tmp_path / "data")
     assert gh.materialize(defs, "dataset", "tiny").success
     assert gh.materialize(defs, "pair", "tiny__tiny-bert").success
-    assert gh.materialize(defs, "bits", gh.pair_bits_key("tiny__tiny-bert", 32)).success
+    assert gh.materialize(defs, "bits", plan.bits_key("tiny__tiny-bert", 32)).success
     reference = pl.read_parquet(tmp_path / "data" / "reference_metrics" / "tiny__tiny-bert.parquet")
     extra = pl.read_parquet(tmp_path / "data" / "method_metrics" / "tiny__tiny-bert" / "32.parquet")
     assert sorted(reference["method"]) == ["float32", "int8"]

@@ -200,4 +200,4 @@ def test_study_levels_write_to_the_store_and_the_gate_is_read_there(
 
     fired = {"name": "F1", "fired": True, "rule": "r", "numbers": {}}
     assert str(gates.write_gates(data, [fired])).startswith(str(bucket))
-    assert gates.fired_expansion_switches(data) == [fired]
+    assert gates.fired(data, ("F1", "F2")) == [fired]

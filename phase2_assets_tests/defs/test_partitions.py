@@ -9,7 +9,8 @@ import pytest
 
 from phase2_assets.cli import main
 from phase2_assets.config import load_study
-from phase2_assets.defs.partitions import partition_keys, split_pair_bits
+from phase2_assets.config.plan import partition_keys
+from phase2_assets.defs.partitions import split_pair_bits
 
 
 def test_each_tier_is_its_own_partition_set():

@@ -60,7 +60,7 @@ def test_an_expansion_tier_waits_for_f1_f2_and_stops_when_one_fired(
     study, defs = gh.build(path, tmp_path)
     instance, data = dg.DagsterInstance.ephemeral(), str(tmp_path)
     assert (
-        "waiting for the core tier's results"
+        "waiting for the core tier's kill-switch tables"
         in tier_plan(study, instance, data, "tier2").skip_message
     )
 
@@ -70,6 +70,6 @@ def test_an_expansion_tier_waits_for_f1_f2_and_stops_when_one_fired(
     gates.write_gates(data, [switch("F1", False), switch("F2", False)])
     assert _keys(tier_plan(study, instance, data, "tier2")) == [("collection_job", "tiny")]
     gates.write_gates(data, [switch("F1", True), switch("F2", False)])
-    assert (
-        tier_plan(study, instance, data, "tier2").skip_message == "tier2 stopped by kill-switch F1"
+    assert tier_plan(study, instance, data, "tier2").skip_message == (
+        "Blocked by kill-switch F1: tier2 is stopped. F1: r ({})"
     )

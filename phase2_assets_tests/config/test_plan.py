@@ -1,0 +1,114 @@
+"""The study's one plan, walked on paper: level order, the gates, X3's order, stopping."""
+
+from __future__ import annotations
+
+import pytest
+
+from phase2_assets.config import load_study, plan
+from phase2_assets.config.plan import Request
+from phase2_assets_tests.conftest import write_tiny_study
+
+PAIR, PAIR2 = "tiny__a", "tiny__b"
+GATE = Request("results", None, plan.GATE_TABLES)
+
+
+@pytest.fixture
+def study(tmp_path):
+    (tmp_path / "m").mkdir()
+    path = write_tiny_study(
+        tmp_path / "s.yaml",
+        tmp_path,
+        tmp_path / "m",
+        models={m: {"name": f"tests/{m}", "path": str(tmp_path / "m"), "dim": 32} for m in "ab"},
+        tiers={
+            "tier1": {"datasets": ["tiny"], "models": ["a"], "bits": [8, 16], "pq_bytes": [1]},
+            "tier2": {"datasets": ["tiny"], "models": ["b"], "bits": [32], "pq_bytes": [4]},
+        },
+        exploratory={"adapter_pairs": [PAIR, PAIR2]},
+    )
+    return load_study(str(path))
+
+
+def switch(name, fired=False, evaluated=True):
+    return {"name": name, "rule": "r", "numbers": {"x": 1}, "evaluated": evaluated, "fired": fired}
+
+
+def test_a_tier_runs_level_by_level_then_its_kill_switch_tables(study):
+    done: set[Request] = set()
+    seen = []
+    while (nxt := plan.next_runs(study, "tier1", done.__contains__, {})).requests:
+        seen.append(nxt.requests)
+        done.update(nxt.requests)
+    assert seen == [
+        (Request("dataset", "tiny"),),
+        (Request("pair", PAIR),),
+        (Request("bits", f"8|{PAIR}"), Request("bits", f"16|{PAIR}")),
+        (GATE,),
+    ]
+    assert (nxt.state, nxt.reason) == ("complete", "tier1 is complete")
+
+
+def test_an_expansion_tier_waits_for_the_gate_pass_and_stops_when_a_switch_fired(study):
+    never = set().__contains__
+    waiting = plan.next_runs(study, "tier2", never, {})
+    assert waiting.state == "wait" and "kill-switch tables" in waiting.reason
+    # Judged and clear (F1 could not be evaluated: no 512-bit rows): the tier runs.
+    clear = {"F1": switch("F1", evaluated=False), "F2": switch("F2")}
+    assert plan.next_runs(study, "tier2", never, clear).requests == (Request("dataset", "tiny"),)
+    stopped = plan.next_runs(study, "tier2", never, {**clear, "F2": switch("F2", fired=True)})
+    assert stopped.state == "stopped" and not stopped.requests
+    assert stopped.reason == "Blocked by kill-switch F2: tier2 is stopped. F2: r ({'x': 1})"
+
+
+def test_x3_runs_the_first_pair_first_and_k2_stops_the_rest(study):
+    embedded = {Request("pair", PAIR), Request("pair", PAIR2)}
+    first = plan.next_runs(study, "tier3", embedded.__contains__, {})
+    assert first.requests == (Request("adapter", PAIR),)
+    done = embedded | {Request("adapter", PAIR)}
+    assert plan.next_runs(study, "tier3", done.__contains__, {}).requests == (
+        Request("adapter", PAIR2),
+    )
+    k2 = plan.next_runs(study, "tier3", done.__contains__, {"K2": switch("K2", fired=True)})
+    assert k2.requests == (Request("results"),)
+    assert k2.reason.startswith("Blocked by kill-switch K2: X3 is stopped.")
+    finished = done | {Request("adapter", PAIR2), Request("results")}
+    assert plan.next_runs(study, "tier3", finished.__contains__, {}).state == "complete"
+
+
+def test_x3_waits_for_embeddings_and_skips_pairs_a_fired_gate_keeps_out(study):
+    only_core = {Request("pair", PAIR)}
+    wait = plan.next_runs(study, "tier3", only_core.__contains__, {})
+    assert wait.state == "wait" and wait.reason == f"X3 waits for the embeddings of {PAIR2}"
+    fired = {"F1": switch("F1", fired=True), "F2": switch("F2")}
+    assert plan.next_runs(study, "tier3", only_core.__contains__, fired).requests == (
+        Request("adapter", PAIR),
+    )
+    k1 = {"K1": switch("K1", fired=True)}
+    assert plan.next_runs(study, "tier3", only_core.__contains__, k1).requests == (
+        Request("results"),
+    )
+
+
+def test_follow_walks_every_tier_in_order_and_stops_at_the_first_failure(study):
+    ran, said = [], []
+
+    def execute(request):
+        ran.append(request)
+        return True
+
+    gates = {"F1": switch("F1"), "F2": switch("F2")}
+    assert plan.follow(study, lambda: gates, execute, said.append) == []
+    assert ran[:4] == [
+        Request("dataset", "tiny"),
+        Request("pair", PAIR),
+        Request("bits", f"8|{PAIR}"),
+        Request("bits", f"16|{PAIR}"),
+    ]
+    assert ran[4] == GATE and ran[-1] == Request("results")
+    assert Request("pair", PAIR2) in ran and Request("adapter", PAIR2) in ran
+    assert said[0] == "tier1: 1 dataset partitions"
+
+    ran.clear()
+    failing = Request("pair", PAIR)
+    assert plan.follow(study, lambda: gates, lambda r: ran.append(r) or r != failing) == [failing]
+    assert ran == [Request("dataset", "tiny"), failing]  # nothing after the failed level
