@@ -351,16 +351,6 @@ class Study(_Strict):
             name for name, t in self.tiers.items() if dataset in t.datasets and model in t.models
         ]
 
-    def planned_bit_partitions(self) -> list[tuple[str, int]]:
-        """The (pair, bits) partitions with at least one method to run."""
-        out = []
-        for pair in self.pairs():
-            bits, pq = self.plan(pair)
-            for b in self.all_bits():
-                if b in bits or b // 8 in pq:
-                    out.append((pair, b))
-        return out
-
     def planned_result_rows(self, tiers: list[str] | None = None) -> set[tuple[str, str, str, int]]:
         """(dataset, model, method, bits) rows of the results table that the tiers plan."""
         rows = set()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from phase2_assets.config import plan
 from phase2_assets.config import study as study_mod
 from phase2_assets.config.study import StudyConfigError, load_study
 
@@ -53,7 +54,7 @@ def test_demo_study():
     assert s.name == "demo"
     assert s.pairs() == ["scifact__minilm"]
     assert s.all_bits() == [64, 128, 256, 512]
-    assert s.planned_bit_partitions() == [("scifact__minilm", b) for b in (64, 128, 256, 512)]
+    assert plan.partition_keys(s, "bits") == [f"{b}|scifact__minilm" for b in (64, 128, 256, 512)]
     assert s.plan("scifact__minilm") == ({64, 128, 256, 512}, {8, 16, 32, 64})
     assert s.models["minilm"].dim == 384
 
@@ -67,9 +68,9 @@ def test_full_study_pairs_and_tier2_plan():
     assert s.plan("msmarco__bge-large") == ({128, 256, 512}, {16, 32})
     assert s.plan("nq__minilm") == ({64, 128, 256, 512}, {8, 16, 32, 64})
     assert s.dataset_names() == ["msmarco", "nq", "scifact"]
-    parts = s.planned_bit_partitions()
-    assert ("msmarco__bge-large", 64) not in parts  # neither binary-64 nor pq-8 planned there
-    assert ("msmarco__bge-large", 128) in parts
+    parts = plan.partition_keys(s, "bits")
+    assert "64|msmarco__bge-large" not in parts  # neither binary-64 nor pq-8 planned there
+    assert "128|msmarco__bge-large" in parts
     assert len(parts) == 6 * 4 + 2 * 3
 
 
@@ -104,12 +105,12 @@ def test_tiny_study_derived_views(tmp_path):
     assert s.pairs() == ["nq__minilm", "scifact__e5", "scifact__minilm"]
     assert s.all_bits() == [64, 128, 256]
     assert s.plan("scifact__e5") == ({256}, {32})
-    assert s.planned_bit_partitions() == [
-        ("nq__minilm", 64),
-        ("nq__minilm", 128),
-        ("scifact__e5", 256),
-        ("scifact__minilm", 64),
-        ("scifact__minilm", 128),
+    assert plan.partition_keys(s, "bits") == [
+        "64|nq__minilm",
+        "128|nq__minilm",
+        "256|scifact__e5",
+        "64|scifact__minilm",
+        "128|scifact__minilm",
     ]
     assert s.pair_to_dataset()["scifact__e5"] == "scifact"
 

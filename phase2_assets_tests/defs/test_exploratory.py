@@ -62,8 +62,8 @@ def _core(study, defs, instance):
         assert gh.materialize(defs, "dataset", dataset, instance).success
     for pair in study.pairs():
         assert gh.materialize(defs, "pair", pair, instance).success
-    for pair, bits in study.planned_bit_partitions():
-        assert gh.materialize(defs, "bits", plan.bits_key(pair, bits), instance).success
+    for key in plan.partition_keys(study, "bits"):
+        assert gh.materialize(defs, "bits", key, instance).success
 
 
 def _results(defs, instance):
