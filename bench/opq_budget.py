@@ -74,7 +74,7 @@ def compare(data: Path) -> dict:
             tolerance=s.opq_tolerance,
         )
         opq_seconds = time.perf_counter() - t0
-        ours = opq.build_opq(corpus, m, train_size=s.pq_train_size, seed=s.pq_seed)
+        ours = opq.OPQ().build(corpus, 8 * m, s)
         ours_recall = recall_at_k(opq.OPQ().search(ours, queries, 10, 8 * m, s), truth, 10)
         t0 = time.perf_counter()
         reference = faiss_opq_50(corpus, m, s.pq_seed)
@@ -83,7 +83,7 @@ def compare(data: Path) -> dict:
         rows[m] = {
             "pq_train_seconds": pq_report.train_seconds,
             "opq_train_seconds": opq_seconds,
-            "opq_iterations": ours.iterations,
+            "opq_iterations": ours.index.iterations,
             "opq_recall_at_10": ours_recall,
             "faiss_opq50_seconds": reference_seconds,
             "faiss_opq50_recall_at_10": reference_recall,

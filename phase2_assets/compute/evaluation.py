@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from phase2_assets.compute.methods import Method, Settings
+from phase2_assets.compute.methods import Built, Method, Settings
 from phase2_assets.compute.metrics import retrieval_metrics
 
 
@@ -92,7 +92,7 @@ def method_row(
 
 def search_and_score(
     method: Method,
-    index,
+    built: Built,
     queries: np.ndarray,
     refs: References,
     *,
@@ -101,7 +101,7 @@ def search_and_score(
 ) -> dict:
     k = refs.truth_ids.shape[1]
     t0 = time.perf_counter()
-    pred = method.search(index, queries, k, bits, settings)
+    pred = method.search(built, queries, k, bits, settings)
     seconds = time.perf_counter() - t0
     return method_row(method, pred, refs, dim=queries.shape[1], bits=bits, search_seconds=seconds)
 

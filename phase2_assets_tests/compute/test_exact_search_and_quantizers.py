@@ -244,10 +244,11 @@ def test_binary_build_and_search_match_instrument():
     c, q = _unit(rng, 200, 16), _unit(rng, 9, 16)
     settings = methods.Settings(projection_seed=5, query_block=4, corpus_block=32)
     b = methods.METHODS["binary"]
-    index = b.build(c, 64, settings)
-    np.testing.assert_array_equal(index, instrument.encode(c, 64, 5))
-    got = b.search(index, q, 7, 64, settings)
-    exp, _ = instrument.hamming_topk(instrument.encode(q, 64, 5), index, 7)
+    built = b.build(c, 64, settings)
+    assert built.training is None and built.ntotal == 200
+    np.testing.assert_array_equal(built.index, instrument.encode(c, 64, 5))
+    got = b.search(built, q, 7, 64, settings)
+    exp, _ = instrument.hamming_topk(instrument.encode(q, 64, 5), built.index, 7)
     np.testing.assert_array_equal(got, exp)
 
 
@@ -255,8 +256,9 @@ def test_int8_method_build_and_search():
     rng = np.random.default_rng(3)
     c, q = _unit(rng, 300, 16), _unit(rng, 5, 16)
     m = methods.METHODS["int8"]
-    index, report = m.build(c, None, methods.Settings())
-    pred = m.search(index, q, 5, None, methods.Settings())
+    built = m.build(c, None, methods.Settings())
+    assert built.training.n_train == 300 and built.ntotal == 300
+    pred = m.search(built, q, 5, None, methods.Settings())
     _, truth = exact_search.float_topk(q, c, 5)
     assert pred.shape == (5, 5)
     assert recall_at_k(pred, truth, 5) >= 0.9

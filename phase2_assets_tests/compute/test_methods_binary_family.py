@@ -95,9 +95,10 @@ def test_rerank_with_whole_corpus_shortlist_is_exact_float_topk(tmp_path):
     queries = _unit(rng.standard_normal((19, 24)))
     settings = Settings(corpus_block=37, query_block=7, rerank_factor=15)  # 15 x 10 >= 150 rows
     m = METHODS["binary_rerank"]
-    index = m.build(corpus, 64, settings)
+    index_built = m.build(corpus, 64, settings)
+    index = index_built.index
     assert isinstance(index.corpus, np.memmap)  # kept by reference, not copied
-    ids = m.search(index, queries, 10, 64, settings)
+    ids = m.search(index_built, queries, 10, 64, settings)
     _, truth = exact_search.float_topk(queries, np.asarray(corpus), 10)
     assert ids.dtype == np.int64 and ids.shape == (19, 10)
     np.testing.assert_array_equal(ids, truth)
@@ -110,8 +111,8 @@ def test_rerank_returns_float_order_of_the_hamming_shortlist():
     corpus = _anisotropic(rng, 400, 32)
     queries = _anisotropic(rng, 11, 32)
     settings = Settings(corpus_block=50, query_block=4, rerank_factor=3)
-    index = METHODS["binary_rerank"].build(corpus, 64, settings)
-    ids = METHODS["binary_rerank"].search(index, queries, 5, 64, settings)
+    built = METHODS["binary_rerank"].build(corpus, 64, settings)
+    ids = METHODS["binary_rerank"].search(built, queries, 5, 64, settings)
     shortlist = METHODS["binary"].search(
         METHODS["binary"].build(corpus, 64, settings), queries, 15, 64, settings
     )
@@ -142,9 +143,10 @@ def test_rerank_beats_binary_and_reaches_its_shortlist_ceiling():
     queries = _anisotropic(rng, 60, 64)
     settings = Settings(corpus_block=512, query_block=32, rerank_factor=4)
     _, truth = exact_search.float_topk(queries, corpus, 10)
-    index = METHODS["binary_rerank"].build(corpus, 64, settings)
+    index_built = METHODS["binary_rerank"].build(corpus, 64, settings)
+    index = index_built.index
     rerank = recall_at_k(
-        METHODS["binary_rerank"].search(index, queries, 10, 64, settings), truth, 10
+        METHODS["binary_rerank"].search(index_built, queries, 10, 64, settings), truth, 10
     )
     plain = _recall("binary", corpus, queries, 64, settings)
     ceiling = binary_rerank.shortlist_recall(index, queries, truth, 10, settings)
@@ -183,7 +185,7 @@ def test_asym_index_is_the_instruments_codes():
     corpus = _unit(rng.standard_normal((30, 16)))
     settings = Settings(corpus_block=7)
     np.testing.assert_array_equal(
-        METHODS["binary_asym"].build(corpus, 128, settings),
+        METHODS["binary_asym"].build(corpus, 128, settings).index,
         instrument.encode(corpus, 128, settings.projection_seed),
     )
 
@@ -194,17 +196,18 @@ def test_asym_scores_and_ids_match_brute_force(query_block, corpus_block):
     corpus = _unit(rng.standard_normal((200, 24)))
     queries = _unit(rng.standard_normal((13, 24)))
     settings = Settings(corpus_block=corpus_block, query_block=query_block)
-    codes = METHODS["binary_asym"].build(corpus, 64, settings)
+    codes_built = METHODS["binary_asym"].build(corpus, 64, settings)
+    codes = codes_built.index
     ids, scores = binary_asym.asym_topk(codes, queries, 10, 64, settings)
     full = _asym_brute(corpus, queries, 64, settings.projection_seed)
     expected = _lexsort_topk(full, 10)
     np.testing.assert_array_equal(ids, expected)
     np.testing.assert_allclose(scores, np.take_along_axis(full, expected, 1), rtol=1e-6, atol=1e-5)
     np.testing.assert_array_equal(
-        METHODS["binary_asym"].search(codes, queries, 10, 64, settings), ids
+        METHODS["binary_asym"].search(codes_built, queries, 10, 64, settings), ids
     )
     # Not the symmetric ranking: the query's magnitudes change the order.
-    hamming = METHODS["binary"].search(codes, queries, 10, 64, settings)
+    hamming = METHODS["binary"].search(codes_built, queries, 10, 64, settings)
     assert not np.array_equal(ids, hamming)
 
 
@@ -214,8 +217,8 @@ def test_asym_equal_codes_tie_by_lower_row_across_blocks():
     corpus = np.concatenate([base, base, base])  # rows i, i + 15, i + 30 share a code
     queries = _unit(rng.standard_normal((6, 16)))
     settings = Settings(corpus_block=4, query_block=4)  # copies always meet in the merge
-    codes = METHODS["binary_asym"].build(corpus, 64, settings)
-    ids = METHODS["binary_asym"].search(codes, queries, 9, 64, settings)
+    built = METHODS["binary_asym"].build(corpus, 64, settings)
+    ids = METHODS["binary_asym"].search(built, queries, 9, 64, settings)
     np.testing.assert_array_equal(
         ids, _lexsort_topk(_asym_brute(corpus, queries, 64, settings.projection_seed), 9)
     )
@@ -241,7 +244,8 @@ def test_sign_centered_codes_by_hand():
     a = np.array([1, -1, 2, 0, 3, -3, 1, 1, -2, 5], dtype=np.float32)
     corpus = np.stack([10 + a, 10 - a, np.full(10, 10, dtype=np.float32)])  # mean: 10 everywhere
     settings = Settings(corpus_block=2)
-    index = METHODS["sign_centered"].build(corpus, None, settings)
+    index_built = METHODS["sign_centered"].build(corpus, None, settings)
+    index = index_built.index
     np.testing.assert_array_equal(index.mean, np.full(10, 10.0))
     # bits [1,0,1,0,1,0,1,1 | 0,1], [0,1,0,0,0,1,0,0 | 1,0], all 0 (at the mean gives 0);
     # least significant bit first, bits 10..15 padded with 0.
@@ -249,7 +253,7 @@ def test_sign_centered_codes_by_hand():
     np.testing.assert_array_equal(index.codes, expected)
     # Without centring every bit would be 1 for every row; queries use the same mean and padding.
     queries = np.stack([10 + a, 10 + 0.5 * a])
-    ids = METHODS["sign_centered"].search(index, queries, 3, None, settings)
+    ids = METHODS["sign_centered"].search(index_built, queries, 3, None, settings)
     np.testing.assert_array_equal(ids, [[0, 2, 1], [0, 2, 1]])  # Hamming 0, 6, 9
 
 
@@ -257,7 +261,8 @@ def test_sign_centered_proj_codes_match_numpy(tmp_path):
     rng = np.random.default_rng(10)
     corpus = _read_only_memmap(tmp_path, _narrow_cone(rng, 50, 12))
     settings = Settings(corpus_block=9, projection_seed=3)
-    index = METHODS["sign_centered_proj"].build(corpus, 24, settings)
+    index_built = METHODS["sign_centered_proj"].build(corpus, 24, settings)
+    index = index_built.index
     mu = np.asarray(corpus, dtype=np.float64).mean(axis=0)
     np.testing.assert_allclose(index.mean, mu, rtol=1e-6)
     r = instrument.projection_matrix(12, 24, 3)
@@ -271,9 +276,9 @@ def test_centring_fixes_the_narrow_cone():
     queries = _narrow_cone(rng, 100, 32)
     settings = Settings(corpus_block=512, query_block=64)
     # The failure mode: uncentred codes of a cone are nearly all equal, centred ones are not.
-    plain_bits = instrument.unpack(METHODS["binary"].build(corpus, 128, settings), 128)
+    plain_bits = instrument.unpack(METHODS["binary"].build(corpus, 128, settings).index, 128)
     centred_bits = instrument.unpack(
-        METHODS["sign_centered_proj"].build(corpus, 128, settings).codes, 128
+        METHODS["sign_centered_proj"].build(corpus, 128, settings).index.codes, 128
     )
     assert np.mean(plain_bits[::2] != plain_bits[1::2]) < 0.1
     assert np.mean(centred_bits[::2] != centred_bits[1::2]) > 0.4
@@ -288,15 +293,16 @@ def test_mean_comes_from_the_corpus_only(name, bits):
     corpus = _narrow_cone(rng, 300, 16)
     settings = Settings(corpus_block=64, query_block=8)
     m = METHODS[name]
-    index = m.build(corpus, bits, settings)
+    index_built = m.build(corpus, bits, settings)
+    index = index_built.index
     mean, codes = index.mean.copy(), index.codes.copy()
     np.testing.assert_allclose(index.mean, corpus.astype(np.float64).mean(axis=0), rtol=1e-6)
     queries = corpus[:5]
-    alone = m.search(index, queries, 4, bits, settings)
+    alone = m.search(index_built, queries, 4, bits, settings)
     shift = np.zeros(16, dtype=np.float32)
     shift[1] = 3.0
     crowd = np.concatenate([queries, queries + shift, queries - 2 * shift])
-    together = m.search(index, crowd, 4, bits, settings)
+    together = m.search(index_built, crowd, 4, bits, settings)
     np.testing.assert_array_equal(together[:5], alone)  # a query's code ignores its batch
     np.testing.assert_array_equal(index.codes[alone[:, 0]], index.codes[:5])  # Hamming 0 first
     np.testing.assert_array_equal(index.mean, mean)
@@ -324,8 +330,9 @@ def test_rerank_rescoring_stops_at_the_operating_depth():
     queries = corpus[:7] + 0.1 * rng.standard_normal((7, 32)).astype(np.float32)
     settings = Settings(rerank_factor=2, rerank_depth=5, query_block=3, corpus_block=64)
     method = METHODS["binary_rerank"]
-    index = method.build(corpus, 64, settings)
-    ids = method.search(index, queries, 30, 64, settings)
+    index_built = method.build(corpus, 64, settings)
+    index = index_built.index
+    ids = method.search(index_built, queries, 30, 64, settings)
     hamming, _ = instrument.hamming_topk(
         instrument.encode(queries, 64, settings.projection_seed), index.codes, 30
     )

@@ -69,7 +69,8 @@ def _pair_agreement(bits01: np.ndarray, codes: np.ndarray, seed=1, pairs=3000) -
 def test_itq_recovers_a_hidden_rotation_of_binary_data():
     x, codes = _rotated_binary()
     method = METHODS["itq"]
-    index = method.build(x, 16, SMALL)
+    index_built = method.build(x, 16, SMALL)
+    index = index_built.index
     bits01 = instrument.unpack(index.codes, 16).astype(np.int64)
     assert _pair_agreement(bits01, codes) > 0.99
     # Each learned bit is one hidden bit up to a flip: a signed permutation, nothing mixed.
@@ -78,7 +79,10 @@ def test_itq_recovers_a_hidden_rotation_of_binary_data():
     assert sorted(corr.argmax(axis=1)) == list(range(16))
     # Controls: PCA + the random start rotation (0 iterations) and the random-projection
     # instrument both leave most pairs with a different Hamming distance.
-    start = method.build(x, 16, Settings(pq_train_size=1000, corpus_block=300, itq_iterations=0))
+    start_built = method.build(
+        x, 16, Settings(pq_train_size=1000, corpus_block=300, itq_iterations=0)
+    )
+    start = start_built.index
     assert _pair_agreement(instrument.unpack(start.codes, 16).astype(np.int64), codes) < 0.5
     random_bits = instrument.unpack(instrument.encode(x, 16, 42), 16).astype(np.int64)
     assert _pair_agreement(random_bits, codes) < 0.5
@@ -103,14 +107,16 @@ def test_itq_search_is_exact_hamming_deterministic_and_blockwise(tmp_path):
     corpus = _unit(rng.standard_normal((700, 32)) * np.linspace(3, 0.3, 32))
     queries = _unit(rng.standard_normal((50, 32)) * np.linspace(3, 0.3, 32))
     method = METHODS["itq"]
-    index = method.build(_read_only_memmap(tmp_path, corpus), 32, SMALL)
+    index_built = method.build(_read_only_memmap(tmp_path, corpus), 32, SMALL)
+    index = index_built.index
     assert index.codes.shape == (700, 4) and index.ntotal == 700
-    ids = method.search(index, queries, 10, 32, SMALL)
+    ids = method.search(index_built, queries, 10, 32, SMALL)
     # Same seeds, other block sizes, in-memory input: identical codes and ids.
     other = Settings(pq_train_size=1000, corpus_block=128, query_block=7, itq_iterations=50)
-    again = method.build(corpus, 32, other)
+    again_built = method.build(corpus, 32, other)
+    again = again_built.index
     assert np.array_equal(again.codes, index.codes)
-    assert np.array_equal(method.search(again, queries, 10, 32, other), ids)
+    assert np.array_equal(method.search(again_built, queries, 10, 32, other), ids)
     # Codes are sign((x - mean) @ P R) > 0, packed like the instrument; search is exact Hamming.
     q_bits = ((queries - index.mean) @ index.projection) > 0
     c_bits = ((corpus - index.mean) @ index.projection) > 0
@@ -119,7 +125,8 @@ def test_itq_search_is_exact_hamming_deterministic_and_blockwise(tmp_path):
     expected = np.lexsort((np.broadcast_to(np.arange(700), dist.shape), dist), axis=1)[:, :10]
     assert np.array_equal(ids, expected)
     # A different seed learns a different rotation.
-    other_seed = method.build(corpus, 32, Settings(pq_train_size=1000, pq_seed=8))
+    other_seed_built = method.build(corpus, 32, Settings(pq_train_size=1000, pq_seed=8))
+    other_seed = other_seed_built.index
     assert not np.array_equal(other_seed.codes, index.codes)
 
 
@@ -171,7 +178,8 @@ def test_rabitq_memory_matches_the_trained_index(dim):
     rng = np.random.default_rng(dim)
     corpus = _unit(rng.standard_normal((300, dim)))
     method = METHODS["rabitq"]
-    index = method.build(corpus, None, SMALL)
+    index_built = method.build(corpus, None, SMALL)
+    index = index_built.index
     assert index.ntotal == 300
     trained_code_size = faiss.downcast_index(index.index).code_size
     mem = method.memory(dim, None)
@@ -195,35 +203,35 @@ def _rotated_low_rank(n, d, r, seed, noise=0.02):
     return _unit((z + noise * rng.standard_normal((n, d))) @ rotation.T)
 
 
+def _rotation(built) -> np.ndarray:
+    return faiss.vector_to_array(faiss.downcast_VectorTransform(built.index.index.chain.at(0)).A)
+
+
 def test_opq_beats_pq_on_correlated_data_and_is_deterministic():
     data = _rotated_low_rank(2200, 64, 16, seed=0)
     corpus, queries = data[:2000], data[2000:]
     settings = Settings(pq_train_size=2000, corpus_block=700, query_block=64)
     method = METHODS["opq"]
-    index = method.build(corpus, 64, settings)
-    assert index.ntotal == 2000
-    assert faiss.downcast_index(index.index.index).pq.M == 8
+    built = method.build(corpus, 64, settings)
+    assert built.ntotal == 2000 and built.training.n_train == 2000
+    assert 0 < built.training.relative_error < 1 and built.training.undertrained
+    assert faiss.downcast_index(built.index.index.index).pq.M == 8
     _, truth = float_topk(queries, corpus, 10)
-    ids = method.search(index, queries, 10, 64, settings)
-    pq_index, _ = METHODS["pq"].build(corpus, 64, settings)  # (index, training report)
-    pq_ids = METHODS["pq"].search(pq_index, queries, 10, 64, settings)
+    ids = method.search(built, queries, 10, 64, settings)
+    pq_built = METHODS["pq"].build(corpus, 64, settings)
+    pq_ids = METHODS["pq"].search(pq_built, queries, 10, 64, settings)
     assert recall_at_k(ids, truth, 10) >= recall_at_k(pq_ids, truth, 10) + 0.05
     # Iteration 0 is PQ itself; every rotation update lowers the quantisation error.
-    assert np.all(np.diff(index.errors) <= 0) and index.errors[-1] < 0.8 * index.errors[0]
-    assert index.converged and 1 <= index.iterations < settings.opq_max_iterations
+    errors = built.index.errors
+    assert np.all(np.diff(errors) <= 0) and errors[-1] < 0.8 * errors[0]
+    assert built.index.converged and 1 <= built.index.iterations < settings.opq_max_iterations
     # Same seed: same rotation, same ids; another seed: another rotation.
     again = method.build(corpus, 64, settings)
-    rotation = faiss.vector_to_array(faiss.downcast_VectorTransform(index.index.chain.at(0)).A)
-    assert np.array_equal(
-        rotation,
-        faiss.vector_to_array(faiss.downcast_VectorTransform(again.index.chain.at(0)).A),
-    )
+    rotation = _rotation(built)
+    assert np.array_equal(rotation, _rotation(again))
     assert np.array_equal(method.search(again, queries, 10, 64, settings), ids)
     other = method.build(corpus, 64, Settings(pq_train_size=2000, pq_seed=8))
-    other_rotation = faiss.vector_to_array(
-        faiss.downcast_VectorTransform(other.index.chain.at(0)).A
-    )
-    assert not np.allclose(rotation, other_rotation)
+    assert not np.allclose(rotation, _rotation(other))
     assert np.allclose(rotation.reshape(64, 64) @ rotation.reshape(64, 64).T, np.eye(64), atol=1e-4)
 
 
@@ -235,12 +243,12 @@ def test_opq_budget_stops_at_the_tolerance_or_the_cap():
     capped = METHODS["opq"].build(
         data, 64, Settings(pq_train_size=2000, opq_tolerance=0.0, opq_max_iterations=3)
     )
-    assert loose.iterations < tight.iterations
-    assert capped.iterations == 3 and not capped.converged
-    assert np.array_equal(capped.errors, tight.errors[:4])  # the same path, cut short
+    assert loose.index.iterations < tight.index.iterations
+    assert capped.index.iterations == 3 and not capped.index.converged
+    assert np.array_equal(capped.index.errors, tight.index.errors[:4])  # the same path, cut short
     diag = METHODS["opq"].diagnostics(capped, None, None, Settings())
     assert diag["iterations"] == 3 and diag["converged"] == 0
-    assert diag["error"] == capped.errors[-1] < diag["pq_error"]
+    assert diag["error"] == capped.index.errors[-1] < diag["pq_error"]
 
 
 def test_lloyd_step_matches_a_brute_force_assignment():
@@ -282,10 +290,11 @@ def test_pca_int8_is_nearly_lossless_on_low_rank_data_with_an_offset(tmp_path):
     data = _unit(z @ basis.T)
     corpus, queries = data[:2000], data[2000:]
     method = METHODS["pca_int8"]
-    index = method.build(_read_only_memmap(tmp_path, corpus), 128, SMALL)
+    index_built = method.build(_read_only_memmap(tmp_path, corpus), 128, SMALL)
+    index = index_built.index
     assert index.ntotal == 2000 and faiss.downcast_index(index.index).code_size == 16
     _, truth = float_topk(queries, corpus, 10)
-    ids = method.search(index, queries, 10, 128, SMALL)
+    ids = method.search(index_built, queries, 10, 128, SMALL)
     assert recall_at_k(ids, truth, 10) >= 0.95
     # faiss's own search centres the query too, which adds -mu.Px per document: far worse.
     _, centred = index.search(queries, 10)

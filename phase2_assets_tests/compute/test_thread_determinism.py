@@ -32,7 +32,7 @@ def _everything(threads: int, corpus, queries) -> dict[str, np.ndarray]:
             gt_scores, gt_ids = exact_search.float_topk(queries, corpus, 50, corpus_block=4096)
             pq, _ = quantizers.build_pq(corpus, 16, train_size=8000, seed=3)
             int8, _ = quantizers.build_int8(corpus)
-            rotated = opq.build_opq(corpus, 16, train_size=8000, seed=3)
+            rotated, _ = opq.build_opq(corpus, 16, train_size=8000, seed=3)
             codes = instrument.encode(corpus, 128, 7)
             return {
                 "codes": codes,

@@ -20,6 +20,7 @@ from phase2_assets.compute.methods import (  # noqa: F401  (importing registers 
 )
 from phase2_assets.compute.methods.base import (
     METHODS,
+    Built,
     Memory,
     Method,
     Settings,
@@ -27,4 +28,4 @@ from phase2_assets.compute.methods.base import (
     register,
 )
 
-__all__ = ["METHODS", "Memory", "Method", "Settings", "methods_for", "register"]
+__all__ = ["METHODS", "Built", "Memory", "Method", "Settings", "methods_for", "register"]

@@ -1,7 +1,9 @@
 """What a retrieval method is: its memory at a bit budget, how to build its index, how to search.
 
-Methods whose index is a study asset of its own (the instrument's codes, PQ, int8) are built by
-that asset; every other registered method is built where it is evaluated.
+Every method goes one way: ``build`` returns a ``Built`` (the searchable index and, for trained
+methods, its training report), ``search`` takes that ``Built``, and ``evaluation.score`` turns the
+ids it returns into the method's row. Methods whose index is a study asset of its own (the
+instrument's codes, PQ, int8) are built by that asset; the others where they are evaluated.
 """
 
 from __future__ import annotations
@@ -50,6 +52,20 @@ def hamming_search(query_codes: np.ndarray, codes: np.ndarray, k: int, settings:
 
 
 @dataclass(frozen=True)
+class Built:
+    """What ``build`` returns for every method: the index ``search`` reads, and how its
+    training went (``quantizers.TrainingReport``) for the methods that train."""
+
+    index: Any
+    training: Any = None
+
+    @property
+    def ntotal(self) -> int:
+        index = self.index
+        return int(index.ntotal) if hasattr(index, "ntotal") else len(index)
+
+
+@dataclass(frozen=True)
 class Memory:
     """Honest memory accounting (STUDY.md §4), reported in separate columns."""
 
@@ -75,16 +91,16 @@ class Method:
     def memory(self, dim: int, bits: int | None) -> Memory:
         raise NotImplementedError
 
-    def build(self, corpus: np.ndarray, bits: int | None, settings: Settings) -> Any:
+    def build(self, corpus: np.ndarray, bits: int | None, settings: Settings) -> Built:
         raise NotImplementedError
 
     def search(
-        self, index: Any, queries: np.ndarray, k: int, bits: int | None, settings: Settings
+        self, built: Built, queries: np.ndarray, k: int, bits: int | None, settings: Settings
     ) -> np.ndarray:
         raise NotImplementedError
 
     def diagnostics(
-        self, index: Any, queries: np.ndarray, truth_ids: np.ndarray, settings: Settings
+        self, built: Built, queries: np.ndarray, truth_ids: np.ndarray, settings: Settings
     ) -> dict[str, float]:
         """Method-specific numbers for the asset's metadata (not table columns)."""
         return {}

@@ -1,7 +1,7 @@
 """The instrument as a method: packed sign codes, exact Hamming top-k."""
 
 from phase2_assets.compute import instrument
-from phase2_assets.compute.methods.base import Memory, Method, hamming_search, register
+from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search, register
 
 
 @register
@@ -21,10 +21,11 @@ class Binary(Method):
         return Memory(bits / 8, 4 * bits * dim)
 
     def build(self, corpus, bits, settings):
-        return instrument.encode(
-            corpus, bits, settings.projection_seed, chunk=settings.corpus_block
+        return Built(
+            instrument.encode(corpus, bits, settings.projection_seed, chunk=settings.corpus_block)
         )
 
-    def search(self, index, queries, k, bits, settings):
+    def search(self, built, queries, k, bits, settings):
+        index = built.index
         q_codes = instrument.encode(queries, bits, settings.projection_seed)
         return hamming_search(q_codes, index, k, settings)

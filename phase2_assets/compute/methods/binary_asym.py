@@ -96,5 +96,6 @@ class BinaryAsym(Binary):
         "documents' ±1 sign codes, exact top-k."
     )
 
-    def search(self, index, queries, k, bits, settings):
+    def search(self, built, queries, k, bits, settings):
+        index = built.index
         return asym_topk(index, queries, k, bits, settings)[0]

@@ -30,7 +30,14 @@ import numpy as np
 
 from phase2_assets.compute import instrument
 from phase2_assets.compute.exact_search import merge_topk
-from phase2_assets.compute.methods.base import Memory, Method, Settings, hamming_search, register
+from phase2_assets.compute.methods.base import (
+    Built,
+    Memory,
+    Method,
+    Settings,
+    hamming_search,
+    register,
+)
 
 
 @dataclass(frozen=True)
@@ -121,13 +128,14 @@ class BinaryRerank(Method):
         codes = instrument.encode(
             corpus, bits, settings.projection_seed, chunk=settings.corpus_block
         )
-        return RerankIndex(codes=codes, corpus=corpus, bits=bits)
+        return Built(RerankIndex(codes=codes, corpus=corpus, bits=bits))
 
-    def search(self, index, queries, k, bits, settings):
+    def search(self, built, queries, k, bits, settings):
         """Re-rank a shortlist of r x ``settings.rerank_depth`` (the operating point, 10 by
         default: recall_at_10 and ndcg_at_10 measure that system); deeper ranks, needed for
         recall_at_50/100, continue in Hamming order after the re-ranked shortlist, as a real
         system that only re-scores its shortlist would return them."""
+        index = built.index
         _check(index, queries, bits)
         n = index.codes.shape[0]
         k = min(k, n)
@@ -143,7 +151,8 @@ class BinaryRerank(Method):
             out[qs:qe] = np.concatenate([head, ranked[qs:qe, s:]], axis=1)[:, :k]
         return out
 
-    def diagnostics(self, index, queries, truth_ids, settings):
+    def diagnostics(self, built, queries, truth_ids, settings):
+        index = built.index
         depth = settings.rerank_depth
         return {
             f"shortlist_recall_at_{depth}": shortlist_recall(

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phase2_assets.compute import instrument, quantizers
-from phase2_assets.compute.methods.base import Memory, Method, hamming_search, register
+from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search, register
 
 
 @dataclass(frozen=True)
@@ -150,13 +150,15 @@ class ITQ(Method):
             seed=settings.pq_seed,
         )
         codes = encode(corpus, mean, projection, block=settings.corpus_block)
-        return ItqIndex(mean=mean, projection=projection, codes=codes, losses=losses)
+        return Built(ItqIndex(mean=mean, projection=projection, codes=codes, losses=losses))
 
-    def search(self, index, queries, k, bits, settings):
+    def search(self, built, queries, k, bits, settings):
+        index = built.index
         q_codes = encode(queries, index.mean, index.projection, block=settings.query_block)
         return hamming_search(q_codes, index.codes, k, settings)
 
-    def diagnostics(self, index, queries, truth_ids, settings):
+    def diagnostics(self, built, queries, truth_ids, settings):
+        index = built.index
         return {
             "quantisation_loss_start": float(index.losses[0]),
             "quantisation_loss_end": float(index.losses[-1]),

@@ -35,6 +35,7 @@ floats for each of the M sub-quantisers (256 x d floats).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import faiss
@@ -42,7 +43,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from phase2_assets.compute import quantizers
-from phase2_assets.compute.methods.base import Memory, Method, register
+from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
 NBITS = 8
 KSUB = 1 << NBITS
@@ -146,15 +147,17 @@ def build_opq(
     init_iterations: int = 10,
     max_iterations: int = 50,
     tolerance: float = 0.005,
-) -> OpqIndex:
+) -> tuple[OpqIndex, quantizers.TrainingReport]:
     """OPQ rotation + faiss IndexPQ (m bytes per vector, inner product), all training seeded."""
     dim = corpus.shape[1]
     if m <= 0 or dim % m:
         raise ValueError(
             f"OPQ with {m} sub-quantisers needs a dimension divisible by {m}, not {dim}"
         )
+    sample = quantizers.training_sample(corpus, train_size, seed)
+    t0 = time.perf_counter()
     rotation, centroids, errors, converged = train_opq(
-        quantizers.training_sample(corpus, train_size, seed),
+        sample,
         m,
         seed=seed,
         init_iterations=init_iterations,
@@ -168,8 +171,17 @@ def build_opq(
     faiss.copy_array_to_vector(np.ascontiguousarray(centroids).ravel(), pq_index.pq.centroids)
     pq_index.is_trained = True
     index = faiss.IndexPreTransform(transform, pq_index)  # faiss keeps both referenced
+    t1 = time.perf_counter()
     quantizers.add_in_blocks(index, corpus, quantizers.pq_encode_block(m, NBITS, block))
-    return OpqIndex(index, errors, converged)
+    training = quantizers.TrainingReport(
+        n_train=len(sample),
+        recommended_min_train=quantizers.MIN_POINTS_PER_CENTROID * KSUB,
+        train_seconds=t1 - t0,
+        add_seconds=time.perf_counter() - t1,
+        reconstruction_mse=float(errors[-1]),
+        relative_error=float(errors[-1] / np.mean(np.sum(np.square(sample, dtype=np.float64), 1))),
+    )
+    return OpqIndex(index, errors, converged), training
 
 
 @register
@@ -194,23 +206,27 @@ class OPQ(Method):
         return Memory(float(bits // 8), 4 * dim * dim + 4 * 256 * dim)
 
     def build(self, corpus, bits, settings):
-        return build_opq(
-            corpus,
-            bits // 8,
-            train_size=settings.pq_train_size,
-            seed=settings.pq_seed,
-            block=settings.corpus_block,
-            init_iterations=settings.opq_init_iterations,
-            max_iterations=settings.opq_max_iterations,
-            tolerance=settings.opq_tolerance,
+        return Built(
+            *build_opq(
+                corpus,
+                bits // 8,
+                train_size=settings.pq_train_size,
+                seed=settings.pq_seed,
+                block=settings.corpus_block,
+                init_iterations=settings.opq_init_iterations,
+                max_iterations=settings.opq_max_iterations,
+                tolerance=settings.opq_tolerance,
+            )
         )
 
-    def search(self, index, queries, k, bits, settings):
+    def search(self, built, queries, k, bits, settings):
+        index = built.index
         return quantizers.index_topk(
             index.index, queries, k, query_block=settings.query_block, progress=settings.progress
         )
 
-    def diagnostics(self, index, queries, truth_ids, settings):
+    def diagnostics(self, built, queries, truth_ids, settings):
+        index = built.index
         return {
             "iterations": index.iterations,
             "converged": int(index.converged),

@@ -35,7 +35,7 @@ import faiss
 import numpy as np
 
 from phase2_assets.compute import quantizers
-from phase2_assets.compute.methods.base import Memory, Method, register
+from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
 
 def build_pca_int8(
@@ -93,13 +93,16 @@ class PCAInt8(Method):
         return Memory(bits / 8, 4 * (dim * p + dim + 2 * p))
 
     def build(self, corpus, bits, settings):
-        return build_pca_int8(
-            corpus,
-            bits // 8,
-            train_size=settings.pq_train_size,
-            seed=settings.pq_seed,
-            block=settings.corpus_block,
+        return Built(
+            build_pca_int8(
+                corpus,
+                bits // 8,
+                train_size=settings.pq_train_size,
+                seed=settings.pq_seed,
+                block=settings.corpus_block,
+            )
         )
 
-    def search(self, index, queries, k, bits, settings):
+    def search(self, built, queries, k, bits, settings):
+        index = built.index
         return search_uncentred(index, queries, k, query_block=settings.query_block)

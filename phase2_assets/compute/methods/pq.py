@@ -1,7 +1,7 @@
 """faiss product quantisation at the same bytes per vector as the binary code."""
 
 from phase2_assets.compute import quantizers
-from phase2_assets.compute.methods.base import Memory, Method, register
+from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
 
 @register
@@ -22,17 +22,20 @@ class PQ(Method):
         return Memory(float(m), 4 * dim * 256)  # M codebooks of 256 centroids of dim/M floats
 
     def build(self, corpus, bits, settings):
-        return quantizers.build_pq(
-            corpus,
-            bits // 8,
-            nbits=settings.pq_nbits,
-            train_size=settings.pq_train_size,
-            seed=settings.pq_seed,
-            block=settings.corpus_block,
-            progress=settings.progress,
+        return Built(
+            *quantizers.build_pq(
+                corpus,
+                bits // 8,
+                nbits=settings.pq_nbits,
+                train_size=settings.pq_train_size,
+                seed=settings.pq_seed,
+                block=settings.corpus_block,
+                progress=settings.progress,
+            )
         )
 
-    def search(self, index, queries, k, bits, settings):
+    def search(self, built, queries, k, bits, settings):
+        index = built.index
         return quantizers.index_topk(
             index, queries, k, query_block=settings.query_block, progress=settings.progress
         )

@@ -36,7 +36,7 @@ import math
 import faiss
 
 from phase2_assets.compute import quantizers
-from phase2_assets.compute.methods.base import Memory, Method, register
+from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
 QUERY_BITS = 4
 
@@ -81,15 +81,18 @@ class RaBitQ(Method):
         )
 
     def build(self, corpus, bits, settings):
-        return build_rabitq(
-            corpus,
-            train_size=settings.pq_train_size,
-            train_seed=settings.pq_seed,
-            rotation_seed=settings.projection_seed,
-            block=settings.corpus_block,
+        return Built(
+            build_rabitq(
+                corpus,
+                train_size=settings.pq_train_size,
+                train_seed=settings.pq_seed,
+                rotation_seed=settings.projection_seed,
+                block=settings.corpus_block,
+            )
         )
 
-    def search(self, index, queries, k, bits, settings):
+    def search(self, built, queries, k, bits, settings):
+        index = built.index
         return quantizers.index_topk(
             index, queries, k, query_block=settings.query_block, progress=settings.progress
         )

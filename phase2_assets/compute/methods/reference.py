@@ -1,7 +1,7 @@
 """Reference rows: float32 (the exact ranking itself) and int8 (faiss SQ8)."""
 
 from phase2_assets.compute import quantizers
-from phase2_assets.compute.methods.base import Memory, Method, register
+from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
 
 @register
@@ -30,11 +30,12 @@ class Int8(Method):
         return Memory(float(dim), 2 * 4 * dim)
 
     def build(self, corpus, bits, settings):
-        return quantizers.build_int8(
-            corpus, block=settings.corpus_block, progress=settings.progress
+        return Built(
+            *quantizers.build_int8(corpus, block=settings.corpus_block, progress=settings.progress)
         )
 
-    def search(self, index, queries, k, bits, settings):
+    def search(self, built, queries, k, bits, settings):
+        index = built.index
         return quantizers.index_topk(
             index, queries, k, query_block=settings.query_block, progress=settings.progress
         )

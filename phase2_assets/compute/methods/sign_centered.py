@@ -32,7 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from phase2_assets.compute import instrument
-from phase2_assets.compute.methods.base import Memory, Method, Settings, hamming_search, register
+from phase2_assets.compute.methods.base import (
+    Built,
+    Memory,
+    Method,
+    Settings,
+    hamming_search,
+    register,
+)
 
 
 @dataclass(frozen=True)
@@ -114,9 +121,10 @@ class SignCentered(Method):
     def build(self, corpus, bits, settings):
         mean = corpus_mean(corpus, chunk=settings.corpus_block)
         codes = encode_centered(corpus, mean, chunk=settings.corpus_block)
-        return CenteredIndex(mean=mean, codes=codes, bits=None)
+        return Built(CenteredIndex(mean=mean, codes=codes, bits=None))
 
-    def search(self, index, queries, k, bits, settings):
+    def search(self, built, queries, k, bits, settings):
+        index = built.index
         return _search(index, queries, k, settings)
 
 
@@ -142,9 +150,10 @@ class SignCenteredProj(Method):
         mean = corpus_mean(corpus, chunk=settings.corpus_block)
         projection = instrument.projection_matrix(corpus.shape[1], bits, settings.projection_seed)
         codes = encode_centered(corpus, mean, projection=projection, chunk=settings.corpus_block)
-        return CenteredIndex(mean=mean, codes=codes, bits=bits)
+        return Built(CenteredIndex(mean=mean, codes=codes, bits=bits))
 
-    def search(self, index, queries, k, bits, settings):
+    def search(self, built, queries, k, bits, settings):
+        index = built.index
         if bits != index.bits:
             raise ValueError(f"index built at {index.bits} bits, searched at {bits}")
         return _search(index, queries, k, settings)

@@ -103,7 +103,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             context.log.info(f"binary codes at {bits} bits are not planned for {pair}; skipped")
             return
         t0 = time.perf_counter()
-        codes = method.build(corpus_embeddings, bits, settings)
+        codes = method.build(corpus_embeddings, bits, settings).index
         seconds = time.perf_counter() - t0
         n = len(codes)
         yield dg.Output(
@@ -175,7 +175,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         n_train = min(settings.pq_train_size, len(corpus_embeddings))
         context.log.info(f"PQ{bits // 8} [{pair}]: training on {n_train:,} sampled vectors")
         step = with_progress(settings, context, f"PQ{bits // 8} [{pair}] encoding the corpus")
-        index, report = method.build(corpus_embeddings, bits, step)
+        built = method.build(corpus_embeddings, bits, step)
+        index, report = built.index, built.training
         context.log.info(
             f"PQ{bits // 8} [{pair}]: trained in {report.train_seconds:.1f}s, "
             f"encoded {index.ntotal:,} vectors in {report.add_seconds:.1f}s"
@@ -220,7 +221,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     def int8_index(context: dg.AssetExecutionContext, corpus_embeddings):
         pair = context.partition_key
         step = with_progress(settings, context, f"int8 [{pair}] encoding the corpus")
-        index, report = METHODS["int8"].build(corpus_embeddings, None, step)
+        built = METHODS["int8"].build(corpus_embeddings, None, step)
+        index, report = built.index, built.training
         return dg.Output(
             index,
             metadata={

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from phase2_assets.compute import evaluation, report, sanity
-from phase2_assets.compute.methods import METHODS, methods_for
+from phase2_assets.compute.methods import METHODS, Built, methods_for
 from phase2_assets.compute.metrics import ndcg_at_k
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.assets.codes import planned_methods, settings_of
@@ -99,7 +99,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             ),
             evaluation.search_and_score(
                 METHODS["int8"],
-                int8_index,
+                Built(int8_index),
                 query_embeddings,
                 refs,
                 bits=None,
@@ -130,12 +130,12 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 continue
             step = with_progress(settings, context, f"{method.name} [{pair}, {bits or 'ref'}]")
             t0 = time.perf_counter()
-            index = method.build(corpus, bits, step)
+            built = method.build(corpus, bits, step)
             build_seconds = time.perf_counter() - t0
             row = evaluation.search_and_score(
-                method, index, queries, refs, bits=bits, settings=step
+                method, built, queries, refs, bits=bits, settings=step
             )
-            extra = method.diagnostics(index, queries, refs.truth_ids, settings)
+            extra = method.diagnostics(built, queries, refs.truth_ids, settings)
             row["diagnostics"] = {f"{method.name}_{k}": v for k, v in extra.items()}
             context.log.info(
                 f"{method.name} [{pair}, {bits or 'reference'}]: built in {build_seconds:.1f}s, "
@@ -196,15 +196,15 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         def _asset(context: dg.AssetExecutionContext, **inputs):
             pair, bits = split_pair_bits(context.partition_key)
             dataset, model = split_pair(pair)
-            index = inputs[index_asset]
+            built = Built(inputs[index_asset])
             queries = inputs["query_embeddings"]
-            n_docs = index.ntotal if hasattr(index, "ntotal") else len(index)
+            n_docs = built.ntotal
             refs = evaluation.references(
                 inputs["float_ground_truth"], inputs["evaluation_qrels"], len(queries), n_docs
             )
             step = with_progress(settings, context, f"{method_name} search [{pair}, {bits} bits]")
             row = evaluation.search_and_score(
-                METHODS[method_name], index, queries, refs, bits=bits, settings=step
+                METHODS[method_name], built, queries, refs, bits=bits, settings=step
             )
             table = evaluation.rows_to_table([row], dataset, model)
             yield dg.Output(
