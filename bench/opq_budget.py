@@ -69,9 +69,7 @@ def compare(data: Path) -> dict:
             corpus,
             m,
             seed=s.pq_seed,
-            init_iterations=s.opq_init_iterations,
-            max_iterations=s.opq_max_iterations,
-            tolerance=s.opq_tolerance,
+            **opq.OpqParams().model_dump(),
         )
         opq_seconds = time.perf_counter() - t0
         ours = opq.OPQ().build(corpus, 8 * m, s)

@@ -193,3 +193,30 @@ def follow(
                     return [request]
                 executed.add(request)
     return []
+
+
+def planned_result_rows(
+    study: Study, tiers: list[str] | None = None, *, core_only: bool = False
+) -> set[tuple[str, str, str, int]]:
+    """(dataset, model, method, bits) rows the tiers plan, asked of the method registry: every
+    registered method at each planned budget where it applies (``methods.extra`` chooses among
+    those beyond the plan); ``core_only``: the plan's own rows (float32, int8, binary, PQ)."""
+    from phase2_assets.compute.methods import METHODS, Plan
+
+    rows = set()
+    for name, tier in study.tiers.items():
+        if tiers is not None and name not in tiers:
+            continue
+        plan_ = Plan(frozenset(tier.bits), frozenset(tier.pq_bytes))
+        budgets = sorted({*tier.bits, *(8 * m for m in tier.pq_bytes)})
+        for method in METHODS.values():
+            chosen = study.methods.extra is None or method.name in study.methods.extra
+            if not (method.in_plan or (chosen and not core_only)):
+                continue
+            for dataset in tier.datasets:
+                for model in tier.models:
+                    dim = study.models[model].dim
+                    for b in [None] if method.budget == "reference" else budgets:
+                        if method.applies(dim, b, plan_):
+                            rows.add((dataset, model, method.name, method.code_bits(dim, b)))
+    return rows

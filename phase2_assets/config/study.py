@@ -133,26 +133,39 @@ class RetrievalConfig(_Strict):
 
 
 class MethodsConfig(_Strict):
-    """Parameters of the methods beyond the plan (binary + re-ranking, ITQ, ...)."""
+    """Which methods beyond the plan run, and each method's own section (``methods.opq:
+    {tolerance: 0.01}``), validated by the schema the method declares (its ``Params``)."""
 
-    rerank_factor: int = Field(4, ge=1, description="binary_rerank shortlists r x k candidates")
-    rerank_depth: int = Field(10, ge=1, description="k of the re-ranking operating point")
-    itq_iterations: int = Field(50, ge=1)
-    opq_init_iterations: int = Field(
-        10, ge=1, description="k-means iterations of OPQ's starting (plain PQ) codebooks"
-    )
-    opq_max_iterations: int = Field(50, ge=1, description="OPQ rotation updates at most")
-    opq_tolerance: float = Field(
-        0.005,
-        ge=0,
-        description="OPQ stops once an update lowers the quantisation error by less than this "
-        "fraction (README: OPQ's training budget)",
-    )
+    model_config = ConfigDict(extra="allow", frozen=True)
     extra: list[str] | None = Field(
         None,
         description="Which methods beyond the plan to run (names from the registry); "
         "unset runs them all, [] runs only the planned float32/int8/binary/PQ rows.",
     )
+
+    @model_validator(mode="after")
+    def _sections_valid(self) -> MethodsConfig:
+        from phase2_assets.compute.methods import METHODS
+
+        for name, section in (self.model_extra or {}).items():
+            method = METHODS.get(name)
+            if method is None:
+                raise ValueError(
+                    f"methods.{name}: not a registered method (registered: {', '.join(METHODS)})"
+                )
+            try:
+                method.Params.model_validate(section or {})
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"methods.{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                    for e in exc.errors()
+                )
+                raise ValueError(problems) from None
+        return self
+
+    def params(self) -> dict[str, dict]:
+        """Each configured method's section, by method name."""
+        return {name: dict(section or {}) for name, section in (self.model_extra or {}).items()}
 
 
 class CheckThresholds(_Strict):
@@ -350,21 +363,6 @@ class Study(_Strict):
         return [
             name for name, t in self.tiers.items() if dataset in t.datasets and model in t.models
         ]
-
-    def planned_result_rows(self, tiers: list[str] | None = None) -> set[tuple[str, str, str, int]]:
-        """(dataset, model, method, bits) rows of the results table that the tiers plan."""
-        rows = set()
-        for name, tier in self.tiers.items():
-            if tiers is not None and name not in tiers:
-                continue
-            for dataset in tier.datasets:
-                for model in tier.models:
-                    dim = self.models[model].dim
-                    rows.add((dataset, model, "float32", 32 * dim))
-                    rows.add((dataset, model, "int8", 8 * dim))
-                    rows.update((dataset, model, "binary", b) for b in tier.bits)
-                    rows.update((dataset, model, "pq", 8 * m) for m in tier.pq_bytes)
-        return rows
 
     def pair_to_dataset(self) -> dict[str, str]:
         return {p: split_pair(p)[0] for p in self.pairs()}

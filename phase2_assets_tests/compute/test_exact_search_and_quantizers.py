@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from phase2_assets.compute import exact_search, instrument, methods, quantizers
+from phase2_assets.compute.methods import Plan
 from phase2_assets.compute.metrics import recall_at_k
 
 
@@ -215,18 +216,18 @@ def test_register_twice_raises():
 
 def test_binary_applies_follows_plan():
     b = methods.METHODS["binary"]
-    planned = {"binary": {128, 256}, "pq": {16}}
+    planned = Plan(frozenset({128, 256}), frozenset({16}))
     assert b.applies(384, 128, planned)
     assert not b.applies(384, 64, planned)
-    assert not b.applies(384, 128, {"pq": {16}})
+    assert not b.applies(384, 128, Plan(pq_bytes=frozenset({16})))
 
 
 def test_pq_applies_needs_plan_and_divisible_dimension():
     p = methods.METHODS["pq"]
-    assert p.applies(384, 128, {"pq": {16}})
-    assert not p.applies(384, 128, {"pq": {32}})  # 16 bytes not planned
-    assert not p.applies(100, 64, {"pq": {8}})  # 100 % 8 != 0
-    assert p.applies(96, 64, {"pq": {8}})
+    assert p.applies(384, 128, Plan(pq_bytes=frozenset({16})))
+    assert not p.applies(384, 128, Plan(pq_bytes=frozenset({32})))  # 16 bytes not planned
+    assert not p.applies(100, 64, Plan(pq_bytes=frozenset({8})))  # 100 % 8 != 0
+    assert p.applies(96, 64, Plan(pq_bytes=frozenset({8})))
 
 
 def test_memory_and_code_bits():

@@ -9,6 +9,7 @@ from phase2_assets.compute import exact_search, instrument
 from phase2_assets.compute.methods import (
     METHODS,
     Memory,
+    Plan,
     Settings,
     binary_asym,
     binary_rerank,
@@ -16,7 +17,7 @@ from phase2_assets.compute.methods import (
 )
 from phase2_assets.compute.metrics import recall_at_k
 
-PLANNED = {"binary": {64, 128, 256, 512}, "pq": {8, 16, 32, 64}}
+PLANNED = Plan(frozenset({64, 128, 256, 512}), frozenset({8, 16, 32, 64}))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -77,7 +78,7 @@ def test_registered_with_budget_and_memory(name, budget, bits, code_bits, memory
     else:
         assert m.applies(384, 256, PLANNED)
         assert not m.applies(384, 96, PLANNED)  # a multiple of 8, but not planned
-        assert not m.applies(384, 256, {"pq": {32}})
+        assert not m.applies(384, 256, Plan(pq_bytes=frozenset({32})))
 
 
 def test_sign_centered_pads_odd_dimensions_to_whole_bytes():
@@ -93,7 +94,9 @@ def test_rerank_with_whole_corpus_shortlist_is_exact_float_topk(tmp_path):
     rng = np.random.default_rng(1)
     corpus = _read_only_memmap(tmp_path, _unit(rng.standard_normal((150, 24))))
     queries = _unit(rng.standard_normal((19, 24)))
-    settings = Settings(corpus_block=37, query_block=7, rerank_factor=15)  # 15 x 10 >= 150 rows
+    settings = Settings(
+        corpus_block=37, query_block=7, method_params={"binary_rerank": {"factor": 15}}
+    )  # 15 x 10 >= 150 rows
     m = METHODS["binary_rerank"]
     index_built = m.build(corpus, 64, settings)
     index = index_built.index
@@ -110,7 +113,9 @@ def test_rerank_returns_float_order_of_the_hamming_shortlist():
     rng = np.random.default_rng(2)
     corpus = _anisotropic(rng, 400, 32)
     queries = _anisotropic(rng, 11, 32)
-    settings = Settings(corpus_block=50, query_block=4, rerank_factor=3)
+    settings = Settings(
+        corpus_block=50, query_block=4, method_params={"binary_rerank": {"factor": 3}}
+    )
     built = METHODS["binary_rerank"].build(corpus, 64, settings)
     ids = METHODS["binary_rerank"].search(built, queries, 5, 64, settings)
     shortlist = METHODS["binary"].search(
@@ -131,7 +136,9 @@ def test_rerank_ties_prefer_lower_row():
     base = rng.integers(-3, 4, size=(20, 8)).astype(np.float32)
     corpus = np.concatenate([base, base])
     queries = rng.integers(-3, 4, size=(9, 8)).astype(np.float32)
-    settings = Settings(corpus_block=6, query_block=4, rerank_factor=4)  # 4 x 10 >= 40 rows
+    settings = Settings(
+        corpus_block=6, query_block=4, method_params={"binary_rerank": {"factor": 4}}
+    )  # 4 x 10 >= 40 rows
     m = METHODS["binary_rerank"]
     ids = m.search(m.build(corpus, 64, settings), queries, 10, 64, settings)
     np.testing.assert_array_equal(ids, _lexsort_topk(queries @ corpus.T, 10))
@@ -141,7 +148,9 @@ def test_rerank_beats_binary_and_reaches_its_shortlist_ceiling():
     rng = np.random.default_rng(4)
     corpus = _anisotropic(rng, 2000, 64)
     queries = _anisotropic(rng, 60, 64)
-    settings = Settings(corpus_block=512, query_block=32, rerank_factor=4)
+    settings = Settings(
+        corpus_block=512, query_block=32, method_params={"binary_rerank": {"factor": 4}}
+    )
     _, truth = exact_search.float_topk(queries, corpus, 10)
     index_built = METHODS["binary_rerank"].build(corpus, 64, settings)
     index = index_built.index
@@ -154,7 +163,9 @@ def test_rerank_beats_binary_and_reaches_its_shortlist_ceiling():
     # Every true neighbour in the shortlist outscores every other candidate, so re-ranking
     # reaches the ceiling exactly; a larger shortlist can only raise it.
     assert ceiling == pytest.approx(rerank, abs=1e-12)
-    wider = Settings(corpus_block=512, query_block=32, rerank_factor=8)
+    wider = Settings(
+        corpus_block=512, query_block=32, method_params={"binary_rerank": {"factor": 8}}
+    )
     assert binary_rerank.shortlist_recall(index, queries, truth, 10, wider) > ceiling
 
 
@@ -162,7 +173,9 @@ def test_rerank_k_larger_than_corpus_returns_every_row():
     rng = np.random.default_rng(5)
     corpus = _unit(rng.standard_normal((7, 16)))
     queries = _unit(rng.standard_normal((3, 16)))
-    settings = Settings(corpus_block=3, query_block=2, rerank_factor=2)
+    settings = Settings(
+        corpus_block=3, query_block=2, method_params={"binary_rerank": {"factor": 2}}
+    )
     m = METHODS["binary_rerank"]
     ids = m.search(m.build(corpus, 64, settings), queries, 10, 64, settings)
     np.testing.assert_array_equal(ids, exact_search.float_topk(queries, corpus, 10)[1])
@@ -328,7 +341,9 @@ def test_rerank_rescoring_stops_at_the_operating_depth():
     corpus = rng.standard_normal((400, 32)).astype(np.float32)
     corpus /= np.linalg.norm(corpus, axis=1, keepdims=True)
     queries = corpus[:7] + 0.1 * rng.standard_normal((7, 32)).astype(np.float32)
-    settings = Settings(rerank_factor=2, rerank_depth=5, query_block=3, corpus_block=64)
+    settings = Settings(
+        method_params={"binary_rerank": {"factor": 2, "depth": 5}}, query_block=3, corpus_block=64
+    )
     method = METHODS["binary_rerank"]
     index_built = method.build(corpus, 64, settings)
     index = index_built.index

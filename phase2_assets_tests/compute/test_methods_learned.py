@@ -15,11 +15,13 @@ import pytest
 
 from phase2_assets.compute import instrument, quantizers
 from phase2_assets.compute.exact_search import float_topk
-from phase2_assets.compute.methods import METHODS, Settings, itq, opq, pca_int8, rabitq
+from phase2_assets.compute.methods import METHODS, Plan, Settings, itq, opq, pca_int8, rabitq
 from phase2_assets.compute.metrics import recall_at_k
 
-SMALL = Settings(pq_train_size=1000, corpus_block=300, query_block=64, itq_iterations=50)
-PLANNED = {"binary": {64, 128, 256, 512}, "pq": {8, 16, 32, 64}}
+SMALL = Settings(
+    pq_train_size=1000, corpus_block=300, query_block=64, method_params={"itq": {"iterations": 50}}
+)
+PLANNED = Plan(frozenset({64, 128, 256, 512}), frozenset({8, 16, 32, 64}))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -80,7 +82,9 @@ def test_itq_recovers_a_hidden_rotation_of_binary_data():
     # Controls: PCA + the random start rotation (0 iterations) and the random-projection
     # instrument both leave most pairs with a different Hamming distance.
     start_built = method.build(
-        x, 16, Settings(pq_train_size=1000, corpus_block=300, itq_iterations=0)
+        x,
+        16,
+        Settings(pq_train_size=1000, corpus_block=300, method_params={"itq": {"iterations": 0}}),
     )
     start = start_built.index
     assert _pair_agreement(instrument.unpack(start.codes, 16).astype(np.int64), codes) < 0.5
@@ -112,7 +116,12 @@ def test_itq_search_is_exact_hamming_deterministic_and_blockwise(tmp_path):
     assert index.codes.shape == (700, 4) and index.ntotal == 700
     ids = method.search(index_built, queries, 10, 32, SMALL)
     # Same seeds, other block sizes, in-memory input: identical codes and ids.
-    other = Settings(pq_train_size=1000, corpus_block=128, query_block=7, itq_iterations=50)
+    other = Settings(
+        pq_train_size=1000,
+        corpus_block=128,
+        query_block=7,
+        method_params={"itq": {"iterations": 50}},
+    )
     again_built = method.build(corpus, 32, other)
     again = again_built.index
     assert np.array_equal(again.codes, index.codes)
@@ -224,7 +233,7 @@ def test_opq_beats_pq_on_correlated_data_and_is_deterministic():
     # Iteration 0 is PQ itself; every rotation update lowers the quantisation error.
     errors = built.index.errors
     assert np.all(np.diff(errors) <= 0) and errors[-1] < 0.8 * errors[0]
-    assert built.index.converged and 1 <= built.index.iterations < settings.opq_max_iterations
+    assert built.index.converged and 1 <= built.index.iterations < opq.OpqParams().max_iterations
     # Same seed: same rotation, same ids; another seed: another rotation.
     again = method.build(corpus, 64, settings)
     rotation = _rotation(built)
@@ -238,10 +247,18 @@ def test_opq_beats_pq_on_correlated_data_and_is_deterministic():
 def test_opq_budget_stops_at_the_tolerance_or_the_cap():
     """A looser tolerance stops sooner; the cap bounds the work; both are in the diagnostics."""
     data = _rotated_low_rank(2000, 32, 8, seed=3)
-    tight = METHODS["opq"].build(data, 64, Settings(pq_train_size=2000, opq_tolerance=1e-4))
-    loose = METHODS["opq"].build(data, 64, Settings(pq_train_size=2000, opq_tolerance=0.05))
+    tight = METHODS["opq"].build(
+        data, 64, Settings(pq_train_size=2000, method_params={"opq": {"tolerance": 1e-4}})
+    )
+    loose = METHODS["opq"].build(
+        data, 64, Settings(pq_train_size=2000, method_params={"opq": {"tolerance": 0.05}})
+    )
     capped = METHODS["opq"].build(
-        data, 64, Settings(pq_train_size=2000, opq_tolerance=0.0, opq_max_iterations=3)
+        data,
+        64,
+        Settings(
+            pq_train_size=2000, method_params={"opq": {"tolerance": 0.0, "max_iterations": 3}}
+        ),
     )
     assert loose.index.iterations < tight.index.iterations
     assert capped.index.iterations == 3 and not capped.index.converged

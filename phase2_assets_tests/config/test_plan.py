@@ -112,3 +112,18 @@ def test_follow_walks_every_tier_in_order_and_stops_at_the_first_failure(study):
     failing = Request("pair", PAIR)
     assert plan.follow(study, lambda: gates, lambda r: ran.append(r) or r != failing) == [failing]
     assert ran == [Request("dataset", "tiny"), failing]  # nothing after the failed level
+
+
+def test_planned_rows_come_from_the_registry(study):
+    rows = plan.planned_result_rows(study, ["tier1"])
+    methods = {m for _, _, m, _ in rows}
+    from phase2_assets.compute.methods import METHODS
+
+    assert methods == set(METHODS)  # every registered method applies somewhere on tier1
+    assert ("tiny", "a", "float32", 32 * 32) in rows and ("tiny", "a", "pq", 8) in rows
+    assert ("tiny", "a", "opq", 8) in rows  # OPQ follows the PQ sizes ...
+    assert ("tiny", "a", "opq", 16) not in rows  # ... not the code lengths
+    assert ("tiny", "a", "sign_centered", 32) in rows  # a reference row: d bits
+    core = plan.planned_result_rows(study, ["tier1"], core_only=True)
+    assert {m for _, _, m, _ in core} == {"float32", "int8", "binary", "pq"}
+    assert len(core) == 2 + 2 + 1

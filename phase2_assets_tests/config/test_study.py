@@ -241,3 +241,17 @@ def test_a_malformed_download_checksum(tmp_path, bad):
     data["datasets"][first] = {**(data["datasets"][first] or {}), "checksum": bad}
     msg, _ = _error(tmp_path, data)
     assert f"datasets.{first}.checksum" in msg
+
+
+def test_each_method_section_is_validated_by_the_methods_own_schema(tmp_path):
+    ok = load_study(_write(tmp_path, {**BASE, "methods": {"opq": {"tolerance": 0.01}}}))
+    assert ok.methods.params() == {"opq": {"tolerance": 0.01}}
+    msg, _ = _error(tmp_path, {**BASE, "methods": {"opq": {"tolerence": 0.01}}})
+    assert "methods.opq.tolerence: Extra inputs are not permitted" in msg
+    msg, _ = _error(tmp_path, {**BASE, "methods": {"binary_rerank": {"factor": 0}}})
+    assert "methods.binary_rerank.factor: Input should be greater than or equal to 1" in msg
+    msg, _ = _error(tmp_path, {**BASE, "methods": {"nope": {}}})
+    assert "methods.nope: not a registered method" in msg
+    # The old flat keys are gone: each parameter lives under its method.
+    msg, _ = _error(tmp_path, {**BASE, "methods": {"rerank_factor": 4}})
+    assert "methods.rerank_factor: not a registered method" in msg

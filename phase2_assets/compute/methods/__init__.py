@@ -1,31 +1,34 @@
 """The registry of retrieval methods: one module per method, one row per method in the table.
 
-Adding a method: write ``phase2_assets/compute/methods/<name>.py`` with a ``Method`` subclass
-decorated with ``@register`` (name, budget, description, ``code_bits``, ``memory``, ``build``,
-``search``), import it below, and add its known-answer test. The evaluation assets pick it up and
-the results table gains rows, not columns.
+Adding a method: drop ``phase2_assets/compute/methods/<name>.py`` with a ``Method`` subclass
+decorated with ``@register`` and write its known-answer test. Every module of this folder is
+imported here, in name order, so nothing else is edited: the evaluation assets pick the method up
+and the results table gains rows, not columns.
 """
 
-from phase2_assets.compute.methods import (  # noqa: F401  (importing registers the method)
-    binary,
-    binary_asym,
-    binary_rerank,
-    itq,
-    opq,
-    pca_int8,
-    pq,
-    rabitq,
-    reference,
-    sign_centered,
-)
+import importlib
+import pkgutil
+
 from phase2_assets.compute.methods.base import (
     METHODS,
     Built,
     Memory,
     Method,
+    Plan,
     Settings,
     methods_for,
     register,
 )
 
-__all__ = ["METHODS", "Built", "Memory", "Method", "Settings", "methods_for", "register"]
+
+def discover(paths=__path__, package: str = __name__) -> list[str]:
+    """Import every method module under ``paths`` (importing registers its methods)."""
+    names = sorted(m.name for m in pkgutil.iter_modules(paths) if m.name != "base")
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names
+
+
+discover()
+
+__all__ = ["METHODS", "Built", "Memory", "Method", "Plan", "Settings", "methods_for", "register"]

@@ -8,11 +8,12 @@ instrument's codes, PQ, int8) are built by that asset; the others where they are
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from phase2_assets.compute import instrument
 
@@ -27,15 +28,15 @@ class Settings:
     pq_train_size: int = 65536
     query_block: int = 256
     corpus_block: int = 65536
-    rerank_factor: int = 4  # binary_rerank: shortlist r x k candidates ...
-    rerank_depth: int = 10  # ... at this operating depth k
-    itq_iterations: int = 50
-    opq_init_iterations: int = 10  # k-means iterations of OPQ's starting codebooks (plain PQ)
-    opq_max_iterations: int = 50  # OPQ alternations at most (faiss's OPQMatrix.niter) ...
-    opq_tolerance: float = 0.005  # ... stopping once one lowers the error by less than this
+    # Each method's own parameters (its ``Params``), by method name: the study's methods.<name>.
+    method_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Called with (done, total) after each block of a long search or encode: the run log's
     # progress lines. Not a parameter of the result, so it takes no part in equality.
     progress: Callable[[int, int], None] | None = field(default=None, compare=False)
+
+    def params(self, method: Method) -> BaseModel:
+        """``method``'s parameters: the configured ones over the defaults its schema declares."""
+        return method.Params.model_validate(dict(self.method_params.get(method.name, {})))
 
 
 def hamming_search(query_codes: np.ndarray, codes: np.ndarray, k: int, settings: Settings):
@@ -75,15 +76,43 @@ class Memory:
     external_bytes_per_vector: float = 0.0  # must stay elsewhere (re-ranking floats on disk)
 
 
+class NoParams(BaseModel):
+    """A method with no parameters of its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the study's tiers ask for on one (dataset, model) pair."""
+
+    bits: frozenset[int] = frozenset()  # binary code lengths
+    pq_bytes: frozenset[int] = frozenset()  # PQ sizes (bytes per vector)
+
+
 class Method:
-    """Base class: ``budget`` is 'reference' (float32, int8) or 'bits' (one row per bit length)."""
+    """Base class: ``budget`` is 'reference' (one row per model, sized by its dimension) or
+    'bits' (one row per bit budget that the plan's ``follows`` list holds: the binary code
+    lengths, or the PQ sizes for the PQ family)."""
 
     name: ClassVar[str]
     budget: ClassVar[str]
     description: ClassVar[str]
+    follows: ClassVar[str] = "binary"  # "binary": the plan's code lengths; "pq": its PQ sizes
+    in_plan: ClassVar[bool] = False  # the study plan's own rows (float32, int8, binary, PQ)
+    Params: ClassVar[type[BaseModel]] = NoParams  # validates methods.<name> in the study config
 
-    def applies(self, dim: int, bits: int | None, planned: dict[str, set[int]]) -> bool:
+    def fits(self, dim: int, bits: int | None) -> bool:
+        """Whether the method can be built at all at this dimension and budget."""
         return True
+
+    def applies(self, dim: int, bits: int | None, plan: Plan) -> bool:
+        if self.budget == "reference":
+            return self.fits(dim, None)
+        if bits is None:
+            return False
+        wanted = bits in plan.bits if self.follows == "binary" else bits // 8 in plan.pq_bytes
+        return wanted and self.fits(dim, bits)
 
     def code_bits(self, dim: int, bits: int | None) -> int:
         raise NotImplementedError

@@ -8,10 +8,8 @@ from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_se
 class Binary(Method):
     name = "binary"
     budget = "bits"
+    in_plan = True
     description = "The instrument: seeded Gaussian projection + sign, exact Hamming top-k."
-
-    def applies(self, dim, bits, planned):
-        return bits in planned.get("binary", set())
 
     def code_bits(self, dim, bits):
         return bits

@@ -91,6 +91,7 @@ class BinaryAsym(Binary):
 
     name = "binary_asym"
     budget = "bits"
+    in_plan = False  # beyond the plan, though it shares the instrument's codes
     description = (
         "The instrument's codes scored asymmetrically: real projected query (R q) against the "
         "documents' ±1 sign codes, exact top-k."

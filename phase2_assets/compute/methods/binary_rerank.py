@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from phase2_assets.compute import instrument
 from phase2_assets.compute.exact_search import merge_topk
@@ -56,18 +57,23 @@ def _check(index: RerankIndex, queries: np.ndarray, bits: int | None) -> None:
         raise ValueError(f"queries of shape {queries.shape} for a {index.corpus.shape[1]}-d corpus")
 
 
+class RerankParams(BaseModel):
+    """``methods.binary_rerank`` in the study config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    factor: int = Field(4, ge=1, description="the Hamming shortlist holds factor x depth rows")
+    depth: int = Field(10, ge=1, description="k of the re-ranking operating point")
+
+
 def _shortlist(
     index: RerankIndex, queries: np.ndarray, k: int, settings: Settings, depth: int | None = None
 ) -> np.ndarray:
     """(nq, min(max(r x k, depth), n)) Hamming ranking, best first, ties by lower row."""
-    if settings.rerank_factor < 1:
-        raise ValueError(f"rerank_factor must be >= 1, got {settings.rerank_factor}")
+    factor = settings.params(BinaryRerank).factor
     q_codes = instrument.encode(
         queries, index.bits, settings.projection_seed, chunk=settings.query_block
     )
-    return hamming_search(
-        q_codes, index.codes, max(settings.rerank_factor * k, depth or 0), settings
-    )
+    return hamming_search(q_codes, index.codes, max(factor * k, depth or 0), settings)
 
 
 def _rerank(
@@ -108,13 +114,11 @@ def shortlist_recall(
 class BinaryRerank(Method):
     name = "binary_rerank"
     budget = "bits"
+    Params = RerankParams
     description = (
         "The instrument's Hamming top-(r x k) shortlist re-scored with exact float32 inner "
         "products (floats stay on disk: external bytes)."
     )
-
-    def applies(self, dim, bits, planned):
-        return bits in planned.get("binary", set())
 
     def code_bits(self, dim, bits):
         return bits
@@ -131,7 +135,7 @@ class BinaryRerank(Method):
         return Built(RerankIndex(codes=codes, corpus=corpus, bits=bits))
 
     def search(self, built, queries, k, bits, settings):
-        """Re-rank a shortlist of r x ``settings.rerank_depth`` (the operating point, 10 by
+        """Re-rank a shortlist of r x ``depth`` (the operating point, 10 by
         default: recall_at_10 and ndcg_at_10 measure that system); deeper ranks, needed for
         recall_at_50/100, continue in Hamming order after the re-ranked shortlist, as a real
         system that only re-scores its shortlist would return them."""
@@ -139,9 +143,10 @@ class BinaryRerank(Method):
         _check(index, queries, bits)
         n = index.codes.shape[0]
         k = min(k, n)
-        depth = min(settings.rerank_depth, k)
+        params = settings.params(self)
+        depth = min(params.depth, k)
         ranked = _shortlist(index, queries, depth, settings, depth=k)
-        s = min(settings.rerank_factor * depth, n)
+        s = min(params.factor * depth, n)
         out = np.empty((queries.shape[0], k), dtype=np.int64)
         for qs in range(0, queries.shape[0], settings.query_block):
             qe = qs + settings.query_block
@@ -153,7 +158,7 @@ class BinaryRerank(Method):
 
     def diagnostics(self, built, queries, truth_ids, settings):
         index = built.index
-        depth = settings.rerank_depth
+        depth = settings.params(self).depth
         return {
             f"shortlist_recall_at_{depth}": shortlist_recall(
                 index, queries, truth_ids, depth, settings

@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from phase2_assets.compute import instrument, quantizers
 from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search, register
@@ -123,17 +124,25 @@ def train_itq(
     return mean.astype(np.float32), projection, losses / len(sample)
 
 
+class ItqParams(BaseModel):
+    """``methods.itq`` in the study config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    iterations: int = Field(50, ge=0, description="ITQ rotation updates (Gong & Lazebnik use 50)")
+
+
 @register
 class ITQ(Method):
     name = "itq"
     budget = "bits"
+    Params = ItqParams
     description = (
         "PCA to b dims + Iterative Quantization (learned rotation, Gong & Lazebnik 2011), "
         "sign codes, exact Hamming top-k."
     )
 
-    def applies(self, dim, bits, planned):
-        return bits is not None and bits in planned.get("binary", set()) and bits <= dim
+    def fits(self, dim, bits):
+        return bits <= dim
 
     def code_bits(self, dim, bits):
         return bits
@@ -145,7 +154,7 @@ class ITQ(Method):
         mean, projection, losses = train_itq(
             corpus,
             bits,
-            iterations=settings.itq_iterations,
+            iterations=settings.params(self).iterations,
             train_size=settings.pq_train_size,
             seed=settings.pq_seed,
         )

@@ -8,14 +8,15 @@ standard stronger baseline at the same bytes per vector as PQ; the rotation pres
 products, so the ranking stays comparable with the cosine ground truth.
 
 Training (the paper's non-parametric OPQ), within a budget:
-- Start: R = identity and faiss PQ codebooks trained on the sample (``opq_init_iterations``
+- Start: R = identity and faiss PQ codebooks trained on the sample (``init_iterations``
   k-means iterations, seed ``pq_seed``): iteration 0 *is* PQ, so every step improves on it.
 - Each iteration: one Lloyd step of every sub-quantiser on the rotated sample (assign each
   sub-vector to its nearest centroid, move each centroid to the mean of its sub-vectors; an empty
   centroid stays), then the orthogonal Procrustes update R = U V^T from the SVD of X^T Y, Y the
   reconstructions. The quantisation error can only fall.
-- Stop when an iteration lowers the error by less than ``opq_tolerance`` (relative), or after
-  ``opq_max_iterations``. The error history is kept (asset metadata: iterations, converged).
+- Stop when an iteration lowers the error by less than ``tolerance`` (relative), or after
+  ``max_iterations`` (``methods.opq`` in the study config). The error history is kept (asset
+  metadata: iterations, converged).
 - Then one last Lloyd step for the final rotation, and faiss builds the index: an
   ``IndexPreTransform`` of an ``OPQMatrix`` holding R^T and an ``IndexPQ`` holding the codebooks,
   exactly the structure of ``index_factory("OPQ{M},PQ{M}")``; encoding and asymmetric search are
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 
 import faiss
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
 from phase2_assets.compute import quantizers
@@ -184,20 +186,33 @@ def build_opq(
     return OpqIndex(index, errors, converged), training
 
 
+class OpqParams(BaseModel):
+    """``methods.opq`` in the study config: OPQ's training budget (README)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    init_iterations: int = Field(
+        10, ge=1, description="k-means iterations of the starting (plain PQ) codebooks"
+    )
+    max_iterations: int = Field(50, ge=0, description="rotation updates at most")
+    tolerance: float = Field(
+        0.005, ge=0, description="stop once an update lowers the error by less than this fraction"
+    )
+
+
 @register
 class OPQ(Method):
     name = "opq"
     budget = "bits"
+    Params = OpqParams
     description = (
         "OPQ rotation (Ge et al., CVPR 2013; trained to a tolerance) + faiss IndexPQ, "
         "M = bits/8 sub-quantisers of 8 bits, asymmetric inner product."
     )
 
-    def applies(self, dim, bits, planned):
-        if bits is None:
-            return False
-        m = bits // 8
-        return m in planned.get("pq", set()) and dim % m == 0
+    follows = "pq"
+
+    def fits(self, dim, bits):
+        return dim % (bits // 8) == 0
 
     def code_bits(self, dim, bits):
         return bits
@@ -213,9 +228,7 @@ class OPQ(Method):
                 train_size=settings.pq_train_size,
                 seed=settings.pq_seed,
                 block=settings.corpus_block,
-                init_iterations=settings.opq_init_iterations,
-                max_iterations=settings.opq_max_iterations,
-                tolerance=settings.opq_tolerance,
+                **settings.params(self).model_dump(),
             )
         )
 

@@ -82,8 +82,8 @@ class PCAInt8(Method):
         "spent on fewer, finer coordinates; corpus centred, query not (ranking of q.Px)."
     )
 
-    def applies(self, dim, bits, planned):
-        return bits is not None and bits in planned.get("binary", set()) and 0 < bits // 8 <= dim
+    def fits(self, dim, bits):
+        return 0 < bits // 8 <= dim
 
     def code_bits(self, dim, bits):
         return bits

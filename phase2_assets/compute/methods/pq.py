@@ -10,9 +10,11 @@ class PQ(Method):
     budget = "bits"
     description = "faiss IndexPQ, M = bits/8 sub-quantisers of 8 bits, asymmetric distance."
 
-    def applies(self, dim, bits, planned):
-        m = bits // 8
-        return m in planned.get("pq", set()) and dim % m == 0
+    follows = "pq"
+    in_plan = True
+
+    def fits(self, dim, bits):
+        return dim % (bits // 8) == 0
 
     def code_bits(self, dim, bits):
         return bits

@@ -8,6 +8,7 @@ from phase2_assets.compute.methods.base import Built, Memory, Method, register
 class Float32(Method):
     name = "float32"
     budget = "reference"
+    in_plan = True
     description = "Exact inner product on the float32 vectors: the ground truth itself."
 
     def code_bits(self, dim, bits):
@@ -21,6 +22,7 @@ class Float32(Method):
 class Int8(Method):
     name = "int8"
     budget = "reference"
+    in_plan = True
     description = "faiss SQ8: one byte per dimension, per-dimension min/max ranges."
 
     def code_bits(self, dim, bits):

@@ -137,9 +137,6 @@ class SignCenteredProj(Method):
         "exact Hamming top-k."
     )
 
-    def applies(self, dim, bits, planned):
-        return bits in planned.get("binary", set())
-
     def code_bits(self, dim, bits):
         return bits
 

@@ -5,7 +5,7 @@ import time
 import dagster as dg
 
 from phase2_assets.compute import instrument, sanity, storage
-from phase2_assets.compute.methods import METHODS, Settings
+from phase2_assets.compute.methods import METHODS, Plan, Settings
 from phase2_assets.config import Study
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import CORE, in_plan
@@ -23,18 +23,13 @@ def settings_of(study: Study) -> Settings:
         pq_train_size=study.pq.train_size,
         query_block=study.retrieval.query_block,
         corpus_block=study.retrieval.corpus_block,
-        rerank_factor=study.methods.rerank_factor,
-        rerank_depth=study.methods.rerank_depth,
-        itq_iterations=study.methods.itq_iterations,
-        opq_init_iterations=study.methods.opq_init_iterations,
-        opq_max_iterations=study.methods.opq_max_iterations,
-        opq_tolerance=study.methods.opq_tolerance,
+        method_params=study.methods.params(),
     )
 
 
-def planned_methods(study: Study, pair: str) -> dict[str, set[int]]:
+def planned_methods(study: Study, pair: str) -> Plan:
     bits, pq_bytes = study.plan(pair)
-    return {"binary": bits, "pq": pq_bytes}
+    return Plan(frozenset(bits), frozenset(pq_bytes))
 
 
 def _training_metadata(report) -> dict:

@@ -8,7 +8,7 @@ import polars as pl
 from phase2_assets.compute import evaluation, report, sanity
 from phase2_assets.compute.methods import METHODS, Built, methods_for
 from phase2_assets.compute.metrics import ndcg_at_k
-from phase2_assets.config import Study, split_pair
+from phase2_assets.config import Study, plan, split_pair
 from phase2_assets.defs.assets.codes import planned_methods, settings_of
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import CORE, in_plan
@@ -17,9 +17,6 @@ from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import with_progress
 from phase2_assets.defs.provenance import check_metadata, provenance
 from phase2_assets.defs.results_io import all_partitions, frames
-
-# Methods built and stored by assets of their own (E2, E3); the rest are built where evaluated.
-OWN_ASSETS = {"float32", "int8", "binary", "pq"}
 
 
 def _summary(table: pl.DataFrame) -> dict:
@@ -124,7 +121,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         planned = planned_methods(study, pair)
         rows = []
         for method in methods_for(budget):
-            if method.name in OWN_ASSETS or not method.applies(corpus.shape[1], bits, planned):
+            # The plan's own methods have assets of their own (E2-E6): built and scored there.
+            if method.in_plan or not method.applies(corpus.shape[1], bits, planned):
                 continue
             if study.methods.extra is not None and method.name not in study.methods.extra:
                 continue
@@ -296,7 +294,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 "table": dg.MetadataValue.md(_markdown(table)) if table.height else "empty",
             },
         )
-        planned = study.planned_result_rows()
+        planned = plan.planned_result_rows(study)
         have = set()
         if table.height:
             have = {

@@ -7,7 +7,7 @@ import polars as pl
 
 from phase2_assets.compute import bfi as bfi_lib
 from phase2_assets.compute import decisions, figures, report
-from phase2_assets.config import Study, split_pair
+from phase2_assets.config import Study, plan, split_pair
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import REPORT, in_plan
 from phase2_assets.defs.locations import storage_root
@@ -79,7 +79,7 @@ def _check_spec(study: Study, name: str, severity_note: str) -> dg.AssetCheckSpe
 
 
 def completion(study: Study, results: pl.DataFrame, tiers: list[str]) -> float | None:
-    planned = study.planned_result_rows(tiers)
+    planned = plan.planned_result_rows(study, tiers, core_only=True)
     if not planned:
         return None
     have = set()
