@@ -63,6 +63,7 @@ import torch
 from phase2_assets.compute import instrument
 from phase2_assets.compute.exact_search import float_topk
 from phase2_assets.compute.methods import itq
+from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search
 from phase2_assets.compute.metrics import recall_at_k
 
 VALIDATION_K = 10
@@ -395,3 +396,40 @@ def _loss(anchors, pool, cand, w, t, scale, beta, config: AdapterConfig) -> torc
     if config.balance:
         loss = loss + config.balance * (h_rows.mean(dim=0) ** 2).mean()
     return loss
+
+
+@dataclass(frozen=True)
+class AdaptedCodes:
+    """The trained adapter and the corpus codes it gives: what ``AdapterMethod.search`` reads."""
+
+    adapter: Adapter
+    codes: np.ndarray  # (n, bits / 8) uint8
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+class AdapterMethod(Method):
+    """X3's adapter as a method, so that it is built and scored like every other. Not in the
+    registry: it runs in the exploratory track only, one configuration at a time."""
+
+    name = "adapter"
+    budget = "bits"
+    description = "A learned (bits x d) projection + thresholds, then sign: X3's light adapter."
+
+    def __init__(self, config: AdapterConfig, *, seed: int, device: str = "cpu"):
+        self.config, self.seed, self.device = config, seed, device
+
+    def code_bits(self, dim, bits):
+        return bits
+
+    def memory(self, dim, bits):
+        return Memory(bits / 8, 4 * (bits * dim + bits))  # the weights and the thresholds
+
+    def build(self, corpus, bits, settings):
+        fitted = train_adapter(corpus, None, bits, self.config, seed=self.seed, device=self.device)
+        return Built(AdaptedCodes(fitted, fitted.encode(corpus, chunk=settings.corpus_block)))
+
+    def search(self, built, queries, k, bits, settings):
+        q_codes = built.index.adapter.encode(queries, chunk=settings.query_block)
+        return hamming_search(q_codes, built.index.codes, k, settings)

@@ -20,11 +20,10 @@ from phase2_assets.compute import (
     geometry,
     instrument,
     memo,
-    metrics,
     report,
 )
 from phase2_assets.compute.ledger import DeviceRecord, ledger, over_budget
-from phase2_assets.compute.methods.base import hamming_search
+from phase2_assets.compute.methods import METHODS, Built
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs import gates
 from phase2_assets.defs.assets.codes import settings_of
@@ -36,7 +35,6 @@ from phase2_assets.defs.provenance import provenance
 from phase2_assets.defs.resources import StudyRuntime
 from phase2_assets.defs.results_io import all_partitions, frames
 
-K = 100  # ranking depth kept for the metrics, as for every other method
 GEOMETRY_SAMPLE = 4000
 LEDGER = {  # which asset's device seconds count against which budget
     "corpus_embeddings": "E1",
@@ -68,24 +66,24 @@ def _pre_sign_geometry(projected: np.ndarray, codes: np.ndarray, bits: int, seed
     }
 
 
-def _score(ids, refs) -> dict:
-    return metrics.retrieval_metrics(ids, refs.truth_ids, refs.truth_scores, refs.qrels)
-
-
 def run_adapter(study, cfg, bits, corpus, queries, refs, device) -> tuple[dict, dict]:
-    """Instrument vs adapter at ``bits`` on one pair: (the table row, its timings).
+    """Instrument vs adapter at ``bits`` on one pair: (the table row, its timings), both scored
+    by ``evaluation.search_and_score`` like every method.
 
     Timings are metadata, not columns, so that a rerun gives an identical table."""
     seed = study.seeds.projection
+    settings = settings_of(study)
     t0 = time.perf_counter()
-    fitted = adapter_lib.train_adapter(corpus, None, bits, cfg, seed=seed, device=device)
-    base_codes = instrument.encode(corpus, bits, seed)
-    codes = fitted.encode(corpus)
-    settings = settings_of(study)  # the study's search blocks, as every other Hamming method
-    base = _score(
-        hamming_search(instrument.encode(queries, bits, seed), base_codes, K, settings), refs
+    method = adapter_lib.AdapterMethod(cfg, seed=seed, device=device)
+    built = method.build(corpus, bits, settings)
+    fitted, codes = built.index.adapter, built.index.codes
+    base_codes = METHODS["binary"].build(corpus, bits, settings).index
+    base = evaluation.search_and_score(
+        METHODS["binary"], Built(base_codes), queries, refs, bits=bits, settings=settings
     )
-    adapted = _score(hamming_search(fitted.encode(queries), codes, K, settings), refs)
+    adapted = evaluation.search_and_score(
+        method, built, queries, refs, bits=bits, settings=settings
+    )
     rows = np.sort(
         np.random.default_rng(seed).choice(
             len(corpus), min(GEOMETRY_SAMPLE, len(corpus)), replace=False
