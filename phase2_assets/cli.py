@@ -29,57 +29,61 @@ def _instance(data_dir: Path):
 _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _execute(defs, instance, request, counter: list[int]) -> bool:
-    """Run one request in this process; whether it succeeded."""
+def _execute(runner, request, counter: list[int]) -> bool:
+    """Run one request (a run of the code location, executed here); whether it succeeded."""
     from phase2_assets.defs import runs
+    from phase2_assets.defs.cpu_share import RUNS_AT_ONCE_TAG
     from phase2_assets.defs.instance import cli_run_tags
 
     counter[0] += 1
     label = runs.label_of(request)
     print(f"[{counter[0]}] {label} ...", flush=True)
     t0 = time.perf_counter()
-    result = runs.execute_in_process(
-        defs, request, instance, run_config=_QUIET, tags=cli_run_tags()
-    )
-    status = "ok" if result.success else "FAILED"
+    run = runner.execute(request, run_config=_QUIET, tags={**cli_run_tags(), RUNS_AT_ONCE_TAG: "1"})
+    status = "ok" if run.is_success else run.status.value
     print(
-        f"[{counter[0]}] {label}: {status} in {time.perf_counter() - t0:.1f}s "
-        f"(run {result.run_id})",
+        f"[{counter[0]}] {label}: {status} in {time.perf_counter() - t0:.1f}s (run {run.run_id})",
         flush=True,
     )
-    return result.success
+    return run.is_success
 
 
 def run_study(config: str, data_dir: str | None = None, *, report_only: bool = False) -> int:
     """Materialise every planned partition of ``config``; 0 if all succeeded.
 
     Follows the study's plan (``config/plan.py``) tier by tier, as the tier sensors do: the core
-    tier, the expansion tiers unless F1/F2 fired, then X3 and every study-wide table. Everything
-    runs again on every invocation: "done" is what this invocation ran. The first failed run
-    stops it, since later levels would read what that run did not write.
+    tier, the expansion tiers unless F1/F2 fired, then X3 and every study-wide table. Each step
+    is a run of the code location (``defs/runs.LocationRuns``), as `dagster job launch` makes it,
+    executed in this process. Everything runs again on every invocation: "done" is what this
+    invocation ran. The first failed run stops it, since later levels would read what that run
+    did not write.
     """
     from phase2_assets.config import load_study, plan
     from phase2_assets.defs import gates, runs
-    from phase2_assets.defs.build import build_definitions, default_data_dir
+    from phase2_assets.defs.build import default_data_dir
+    from phase2_assets.defs.execution import EXECUTOR_ENV
     from phase2_assets.defs.progress import PROGRESS_BAR_ENV
 
     study = load_study(config)
+    data = Path(data_dir or default_data_dir()).resolve()
+    # The code location reads the study, the data folder and the executor from the environment.
     os.environ["PHASE2_STUDY"] = config
+    os.environ["PHASE2_DATA_DIR"] = str(data)
+    os.environ.setdefault(EXECUTOR_ENV, "in_process")  # one run at a time, every step in it
     if sys.stderr.isatty():  # the runs' own stderr is captured: tell them a person is watching
         os.environ.setdefault(PROGRESS_BAR_ENV, "1")
-    data = Path(data_dir or default_data_dir()).resolve()
-    defs = build_definitions(study, str(data))
     instance = _instance(data)
     counter = [0]
+    with runs.LocationRuns(instance) as runner:
 
-    def execute(request: plan.Request) -> bool:
-        return _execute(defs, instance, request, counter)
+        def execute(request: plan.Request) -> bool:
+            return _execute(runner, request, counter)
 
-    if report_only:
-        failed = [] if execute(plan.Request("results")) else [plan.Request("results")]
-    else:
-        print(f"study {study.name!r} ({study.config_hash()}), data in {data}")
-        failed = plan.follow(study, lambda: gates.read_gates(data), execute, say=print)
+        if report_only:
+            failed = [] if execute(plan.Request("results")) else [plan.Request("results")]
+        else:
+            print(f"study {study.name!r} ({study.config_hash()}), data in {data}")
+            failed = plan.follow(study, lambda: gates.read_gates(data), execute, say=print)
     if failed:
         print(
             f"phase2: stopped at {runs.label_of(failed[0])}, which failed (its run log is in "

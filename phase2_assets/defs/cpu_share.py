@@ -3,8 +3,8 @@
 threads = cores // (runs at once x steps at once in a run), at least 1, where
 - *runs at once*: a run that went through the instance's run queue (the UI, ``dagster job
   launch``, backfills, the tier sensors) may have ``max_concurrent_runs`` runs beside it; a run
-  executed in its caller's process (``phase2``, which runs one at a time; ``dagster asset
-  materialize``; tests) counts 1;
+  executed in its caller's process (``dagster asset materialize``, tests) counts 1, and so does a
+  run tagged ``phase2/runs_at_once`` 1 (``phase2``, which runs them one at a time);
 - *steps at once in a run*: 1 with the in-process executor and with Kubernetes (a pod per step,
   whose cores are its own); with the multiprocess executor, its ``max_concurrent`` (run config,
   ``$PHASE2_MAX_CONCURRENT``, else one per core), but never more than the steps of the run that
@@ -31,6 +31,7 @@ from phase2_assets.defs.execution import max_concurrent_from_env
 
 THREADS_ENV = "PHASE2_THREADS"
 THREADS_TAG = "phase2/threads"
+RUNS_AT_ONCE_TAG = "phase2/runs_at_once"  # set by a launcher that knows (phase2: 1)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ def _fixed(raw: str, where: str) -> int:
 
 
 def runs_at_once(run: dg.DagsterRun, instance: dg.DagsterInstance, cores: int) -> int:
+    if run.tags.get(RUNS_AT_ONCE_TAG, "").isdigit():
+        return max(1, int(run.tags[RUNS_AT_ONCE_TAG]))
     if run.remote_job_origin is None:  # executed in the caller's process, not launched
         return 1
     limit = instance.get_concurrency_config().run_queue_config.max_concurrent_runs

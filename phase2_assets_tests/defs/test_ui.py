@@ -119,3 +119,49 @@ def test_lineage_launch_and_check_results_in_a_real_browser(webserver, tmp_path)
         "tiers.png",
     ):
         assert (shots / name).stat().st_size > 10_000, name
+
+
+@pytest.fixture
+def after_phase2(tmp_path, tiny_beir, tiny_model, monkeypatch):
+    """``phase2 run`` on the demo's names, then ``dagster dev`` on the same instance."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if _chromium() is None:
+        _missing("no Chromium on this machine (set PHASE2_CHROMIUM)")
+    from phase2_assets.cli import main
+
+    study = demo_named_study(tmp_path / "demo.yaml", tiny_beir, tiny_model)
+    env = dagster_env(tmp_path, study)
+    for key in ("DAGSTER_HOME", "PHASE2_STUDY", "PHASE2_DATA_DIR", "PHASE2_EXECUTOR"):
+        monkeypatch.setenv(key, env[key])
+    assert main(["run", str(study), "--data-dir", env["PHASE2_DATA_DIR"]]) == 0
+    with dagster_dev(tmp_path, env) as server:
+        yield server
+
+
+def test_phase2_runs_show_on_the_job_pages_and_the_timeline(after_phase2, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    runs = after_phase2.runs()
+    codes_runs = [r for r in runs if r["job"] == "codes_job"]
+    assert len(codes_runs) == 2 and all(r["status"] == "SUCCESS" for r in runs)
+    shots = Path(os.environ.get("PHASE2_TEST_ARTIFACTS") or tmp_path) / "ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(f"{after_phase2.url}/locations/__repository__@phase2_assets/jobs/codes_job/runs")
+        _dismiss_welcome(page)
+        for run in codes_runs:  # the job's Runs tab lists the runs phase2 made
+            expect(page.get_by_text(run["id"][:8]).first).to_be_visible()
+        page.screenshot(path=shots / "job_runs.png", full_page=True)
+        page.goto(f"{after_phase2.url}/overview/activity/timeline")
+        for job in ("collection_job", "embedding_job", "codes_job", "results_job"):
+            expect(page.get_by_text(job, exact=True).first).to_be_visible()
+        # The code location's row counts every run phase2 made; codes_job's bar holds its two.
+        expect(page.get_by_text(str(len(runs)), exact=True).first).to_be_visible()
+        expect(page.get_by_text(str(len(codes_runs)), exact=True).first).to_be_visible()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=shots / "timeline.png", full_page=True)
+        browser.close()
+    assert (shots / "job_runs.png").stat().st_size > 10_000
