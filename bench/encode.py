@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from phase2_assets.compute import beir, encoders, resumable
+from phase2_assets.compute.data import beir, encoders, resumable
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BATCH = 64

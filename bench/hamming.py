@@ -13,7 +13,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from phase2_assets.compute import instrument
+from phase2_assets.compute.methods import instrument
 
 BITS, K = 256, 100
 

@@ -16,9 +16,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from phase2_assets.compute import quantizers
-from phase2_assets.compute.methods import Settings, opq
-from phase2_assets.compute.metrics import recall_at_k
+from phase2_assets.compute.methods import Settings, opq, quantizers
+from phase2_assets.compute.search.metrics import recall_at_k
 
 PAIR = "scifact__minilm"
 BYTES = (8, 16, 32, 64)

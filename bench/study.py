@@ -24,10 +24,6 @@ PAIR = "synthetic__encoder"
 BITS = (64, 128, 256, 512)
 PQ_BYTES = (8, 16, 32, 64)
 K = 100
-POST_EMBEDDING = {
-    "pair": ["float_ground_truth", "evaluation_qrels", "int8_index", "reference_metrics"],
-    "bits": ["binary_codes", "pq_index", "binary_metrics", "pq_metrics"],
-}
 
 
 def study_config(workdir: Path, dim: int) -> dict:
@@ -54,6 +50,24 @@ def _defs(workdir: Path):
 
     study = load_study(str(workdir / "study.yaml"))
     return build_definitions(study, str(workdir / "data"))
+
+
+def post_embedding(defs) -> dict[str, list[str]]:
+    """The Core assets after E1 at the pair and bit levels, read from where each asset says it
+    sits in the plan (its group and experiment tag) and the job of its partition level."""
+    from phase2_assets.defs.groups import CORE, EXPERIMENT_TAG
+    from phase2_assets.defs.jobs import LEVEL_JOBS
+
+    specs = {key: spec for a in defs.assets for key, spec in a.specs_by_key.items()}
+    out = {}
+    for level in ("pair", "bits"):
+        keys = defs.resolve_job_def(LEVEL_JOBS[level][0]).asset_layer.selected_asset_keys
+        out[level] = sorted(
+            key.to_user_string()
+            for key in keys
+            if specs[key].group_name == CORE and specs[key].tags[EXPERIMENT_TAG] != "E1"
+        )
+    return out
 
 
 def _materialize(defs, selection, partition_key):
@@ -95,11 +109,10 @@ def run_study(workdir: Path) -> dict:
     study = load_study(str(workdir / "study.yaml"))
     steps: dict[str, float] = {}
     t0 = time.perf_counter()
-    runs = [
-        _materialize(defs, POST_EMBEDDING["pair"], p) for p in plan.partition_keys(study, "pair")
-    ]
+    selection = post_embedding(defs)
+    runs = [_materialize(defs, selection["pair"], p) for p in plan.partition_keys(study, "pair")]
     for key in plan.partition_keys(study, "bits"):
-        runs.append(_materialize(defs, POST_EMBEDDING["bits"], key))
+        runs.append(_materialize(defs, selection["bits"], key))
     seconds = time.perf_counter() - t0
     for run in runs:  # where the time went, step by step (summed over bit lengths)
         for event in run.get_step_success_events():
@@ -108,9 +121,10 @@ def run_study(workdir: Path) -> dict:
     import polars as pl
 
     data = workdir / "data"
-    tables = [pl.read_parquet(data / "reference_metrics" / f"{PAIR}.parquet")]
-    for name in ("binary_metrics", "pq_metrics"):
-        tables += [pl.read_parquet(p) for p in sorted((data / name / PAIR).glob("*.parquet"))]
+    tables = []
+    for name in ("reference_metrics", *(f"{m}_metrics" for m in study.methods.store)):
+        files = [data / name / f"{PAIR}.parquet", *sorted((data / name / PAIR).glob("*.parquet"))]
+        tables += [pl.read_parquet(p) for p in files if p.is_file()]
     table = pl.concat(tables, how="diagonal_relaxed").sort("method", "bits")
     recall = {f"{r['method']}@{r['bits']}": r["recall_at_10"] for r in table.iter_rows(named=True)}
     return {"seconds": seconds, "recall_at_10": recall, "step_seconds": steps}
@@ -122,8 +136,8 @@ def run_bare(workdir: Path) -> dict:
     import faiss
     import polars as pl
 
-    from phase2_assets.compute import metrics
-    from phase2_assets.compute.quantizers import add_in_blocks, pq_encode_block
+    from phase2_assets.compute.methods.quantizers import add_in_blocks, pq_encode_block
+    from phase2_assets.compute.search import metrics
 
     data = workdir / "data"
     corpus = np.load(data / "corpus_embeddings" / f"{PAIR}.npy", mmap_mode="r", allow_pickle=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from phase2_assets.compute import encoders
+from phase2_assets.compute.data import encoders
 from phase2_assets.config import load_study
 from phase2_assets.defs.build import build_definitions
 from phase2_assets_tests.conftest import write_tiny_study

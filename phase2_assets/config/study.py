@@ -142,11 +142,24 @@ class MethodsConfig(_Strict):
         description="Which methods beyond the plan to run (names from the registry); "
         "unset runs them all, [] runs only the planned float32/int8/binary/PQ rows.",
     )
+    store: list[str] = Field(
+        default_factory=lambda: ["binary", "pq", "int8"],
+        description="Methods whose index is a study asset of its own (kept on disk, checked, "
+        "shown in the lineage) with its own metrics asset; the others are built where they are "
+        "scored. The instrument is always stored: E7 and X3 read its codes.",
+    )
 
     @model_validator(mode="after")
     def _sections_valid(self) -> MethodsConfig:
-        from phase2_assets.compute.methods import METHODS
+        from phase2_assets.compute.methods import METHODS, storable
 
+        for name in self.store:
+            if name not in storable():
+                raise ValueError(
+                    f"methods.store: {name!r} cannot be stored (storable: {', '.join(storable())})"
+                )
+        if "binary" not in self.store:
+            raise ValueError("methods.store must list 'binary': E7 and X3 read the instrument")
         for name, section in (self.model_extra or {}).items():
             method = METHODS.get(name)
             if method is None:
@@ -173,6 +186,7 @@ class CheckThresholds(_Strict):
     bit_balance_max_deviation: float = 0.45
     hamming_angle_max_error: float = 0.03
     pq_float_ndcg_slack: float = 0.02
+    int8_min_recall_at_10: float = Field(0.95, ge=0, le=1)
     sample_size: int = 2000
 
 
@@ -189,7 +203,7 @@ class KillSwitches(_Strict):
 
 
 class BFIConfig(_Strict):
-    """The Binary Friendliness Index formula (see compute/bfi.py and the README)."""
+    """The Binary Friendliness Index formula (see compute/analysis/bfi.py and the README)."""
 
     recall_bits: list[int] = [256, 512]
     w_recall: float = Field(0.5, ge=0)
@@ -236,8 +250,8 @@ class ExploratoryConfig(_Strict):
         default_factory=lambda: [{"name": "affine_tanh_pearson"}],
         min_length=1,
         max_length=3,
-        description="Fields of compute.adapter.AdapterConfig, tried in order (the plan allows "
-        "3); each needs a unique name. K2 may stop all but the first.",
+        description="Fields of compute.analysis.adapter.AdapterConfig, tried in order (the "
+        "plan allows 3); each needs a unique name. K2 may stop all but the first.",
     )
 
     @field_validator("adapter_bits")

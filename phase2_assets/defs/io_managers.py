@@ -28,7 +28,7 @@ import faiss
 import polars as pl
 from upath import UPath
 
-from phase2_assets.compute import storage
+from phase2_assets.compute.data import storage
 from phase2_assets.defs.locations import is_local, local_path
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from upath import UPath
 
-from phase2_assets.compute.storage import atomic_path
+from phase2_assets.compute.data.storage import atomic_path
 
 STORAGE_ENV = "PHASE2_STORAGE_URL"
 LOCAL_PROTOCOLS = ("", "file", "local")

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import polars as pl
 from upath import UPath
 
-from phase2_assets.compute.report import standalone_figure
+from phase2_assets.compute.report.page import standalone_figure
 from phase2_assets.defs.locations import is_local, storage_root, write_text
 
 

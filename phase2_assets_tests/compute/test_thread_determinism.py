@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from phase2_assets.compute import exact_search, instrument, quantizers
-from phase2_assets.compute.methods import opq
+from phase2_assets.compute.methods import instrument, opq, quantizers
+from phase2_assets.compute.search import exact_search
 
 
 def _unit(rng, n, d):

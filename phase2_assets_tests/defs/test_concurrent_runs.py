@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phase2_assets.compute import instrument
+from phase2_assets.compute.methods import instrument
 from phase2_assets_tests.defs.graph_helpers import build, materialize
 
 PAIR = "tiny__tiny-bert"

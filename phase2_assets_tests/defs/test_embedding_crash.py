@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from phase2_assets.compute import resumable
+from phase2_assets.compute.data import resumable
 from phase2_assets.defs.io_managers import staging_path
 from phase2_assets_tests.conftest import write_tiny_study
 from phase2_assets_tests.defs.graph_helpers import build, materialize
@@ -35,7 +35,7 @@ KILLED_RUN = textwrap.dedent(
     """
     import sys, time
     import dagster as dg
-    from phase2_assets.compute import resumable
+    from phase2_assets.compute.data import resumable
     from phase2_assets_tests.defs.graph_helpers import build
 
     real = resumable.encode_to

@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from phase2_assets.compute import adapter as adapter_lib
+from phase2_assets.compute.analysis import adapter as adapter_lib
 from phase2_assets.config import plan
 from phase2_assets_tests.conftest import write_tiny_study
 from phase2_assets_tests.defs import graph_helpers as gh

@@ -28,7 +28,7 @@ KILLED_WRITE = textwrap.dedent(
     """
     import io, sys, time
     import numpy as np
-    from phase2_assets.compute import storage
+    from phase2_assets.compute.data import storage
     from phase2_assets.defs.partitions import pair_bits_key
     from phase2_assets_tests.defs.graph_helpers import build, materialize
 
@@ -113,7 +113,7 @@ def test_a_full_disk_fails_the_run_with_a_clear_error_and_keeps_the_previous_cod
     """The writer runs out of space half-way through the new file (ENOSPC, as the kernel says)."""
     import errno
 
-    from phase2_assets.compute import storage
+    from phase2_assets.compute.data import storage
     from phase2_assets.defs.partitions import pair_bits_key
 
     data = tmp_path / "data"

@@ -6,8 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from phase2_assets.compute import instrument
-from phase2_assets.compute.methods import METHODS
+from phase2_assets.compute.methods import METHODS, instrument
 from phase2_assets.config import plan
 from phase2_assets_tests.defs import graph_helpers as gh
 
@@ -85,8 +84,53 @@ def test_methods_extra_limits_the_methods_beyond_the_plan(tmp_path, tiny_beir, t
     assert gh.materialize(defs, "bits", plan.bits_key("tiny__tiny-bert", 32)).success
     reference = pl.read_parquet(tmp_path / "data" / "reference_metrics" / "tiny__tiny-bert.parquet")
     extra = pl.read_parquet(tmp_path / "data" / "method_metrics" / "tiny__tiny-bert" / "32.parquet")
-    assert sorted(reference["method"]) == ["float32", "int8"]
+    int8 = pl.read_parquet(tmp_path / "data" / "int8_metrics" / "tiny__tiny-bert.parquet")
+    assert reference["method"].to_list() == ["float32"]
+    assert int8["method"].to_list() == ["int8"]  # stored: scored by its own asset
     assert extra["method"].to_list() == ["itq"]
+
+
+def test_a_method_not_stored_is_built_and_scored_where_it_is_evaluated(
+    tmp_path, tiny_beir, tiny_model
+):
+    """methods.store decides which indexes are assets; the rows are the same either way."""
+    from phase2_assets_tests.conftest import write_tiny_study
+
+    rows = {}
+    for store in (["binary", "pq", "int8"], ["binary", "pq"]):
+        root = tmp_path / "-".join(store)
+        root.mkdir()
+        path = write_tiny_study(
+            root / "t.yaml", tiny_beir, tiny_model, methods={"extra": [], "store": store}
+        )
+        _, defs = gh.build(path, root / "data")
+        keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+        assert ("int8_index" in keys) == ("int8" in store)
+        assert ("int8_metrics" in keys) == ("int8" in store)
+        for level, key in (("dataset", "tiny"), ("pair", "tiny__tiny-bert")):
+            assert gh.materialize(defs, level, key).success
+        table = "int8_metrics" if "int8" in store else "reference_metrics"
+        got = pl.read_parquet(root / "data" / table / "tiny__tiny-bert.parquet")
+        rows[len(store)] = got.filter(pl.col("method") == "int8").drop(
+            "search_seconds", strict=False
+        )
+    assert rows[3].height == 1
+    assert rows[3].equals(rows[2])
+
+
+def test_methods_store_refuses_a_method_that_cannot_be_stored(tmp_path, tiny_beir, tiny_model):
+    from phase2_assets.config import StudyConfigError, load_study
+    from phase2_assets_tests.conftest import write_tiny_study
+
+    for store, message in (
+        (["binary", "itq"], r"methods.store: 'itq' cannot be stored"),
+        (["pq"], r"methods.store must list 'binary'"),
+    ):
+        path = write_tiny_study(
+            tmp_path / "t.yaml", tiny_beir, tiny_model, methods={"store": store}
+        )
+        with pytest.raises(StudyConfigError, match=message):
+            load_study(path)
 
 
 def test_methods_extra_with_an_unknown_name_is_refused(tmp_path, tiny_beir, tiny_model):

@@ -12,12 +12,15 @@ import pkgutil
 from phase2_assets.compute.methods.base import (
     METHODS,
     Built,
+    Check,
     Memory,
     Method,
     Plan,
     Settings,
+    Stored,
     methods_for,
     register,
+    storable,
 )
 
 
@@ -31,4 +34,16 @@ def discover(paths=__path__, package: str = __name__) -> list[str]:
 
 discover()
 
-__all__ = ["METHODS", "Built", "Memory", "Method", "Plan", "Settings", "methods_for", "register"]
+__all__ = [
+    "METHODS",
+    "Built",
+    "Check",
+    "Memory",
+    "Method",
+    "Plan",
+    "Settings",
+    "Stored",
+    "methods_for",
+    "register",
+    "storable",
+]

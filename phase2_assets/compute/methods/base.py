@@ -1,9 +1,11 @@
 """What a retrieval method is: its memory at a bit budget, how to build its index, how to search.
 
 Every method goes one way: ``build`` returns a ``Built`` (the searchable index and, for trained
-methods, its training report), ``search`` takes that ``Built``, and ``evaluation.score`` turns the
-ids it returns into the method's row. Methods whose index is a study asset of its own (the
-instrument's codes, PQ, int8) are built by that asset; the others where they are evaluated.
+methods, its training report), ``search`` takes that ``Built``, and
+``evaluation.search_and_score`` turns the ids it returns into the method's row. A method that
+declares how its index is kept (``stored``) can be listed in the config's ``methods.store``: its
+index is then a study asset of its own (the instrument's codes, PQ, int8 by default), built once
+and scored by its own metrics asset; every other method is built where it is evaluated.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from phase2_assets.compute import instrument
+from phase2_assets.compute.methods import instrument
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,10 @@ class Settings:
     corpus_block: int = 65536
     # Each method's own parameters (its ``Params``), by method name: the study's methods.<name>.
     method_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # The study's check thresholds (its ``checks:`` section) and the seed of the checks' samples,
+    # read by the checks stored methods run on their index and their row.
+    check_thresholds: Mapping[str, Any] = field(default_factory=dict)
+    checks_seed: int = 0
     # Called with (done, total) after each block of a long search or encode: the run log's
     # progress lines. Not a parameter of the result, so it takes no part in equality.
     progress: Callable[[int, int], None] | None = field(default=None, compare=False)
@@ -76,6 +82,34 @@ class Memory:
     external_bytes_per_vector: float = 0.0  # must stay elsewhere (re-ranking floats on disk)
 
 
+@dataclass(frozen=True)
+class Check:
+    """A sanity test a stored method runs on its own index or its own row: an asset check in
+    the UI, so the description is written for the researcher reading it."""
+
+    name: str
+    description: str
+    warn_only: bool = False
+    blocking: bool = False
+
+
+@dataclass(frozen=True)
+class Stored:
+    """How a method's index is kept as a study asset of its own when ``methods.store`` lists
+    the method: the index asset's name and file format, the plan's experiment tags of the index
+    and of the method's row, what the UI says about the index (formatted with the ``Settings``),
+    which seeds it records, and the checks run on the index and on the row."""
+
+    asset: str
+    format: str  # "npy": a numpy array (memory-mapped on load); "faiss": a faiss index
+    experiments: tuple[str, str]
+    description: str
+    seeds: tuple[tuple[str, str], ...] = ()  # (metadata name, Settings field)
+    index_checks: tuple[Check, ...] = ()
+    row_checks: tuple[Check, ...] = ()
+    memory_heavy: bool = True  # its build takes the memory_heavy pool
+
+
 class NoParams(BaseModel):
     """A method with no parameters of its own."""
 
@@ -101,6 +135,7 @@ class Method:
     follows: ClassVar[str] = "binary"  # "binary": the plan's code lengths; "pq": its PQ sizes
     in_plan: ClassVar[bool] = False  # the study plan's own rows (float32, int8, binary, PQ)
     Params: ClassVar[type[BaseModel]] = NoParams  # validates methods.<name> in the study config
+    stored: ClassVar[Stored | None] = None  # how its index is kept, if methods.store lists it
 
     def fits(self, dim: int, bits: int | None) -> bool:
         """Whether the method can be built at all at this dimension and budget."""
@@ -134,6 +169,21 @@ class Method:
         """Method-specific numbers for the asset's metadata (not table columns)."""
         return {}
 
+    # ---- a stored method's index asset: its own metadata and checks ------------------------
+    def index_metadata(self, built: Built, bits: int | None, settings: Settings) -> dict:
+        """What the index asset records beyond sizes, timings and training (plain values)."""
+        return {}
+
+    def check_index(
+        self, built: Built, corpus: np.ndarray, bits: int | None, settings: Settings
+    ) -> dict:
+        """Outcomes (``sanity.Outcome``) of ``stored.index_checks``, by check name."""
+        return {}
+
+    def check_row(self, row: dict, refs: Any, settings: Settings) -> dict:
+        """Outcomes of ``stored.row_checks`` on the method's scored row, by check name."""
+        return {}
+
 
 METHODS: dict[str, Method] = {}
 
@@ -143,6 +193,11 @@ def register(cls: type[Method]) -> type[Method]:
         raise ValueError(f"method {cls.name!r} registered twice")
     METHODS[cls.name] = cls()
     return cls
+
+
+def storable() -> list[str]:
+    """The methods whose index can be a study asset of its own (``methods.store``)."""
+    return [name for name, m in METHODS.items() if m.stored is not None]
 
 
 def methods_for(budget: str) -> list[Method]:

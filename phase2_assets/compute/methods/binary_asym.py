@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from phase2_assets.compute import instrument
-from phase2_assets.compute.exact_search import block_topk, merge_topk
+from phase2_assets.compute.methods import instrument
 from phase2_assets.compute.methods.base import Settings, register
 from phase2_assets.compute.methods.binary import Binary
+from phase2_assets.compute.search.exact_search import block_topk, merge_topk
 
 GRID_BITS = 30  # largest |R q| of a query maps to 2^30; bits * 2^30 < 2^53 keeps sums exact
 

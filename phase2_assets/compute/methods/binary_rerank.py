@@ -29,8 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from phase2_assets.compute import instrument
-from phase2_assets.compute.exact_search import merge_topk
+from phase2_assets.compute.methods import instrument
 from phase2_assets.compute.methods.base import (
     Built,
     Memory,
@@ -39,6 +38,7 @@ from phase2_assets.compute.methods.base import (
     hamming_search,
     register,
 )
+from phase2_assets.compute.search.exact_search import merge_topk
 
 
 @dataclass(frozen=True)

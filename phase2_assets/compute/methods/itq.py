@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from phase2_assets.compute import instrument, quantizers
+from phase2_assets.compute.methods import instrument, quantizers
 from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search, register
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from phase2_assets.compute import quantizers
+from phase2_assets.compute.methods import quantizers
 from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
 

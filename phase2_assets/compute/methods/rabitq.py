@@ -35,7 +35,7 @@ import math
 
 import faiss
 
-from phase2_assets.compute import quantizers
+from phase2_assets.compute.methods import quantizers
 from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
 QUERY_BITS = 4

@@ -1,7 +1,8 @@
 """Reference rows: float32 (the exact ranking itself) and int8 (faiss SQ8)."""
 
-from phase2_assets.compute import quantizers
-from phase2_assets.compute.methods.base import Built, Memory, Method, register
+from phase2_assets.compute.analysis import sanity
+from phase2_assets.compute.methods import quantizers
+from phase2_assets.compute.methods.base import Built, Check, Memory, Method, Stored, register
 
 
 @register
@@ -24,6 +25,24 @@ class Int8(Method):
     budget = "reference"
     in_plan = True
     description = "faiss SQ8: one byte per dimension, per-dimension min/max ranges."
+    stored = Stored(
+        asset="int8_index",
+        format="faiss",
+        experiments=("E3", "E4-E6"),
+        description=(
+            "faiss 8-bit scalar quantiser (SQ8): one byte per dimension with per-dimension "
+            "min/max ranges from the whole corpus. The high-memory baseline (8·d bits)."
+        ),
+        row_checks=(
+            Check(
+                "int8_near_float",
+                "int8 keeps recall_at_10 at or above the configured bound (checks."
+                "int8_min_recall_at_10, 0.95 by default) against float32: at 8 bits per "
+                "dimension quantisation noise should barely move the ranking. Warning only.",
+                warn_only=True,
+            ),
+        ),
+    )
 
     def code_bits(self, dim, bits):
         return 8 * dim
@@ -41,3 +60,12 @@ class Int8(Method):
         return quantizers.index_topk(
             index, queries, k, query_block=settings.query_block, progress=settings.progress
         )
+
+    def check_row(self, row, refs, settings):
+        bound = settings.check_thresholds["int8_min_recall_at_10"]
+        recall = row["recall_at_10"]
+        return {
+            "int8_near_float": sanity.Outcome(
+                recall >= bound, {"int8_recall_at_10": recall, "threshold": bound}
+            )
+        }

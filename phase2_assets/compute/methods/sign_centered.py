@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phase2_assets.compute import instrument
+from phase2_assets.compute.methods import instrument
 from phase2_assets.compute.methods.base import (
     Built,
     Memory,

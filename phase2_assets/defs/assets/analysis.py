@@ -3,8 +3,9 @@
 import dagster as dg
 import polars as pl
 
-from phase2_assets.compute import bfi as bfi_lib
-from phase2_assets.compute import decisions, figures, geometry, predictors, report
+from phase2_assets.compute.analysis import bfi as bfi_lib
+from phase2_assets.compute.analysis import decisions, geometry, predictors
+from phase2_assets.compute.report import figures, page
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import ANALYSIS, in_plan
@@ -263,4 +264,4 @@ def _k3(study: Study, linear_fit: pl.DataFrame):
 
 def _regression_md(table: pl.DataFrame) -> str:
     cols = ["target", "model", "n_points", "loocv_r2", "loocv_rmse", "spearman_rho", "status"]
-    return report.markdown_table(table, cols, digits=3)
+    return page.markdown_table(table, cols, digits=3)

@@ -1,11 +1,17 @@
-"""E2 and E3: the instrument's binary codes and the faiss baselines (PQ, int8) at matched memory."""
+"""E2 and E3: the index of every stored method (``methods.store``), one asset each.
+
+By default the instrument's codes (``binary_codes``), PQ (``pq_index``) and int8 (``int8_index``);
+any registered method that declares how it is kept can be listed. One factory makes them all; the
+method says what its index is called, how it is kept, what it records and which checks it runs.
+"""
 
 import time
 
 import dagster as dg
+import numpy as np
 
-from phase2_assets.compute import instrument, sanity, storage
-from phase2_assets.compute.methods import METHODS, Plan, Settings
+from phase2_assets.compute.data import storage
+from phase2_assets.compute.methods import METHODS, Check, Method
 from phase2_assets.config import Study
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import CORE, in_plan
@@ -13,26 +19,36 @@ from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import with_progress
 from phase2_assets.defs.provenance import check_metadata, provenance
+from phase2_assets.defs.settings import plan_of, settings_of
+
+FORMATS = {"npy": ("npy_io_manager", "numpy"), "faiss": ("faiss_io_manager", "faiss")}
 
 
-def settings_of(study: Study) -> Settings:
-    return Settings(
-        projection_seed=study.seeds.projection,
-        pq_seed=study.seeds.pq_train,
-        pq_nbits=study.pq.nbits,
-        pq_train_size=study.pq.train_size,
-        query_block=study.retrieval.query_block,
-        corpus_block=study.retrieval.corpus_block,
-        method_params=study.methods.params(),
+def stored_methods(study: Study) -> list[Method]:
+    return [METHODS[name] for name in study.methods.store]
+
+
+def check_spec(asset: str, check: Check) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        check.name, asset=asset, blocking=check.blocking, description=check.description
     )
 
 
-def planned_methods(study: Study, pair: str) -> Plan:
-    bits, pq_bytes = study.plan(pair)
-    return Plan(frozenset(bits), frozenset(pq_bytes))
+def check_result(context, name: str, outcome, check: Check) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.WARN if check.warn_only else dg.AssetCheckSeverity.ERROR,
+        metadata=check_metadata(context, outcome.metadata),
+    )
 
 
-def _training_metadata(report) -> dict:
+def partition_of(method: Method, key: str) -> tuple[str, int | None]:
+    """(pair, bits) of a stored method's partition key; bits is None for reference methods."""
+    return split_pair_bits(key) if method.budget == "bits" else (key, None)
+
+
+def training_metadata(report) -> dict:
     return {
         "n_train": report.n_train,
         "recommended_min_train": report.recommended_min_train,
@@ -44,188 +60,79 @@ def _training_metadata(report) -> dict:
     }
 
 
-def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
+def index_metadata(method: Method, built, dim: int, bits: int | None, seconds: float, settings):
+    memory = method.memory(dim, bits)
+    per_vector = memory.bytes_per_vector
+    meta = {
+        **({"bits": bits} if bits is not None else {}),
+        "bytes_per_vector": int(per_vector) if float(per_vector).is_integer() else per_vector,
+        "ntotal": built.ntotal,
+        "seconds": round(seconds, 3),
+        "vectors_per_second": round(built.ntotal / seconds, 1) if seconds > 0 else None,
+    }
+    if isinstance(built.index, np.ndarray):
+        meta.update(
+            shape=str(built.index.shape),
+            total_code_bytes=int(built.index.nbytes),
+            array_sha256=storage.sha256_array(built.index),
+        )
+    if built.training is not None:
+        meta.update(training_metadata(built.training))
+    return {**meta, **method.index_metadata(built, bits, settings)}
+
+
+def build_index(context: dg.AssetExecutionContext, study: Study, method: Method, corpus):
+    """Build the method's index from the corpus vectors, record it and run its checks; skipped
+    (nothing materialised) where the tiers do not plan the method at this partition."""
     settings = settings_of(study)
-    checks = study.checks
+    pair, bits = partition_of(method, context.partition_key)
+    where = f"{method.name} [{pair}{f', {bits} bits' if bits else ''}]"
+    if not method.applies(corpus.shape[1], bits, plan_of(study, pair)):
+        context.log.info(f"{where} is not planned; skipped")
+        return
+    t0 = time.perf_counter()
+    built = method.build(
+        corpus, bits, with_progress(settings, context, f"{where} encoding the corpus")
+    )
+    seconds = time.perf_counter() - t0
+    context.log.info(f"{where}: built in {seconds:.1f}s ({built.ntotal:,} vectors)")
+    if built.training is not None and built.training.warning:
+        context.log.info(f"{where}: {built.training.warning}")
+    seeds = {name: getattr(settings, field) for name, field in method.stored.seeds}
+    yield dg.Output(
+        built.index,
+        metadata={
+            **provenance(study, **seeds),
+            **index_metadata(method, built, corpus.shape[1], bits, seconds, settings),
+        },
+    )
+    outcomes = method.check_index(built, corpus, bits, settings)
+    for check in method.stored.index_checks:
+        yield check_result(context, check.name, outcomes[check.name], check)
+
+
+def index_asset(study: Study, parts: StudyPartitions, method: Method) -> dg.AssetsDefinition:
+    spec = method.stored
+    io_manager, kind = FORMATS[spec.format]
 
     @dg.asset(
-        **in_plan(CORE, "E2"),
-        partitions_def=parts.pair_bits,
-        io_manager_key="npy_io_manager",
-        kinds={"numpy"},
+        **in_plan(CORE, spec.experiments[0]),
+        name=spec.asset,
+        partitions_def=parts.pair_bits if method.budget == "bits" else parts.pair,
+        io_manager_key=io_manager,
+        kinds={kind},
         output_required=False,
+        pool=MEMORY_HEAVY if spec.memory_heavy else None,
         ins={"corpus_embeddings": dg.AssetIn()},
-        description=(
-            "The instrument's packed binary codes of the corpus (n_docs x bits/8 uint8): seeded "
-            "Gaussian projection d -> bits, sign, packed little-endian. Skipped (not materialised) "
-            "where the study's tiers do not ask for binary codes at this bit length."
-        ),
-        check_specs=[
-            dg.AssetCheckSpec(
-                "self_hamming_zero",
-                asset="binary_codes",
-                blocking=True,
-                description="A sample of codes searched against the corpus finds distance 0 first "
-                "(itself or an exact duplicate): the Hamming search and packing agree.",
-            ),
-            dg.AssetCheckSpec(
-                "reproducible",
-                asset="binary_codes",
-                blocking=True,
-                description="Re-encoding a sample with the recorded seed gives the stored bytes "
-                "exactly: the codes are a deterministic function of (vectors, seed, bits).",
-            ),
-            dg.AssetCheckSpec(
-                "bit_balance",
-                asset="binary_codes",
-                description="No bit is (nearly) constant: the fraction of ones of every bit is "
-                "within the configured deviation from 0.5. Anisotropic embeddings skew bits; a "
-                "constant bit wastes memory. Warning only.",
-            ),
-            dg.AssetCheckSpec(
-                "hamming_tracks_angle",
-                asset="binary_codes",
-                description="SimHash theory: normalised Hamming distance estimates angle/pi. The "
-                "mean error over random pairs must stay within the configured bound.",
-            ),
-        ],
+        description=spec.description.format(**vars(settings_of(study))),
+        check_specs=[check_spec(spec.asset, c) for c in spec.index_checks],
     )
     @with_cpu_share
-    def binary_codes(context: dg.AssetExecutionContext, corpus_embeddings):
-        pair, bits = split_pair_bits(context.partition_key)
-        method = METHODS["binary"]
-        if not method.applies(corpus_embeddings.shape[1], bits, planned_methods(study, pair)):
-            context.log.info(f"binary codes at {bits} bits are not planned for {pair}; skipped")
-            return
-        t0 = time.perf_counter()
-        codes = method.build(corpus_embeddings, bits, settings).index
-        seconds = time.perf_counter() - t0
-        n = len(codes)
-        yield dg.Output(
-            codes,
-            metadata={
-                **provenance(study, projection=settings.projection_seed),
-                "instrument_version": instrument.INSTRUMENT_VERSION,
-                "bits": bits,
-                "bytes_per_vector": bits // 8,
-                "shape": str(codes.shape),
-                "total_code_bytes": int(codes.nbytes),
-                "array_sha256": storage.sha256_array(codes),
-                "seconds": round(seconds, 3),
-                "vectors_per_second": round(n / seconds, 1) if seconds > 0 else None,
-            },
-        )
-        sample, seed = checks.sample_size, study.seeds.checks
-        outcomes = {
-            "self_hamming_zero": sanity.self_hamming_zero(codes, sample, seed),
-            "reproducible": sanity.reproducible_codes(
-                corpus_embeddings, codes, bits, settings.projection_seed, sample, seed
-            ),
-            "bit_balance": sanity.bit_balance(codes, bits, checks.bit_balance_max_deviation),
-            "hamming_tracks_angle": sanity.hamming_matches_angle(
-                corpus_embeddings, codes, bits, checks.hamming_angle_max_error, sample, seed
-            ),
-        }
-        for name, outcome in outcomes.items():
-            yield dg.AssetCheckResult(
-                check_name=name,
-                passed=outcome.passed,
-                metadata=check_metadata(context, outcome.metadata),
-                severity=dg.AssetCheckSeverity.WARN
-                if name == "bit_balance"
-                else dg.AssetCheckSeverity.ERROR,
-            )
+    def _index(context: dg.AssetExecutionContext, corpus_embeddings):
+        yield from build_index(context, study, method, corpus_embeddings)
 
-    @dg.asset(
-        **in_plan(CORE, "E3"),
-        partitions_def=parts.pair_bits,
-        io_manager_key="faiss_io_manager",
-        kinds={"faiss"},
-        output_required=False,
-        pool=MEMORY_HEAVY,
-        ins={"corpus_embeddings": dg.AssetIn()},
-        description=(
-            "faiss product quantiser at the same memory as the binary code: M = bits/8 "
-            f"sub-quantisers of {study.pq.nbits} bits, inner-product metric, trained on a seeded "
-            f"sample of up to {study.pq.train_size} corpus vectors (seed pq_train). Skipped where "
-            "the tiers do not ask for this PQ size."
-        ),
-        check_specs=[
-            dg.AssetCheckSpec(
-                "enough_training_data",
-                asset="pq_index",
-                description="faiss wants at least 39 x 256 training points per 8-bit "
-                "sub-quantiser; fewer makes PQ an unfairly weak baseline. Warning only (small "
-                "corpora such as SciFact train on every vector).",
-            )
-        ],
-    )
-    @with_cpu_share
-    def pq_index(context: dg.AssetExecutionContext, corpus_embeddings):
-        pair, bits = split_pair_bits(context.partition_key)
-        method = METHODS["pq"]
-        if not method.applies(corpus_embeddings.shape[1], bits, planned_methods(study, pair)):
-            context.log.info(f"PQ{bits // 8} is not planned for {pair}; skipped")
-            return
-        n_train = min(settings.pq_train_size, len(corpus_embeddings))
-        context.log.info(f"PQ{bits // 8} [{pair}]: training on {n_train:,} sampled vectors")
-        step = with_progress(settings, context, f"PQ{bits // 8} [{pair}] encoding the corpus")
-        built = method.build(corpus_embeddings, bits, step)
-        index, report = built.index, built.training
-        context.log.info(
-            f"PQ{bits // 8} [{pair}]: trained in {report.train_seconds:.1f}s, "
-            f"encoded {index.ntotal:,} vectors in {report.add_seconds:.1f}s"
-        )
-        yield dg.Output(
-            index,
-            metadata={
-                **provenance(study, pq_train=settings.pq_seed),
-                "M": bits // 8,
-                "nbits": study.pq.nbits,
-                "bytes_per_vector": bits // 8,
-                "ntotal": int(index.ntotal),
-                **_training_metadata(report),
-            },
-        )
-        yield dg.AssetCheckResult(
-            check_name="enough_training_data",
-            passed=not report.undertrained,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata=check_metadata(
-                context,
-                {
-                    "n_train": report.n_train,
-                    "recommended": report.recommended_min_train,
-                    **({"warning": report.warning} if report.warning else {}),
-                },
-            ),
-        )
+    return _index
 
-    @dg.asset(
-        **in_plan(CORE, "E3"),
-        partitions_def=parts.pair,
-        io_manager_key="faiss_io_manager",
-        kinds={"faiss"},
-        pool=MEMORY_HEAVY,
-        description=(
-            "faiss 8-bit scalar quantiser (SQ8): one byte per dimension with per-dimension "
-            "min/max ranges from the whole corpus. The high-memory baseline (8·d bits)."
-        ),
-    )
-    @with_cpu_share
-    def int8_index(context: dg.AssetExecutionContext, corpus_embeddings):
-        pair = context.partition_key
-        step = with_progress(settings, context, f"int8 [{pair}] encoding the corpus")
-        built = METHODS["int8"].build(corpus_embeddings, None, step)
-        index, report = built.index, built.training
-        return dg.Output(
-            index,
-            metadata={
-                **provenance(study),
-                "bytes_per_vector": corpus_embeddings.shape[1],
-                "ntotal": int(index.ntotal),
-                **_training_metadata(report),
-            },
-        )
 
-    return [binary_codes, pq_index, int8_index]
+def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
+    return [index_asset(study, parts, method) for method in stored_methods(study)]

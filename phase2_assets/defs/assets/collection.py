@@ -4,7 +4,7 @@ import hashlib
 
 import dagster as dg
 
-from phase2_assets.compute import beir
+from phase2_assets.compute.data import beir
 from phase2_assets.config import Study
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import CORE, in_plan

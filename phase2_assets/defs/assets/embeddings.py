@@ -5,7 +5,8 @@ import time
 
 import dagster as dg
 
-from phase2_assets.compute import beir, encoders, resumable, sanity, storage
+from phase2_assets.compute.analysis import sanity
+from phase2_assets.compute.data import beir, encoders, resumable, storage
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.gates import assert_expansion_open

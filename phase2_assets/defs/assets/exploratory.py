@@ -12,21 +12,15 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from phase2_assets.compute import adapter as adapter_lib
-from phase2_assets.compute import (
-    decisions,
-    encoders,
-    evaluation,
-    geometry,
-    instrument,
-    memo,
-    report,
-)
-from phase2_assets.compute.ledger import DeviceRecord, ledger, over_budget
-from phase2_assets.compute.methods import METHODS, Built
+from phase2_assets.compute.analysis import adapter as adapter_lib
+from phase2_assets.compute.analysis import decisions, geometry
+from phase2_assets.compute.data import encoders
+from phase2_assets.compute.methods import METHODS, Built, instrument
+from phase2_assets.compute.report import memo, page
+from phase2_assets.compute.report.ledger import DeviceRecord, ledger, over_budget
+from phase2_assets.compute.search import evaluation
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs import gates
-from phase2_assets.defs.assets.codes import settings_of
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import EXPLORATORY, REPORT, in_plan
 from phase2_assets.defs.partitions import StudyPartitions
@@ -34,6 +28,7 @@ from phase2_assets.defs.pools import EMBEDDING
 from phase2_assets.defs.provenance import provenance
 from phase2_assets.defs.resources import StudyRuntime
 from phase2_assets.defs.results_io import all_partitions, frames
+from phase2_assets.defs.settings import settings_of
 
 GEOMETRY_SAMPLE = 4000
 LEDGER = {  # which asset's device seconds count against which budget
@@ -128,13 +123,14 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         kinds={"torch", "polars"},
         pool=EMBEDDING,
         description=(
-            "X3: a small learned projection + sign (compute/adapter.py) trained with torch on the "
-            "pair's cached corpus vectors only (held-out corpus rows as pseudo-queries; the "
-            "evaluation queries only score it), against the instrument at the same bits: "
-            "recall_at_10 and nDCG@10 before and after, points gained, the pre-sign geometry "
-            "before and after, seconds and device. Configurations run in order (at most 3); on "
-            f"the first adapter pair ({k2_pair}) K2 is judged after the first and stops the rest "
-            "when the 256-bit gain is below its threshold. Paused when K1 has fired."
+            "X3: a small learned projection + sign (compute/analysis/adapter.py) trained with "
+            "torch on the pair's cached corpus vectors only (held-out corpus rows as "
+            "pseudo-queries; the evaluation queries only score it), against the instrument at "
+            "the same bits: recall_at_10 and nDCG@10 before and after, points gained, the "
+            "pre-sign geometry before and after, seconds and device. Configurations run in "
+            f"order (at most 3); on the first adapter pair ({k2_pair}) K2 is judged after the "
+            "first and stops the rest when the 256-bit gain is below its threshold. Paused when "
+            "K1 has fired."
         ),
     )
     @with_cpu_share
@@ -187,7 +183,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 **provenance(study),
                 "dagster/row_count": table.height,
                 "preview": dg.MetadataValue.md(
-                    report.markdown_table(table, [*preview, "points_gained"], 4)
+                    page.markdown_table(table, [*preview, "points_gained"], 4)
                 ),
                 "configs_run": int(table["config_index"].n_unique()) if table.height else 0,
                 "K2": k2.state if k2 else "judged on " + k2_pair,
@@ -224,7 +220,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         cols += ["adapted_recall_at_10", "pq_recall_at_10", "itq_recall_at_10", "gap_closed"]
         meta = {**provenance(study), "dagster/row_count": table.height}
         if table.height:
-            meta["preview"] = dg.MetadataValue.md(report.markdown_table(table, cols, 4))
+            meta["preview"] = dg.MetadataValue.md(page.markdown_table(table, cols, 4))
         return dg.Output(table, metadata=meta)
 
     @dg.asset(
@@ -258,9 +254,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             metadata={
                 **provenance(study),
                 "records": len(records),
-                "preview": dg.MetadataValue.md(
-                    report.markdown_table(table, list(table.columns), 3)
-                ),
+                "preview": dg.MetadataValue.md(page.markdown_table(table, list(table.columns), 3)),
             },
         )
         yield dg.AssetCheckResult(

@@ -6,7 +6,8 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from phase2_assets.compute import evaluation, exact_search, sanity
+from phase2_assets.compute.analysis import sanity
+from phase2_assets.compute.search import evaluation, exact_search
 from phase2_assets.config import Study
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import CORE, in_plan

@@ -1,28 +1,44 @@
-"""E5 and E6: every method scored against the float ground truth and the qrels, one row each."""
+"""E4–E6: every method scored against the float ground truth and the qrels, one row each.
+
+Every row comes from ``evaluation.search_and_score``. A stored method (``methods.store``) is
+scored by its own metrics asset from its index asset; every other registered method is built and
+scored in ``reference_metrics`` (reference budget) or ``method_metrics`` (bit budgets).
+"""
 
 import time
 
 import dagster as dg
 import polars as pl
 
-from phase2_assets.compute import evaluation, report, sanity
-from phase2_assets.compute.methods import METHODS, Built, methods_for
-from phase2_assets.compute.metrics import ndcg_at_k
+from phase2_assets.compute.methods import METHODS, Built, Method, methods_for
+from phase2_assets.compute.report import page
+from phase2_assets.compute.search import evaluation
 from phase2_assets.config import Study, plan, split_pair
-from phase2_assets.defs.assets.codes import planned_methods, settings_of
+from phase2_assets.defs.assets.codes import check_result, check_spec, partition_of, stored_methods
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import CORE, in_plan
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import with_progress
-from phase2_assets.defs.provenance import check_metadata, provenance
+from phase2_assets.defs.provenance import provenance
 from phase2_assets.defs.results_io import all_partitions, frames
+from phase2_assets.defs.settings import plan_of, settings_of
+
+PREVIEW_COLUMNS = [
+    "method",
+    "bits",
+    "bytes_per_vector",
+    "recall_at_10",
+    "ndcg_at_10",
+    "ndcg_at_10_vs_float",
+]
+SCORING_INPUTS = ("query_embeddings", "float_ground_truth", "evaluation_qrels")
 
 
 def _summary(table: pl.DataFrame) -> dict:
     meta = {"dagster/row_count": table.height}
     if table.height:
-        meta["preview"] = dg.MetadataValue.md(_markdown(table))
+        meta["preview"] = dg.MetadataValue.md(page.markdown_table(table, PREVIEW_COLUMNS, 4))
         for row in table.iter_rows(named=True):
             meta[f"{row['method']}_recall_at_10"] = round(row["recall_at_10"], 4)
             meta[f"{row['method']}_ndcg_at_10"] = round(row["ndcg_at_10"], 4)
@@ -37,22 +53,153 @@ def _timings(rows: list[dict]) -> dict:
     return meta
 
 
-PREVIEW_COLUMNS = [
-    "method",
-    "bits",
-    "bytes_per_vector",
-    "recall_at_10",
-    "ndcg_at_10",
-    "ndcg_at_10_vs_float",
-]
+def _table_output(study: Study, rows: list[dict], pair: str) -> dg.Output:
+    table = evaluation.rows_to_table(rows, *split_pair(pair))
+    return dg.Output(table, metadata={**provenance(study), **_summary(table), **_timings(rows)})
 
 
-def _markdown(table: pl.DataFrame) -> str:
-    return report.markdown_table(table, PREVIEW_COLUMNS, digits=4)
+def _references(inputs: dict, n_docs: int) -> evaluation.References:
+    queries = inputs["query_embeddings"]
+    return evaluation.references(
+        inputs["float_ground_truth"], inputs["evaluation_qrels"], len(queries), n_docs
+    )
+
+
+def score_stored(context: dg.AssetExecutionContext, study: Study, method: Method, inputs: dict):
+    """The stored method's row from its index asset, and the checks it runs on that row."""
+    pair, bits = partition_of(method, context.partition_key)
+    built = Built(inputs[method.stored.asset])
+    refs = _references(inputs, built.ntotal)
+    where = f"{method.name} search [{pair}{f', {bits} bits' if bits else ''}]"
+    settings = with_progress(settings_of(study), context, where)
+    row = evaluation.search_and_score(
+        method, built, inputs["query_embeddings"], refs, bits=bits, settings=settings
+    )
+    yield _table_output(study, [row], pair)
+    outcomes = method.check_row(row, refs, settings)
+    for check in method.stored.row_checks:
+        yield check_result(context, check.name, outcomes[check.name], check)
+
+
+def metrics_asset(study: Study, parts: StudyPartitions, method: Method) -> dg.AssetsDefinition:
+    spec = method.stored
+    name = f"{method.name}_metrics"
+    at = "this bit length" if method.budget == "bits" else "this (dataset, model)"
+
+    @dg.asset(
+        **in_plan(CORE, spec.experiments[1]),
+        name=name,
+        partitions_def=parts.pair_bits if method.budget == "bits" else parts.pair,
+        io_manager_key="parquet_io_manager",
+        kinds={"polars"},
+        ins={spec.asset: dg.AssetIn(), **{n: dg.AssetIn() for n in SCORING_INPUTS}},
+        description=(
+            f"Row for {method.name} at {at} ({method.description}): its stored index "
+            f"`{spec.asset}` searched for the top-K and scored against the float ground truth "
+            "(recall, overlap) and the qrels (nDCG@10), as every method is."
+        ),
+        check_specs=[check_spec(name, c) for c in spec.row_checks],
+    )
+    @with_cpu_share
+    def _metrics(context: dg.AssetExecutionContext, **inputs):
+        yield from score_stored(context, study, method, inputs)
+
+    return _metrics
+
+
+def built_here(context, study: Study, budget: str, bits, corpus, queries, refs) -> list[dict]:
+    """Rows of the registered methods that are not stored: build, then search and score."""
+    pair = context.partition_key if bits is None else split_pair_bits(context.partition_key)[0]
+    settings, planned = settings_of(study), plan_of(study, pair)
+    chosen = study.methods.extra
+    rows = []
+    for method in methods_for(budget):
+        if method.name in study.methods.store or method.name == "float32":
+            continue
+        if not method.applies(corpus.shape[1], bits, planned):
+            continue
+        if chosen is not None and not method.in_plan and method.name not in chosen:
+            continue
+        step = with_progress(settings, context, f"{method.name} [{pair}, {bits or 'ref'}]")
+        t0 = time.perf_counter()
+        built = method.build(corpus, bits, step)
+        build_seconds = time.perf_counter() - t0
+        row = evaluation.search_and_score(method, built, queries, refs, bits=bits, settings=step)
+        extra = method.diagnostics(built, queries, refs.truth_ids, settings)
+        row["diagnostics"] = {f"{method.name}_{k}": v for k, v in extra.items()}
+        context.log.info(
+            f"{method.name} [{pair}, {bits or 'reference'}]: built in {build_seconds:.1f}s, "
+            f"recall_at_10 {row['recall_at_10']:.4f}"
+        )
+        rows.append(row)
+    return rows
+
+
+def reference_rows(context, study: Study, corpus, inputs: dict):
+    refs = _references(inputs, len(corpus))
+    queries = inputs["query_embeddings"]
+    exact = evaluation.method_row(
+        METHODS["float32"],
+        refs.truth_ids,
+        refs,
+        dim=queries.shape[1],
+        bits=None,
+        search_seconds=0.0,
+    )
+    rows = [exact, *built_here(context, study, "reference", None, corpus, queries, refs)]
+    return _table_output(study, rows, context.partition_key)
+
+
+def bits_rows(context, study: Study, corpus, inputs: dict):
+    pair, bits = split_pair_bits(context.partition_key)
+    refs = _references(inputs, len(corpus))
+    rows = built_here(context, study, "bits", bits, corpus, inputs["query_embeddings"], refs)
+    return _table_output(study, rows, pair)
+
+
+def results_table(study: Study, tables: dict):
+    """Every partition's rows in one table, and the planned rows it still lacks."""
+    collected = [t for loaded in tables.values() for t in frames(loaded)]
+    table = (
+        # Partitions written by an older version may lack or carry extra columns.
+        evaluation.conform(pl.concat(collected, how="diagonal_relaxed")).sort(
+            "dataset", "model", "method", "bits"
+        )
+        if collected
+        else pl.DataFrame(schema={c: pl.Float64 for c in evaluation.RESULT_COLUMNS})
+    )
+    yield dg.Output(
+        table,
+        metadata={
+            **provenance(study),
+            "dagster/row_count": table.height,
+            "table": dg.MetadataValue.md(page.markdown_table(table, PREVIEW_COLUMNS, 4))
+            if table.height
+            else "empty",
+        },
+    )
+    planned = plan.planned_result_rows(study)
+    have = set()
+    if table.height:
+        have = {
+            (r[0], r[1], r[2], int(r[3]))
+            for r in table.select("dataset", "model", "method", "bits").iter_rows()
+        }
+    missing = sorted(planned - have)
+    yield dg.AssetCheckResult(
+        check_name="planned_rows_present",
+        passed=not missing,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "planned_rows": len(planned),
+            "missing_rows": len(missing),
+            "first_missing": ", ".join("/".join(map(str, m)) for m in missing[:10]) or "none",
+        },
+    )
 
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
-    settings = settings_of(study)
+    scoring = {n: dg.AssetIn() for n in SCORING_INPUTS}
 
     @dg.asset(
         **in_plan(CORE, "E4-E6"),
@@ -60,87 +207,17 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         io_manager_key="parquet_io_manager",
         kinds={"faiss", "polars"},
         pool=MEMORY_HEAVY,
+        ins={"corpus_embeddings": dg.AssetIn(), **scoring},
         description=(
             "Rows for the reference methods, whose size follows the model's dimension rather "
             "than a bit budget: float32 (the exact ranking itself: recall 1 by definition, its "
-            "nDCG@10 is the model's task score), int8 (faiss SQ8) and every other registered "
-            "reference method (built here from the corpus vectors)."
+            "nDCG@10 is the model's task score) and every registered reference method that is "
+            "not stored (built here from the corpus vectors)."
         ),
-        check_specs=[
-            dg.AssetCheckSpec(
-                "int8_near_float",
-                asset="reference_metrics",
-                description="int8 keeps recall_at_10 >= 0.95 against float32: at 8 bits per "
-                "dimension quantisation noise should barely move the ranking. Warning only.",
-            )
-        ],
     )
     @with_cpu_share
-    def reference_metrics(
-        context: dg.AssetExecutionContext,
-        float_ground_truth,
-        evaluation_qrels: pl.DataFrame,
-        query_embeddings,
-        int8_index,
-        corpus_embeddings,
-    ):
-        pair = context.partition_key
-        dataset, model = split_pair(pair)
-        refs = evaluation.references(
-            float_ground_truth, evaluation_qrels, len(query_embeddings), int8_index.ntotal
-        )
-        dim = query_embeddings.shape[1]
-        rows = [
-            evaluation.method_row(
-                METHODS["float32"], refs.truth_ids, refs, dim=dim, bits=None, search_seconds=0.0
-            ),
-            evaluation.search_and_score(
-                METHODS["int8"],
-                Built(int8_index),
-                query_embeddings,
-                refs,
-                bits=None,
-                settings=with_progress(settings, context, f"int8 search [{pair}]"),
-            ),
-        ]
-        rows += _built_here(
-            context, "reference", None, pair, corpus_embeddings, query_embeddings, refs
-        )
-        table = evaluation.rows_to_table(rows, dataset, model)
-        yield dg.Output(table, metadata={**provenance(study), **_summary(table), **_timings(rows)})
-        int8_recall = float(table.filter(pl.col("method") == "int8")["recall_at_10"][0])
-        yield dg.AssetCheckResult(
-            check_name="int8_near_float",
-            passed=int8_recall >= 0.95,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata=check_metadata(context, {"int8_recall_at_10": int8_recall, "threshold": 0.95}),
-        )
-
-    def _built_here(context, budget, bits, pair, corpus, queries, refs) -> list[dict]:
-        """Rows of the registered methods that have no asset of their own: build, then search."""
-        planned = planned_methods(study, pair)
-        rows = []
-        for method in methods_for(budget):
-            # The plan's own methods have assets of their own (E2-E6): built and scored there.
-            if method.in_plan or not method.applies(corpus.shape[1], bits, planned):
-                continue
-            if study.methods.extra is not None and method.name not in study.methods.extra:
-                continue
-            step = with_progress(settings, context, f"{method.name} [{pair}, {bits or 'ref'}]")
-            t0 = time.perf_counter()
-            built = method.build(corpus, bits, step)
-            build_seconds = time.perf_counter() - t0
-            row = evaluation.search_and_score(
-                method, built, queries, refs, bits=bits, settings=step
-            )
-            extra = method.diagnostics(built, queries, refs.truth_ids, settings)
-            row["diagnostics"] = {f"{method.name}_{k}": v for k, v in extra.items()}
-            context.log.info(
-                f"{method.name} [{pair}, {bits or 'reference'}]: built in {build_seconds:.1f}s, "
-                f"recall_at_10 {row['recall_at_10']:.4f}"
-            )
-            rows.append(row)
-        return rows
+    def reference_metrics(context: dg.AssetExecutionContext, corpus_embeddings, **inputs):
+        return reference_rows(context, study, corpus_embeddings, inputs)
 
     @dg.asset(
         **in_plan(CORE, "E5-E6"),
@@ -148,119 +225,27 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         io_manager_key="parquet_io_manager",
         kinds={"faiss", "polars"},
         pool=MEMORY_HEAVY,
+        ins={"corpus_embeddings": dg.AssetIn(), **scoring},
         description=(
-            "Rows for every registered bit-budget method without an asset of its own (beyond "
-            "the plan: binary + re-ranking, asymmetric scoring, centred sign, ITQ, OPQ, PCA + "
-            "int8, ...), each built from the corpus vectors at this bit length and scored like "
-            "the instrument. Empty when no such method applies."
+            "Rows for every registered bit-budget method that is not stored (beyond the plan: "
+            "binary + re-ranking, asymmetric scoring, centred sign, ITQ, OPQ, PCA + int8, ...), "
+            "each built from the corpus vectors at this bit length and scored like the "
+            "instrument. Empty when no such method applies."
         ),
     )
     @with_cpu_share
-    def method_metrics(
-        context: dg.AssetExecutionContext,
-        corpus_embeddings,
-        query_embeddings,
-        float_ground_truth,
-        evaluation_qrels: pl.DataFrame,
-    ):
-        pair, bits = split_pair_bits(context.partition_key)
-        dataset, model = split_pair(pair)
-        refs = evaluation.references(
-            float_ground_truth, evaluation_qrels, len(query_embeddings), len(corpus_embeddings)
-        )
-        rows = _built_here(context, "bits", bits, pair, corpus_embeddings, query_embeddings, refs)
-        table = evaluation.rows_to_table(rows, dataset, model)
-        return dg.Output(table, metadata={**provenance(study), **_summary(table), **_timings(rows)})
+    def method_metrics(context: dg.AssetExecutionContext, corpus_embeddings, **inputs):
+        return bits_rows(context, study, corpus_embeddings, inputs)
 
-    def _bits_metrics(
-        name: str, experiment: str, method_name: str, index_asset: str, description: str, checks
-    ):
-        @dg.asset(
-            **in_plan(CORE, experiment),
-            name=name,
-            partitions_def=parts.pair_bits,
-            io_manager_key="parquet_io_manager",
-            kinds={"polars"},
-            ins={
-                index_asset: dg.AssetIn(),
-                "query_embeddings": dg.AssetIn(),
-                "float_ground_truth": dg.AssetIn(),
-                "evaluation_qrels": dg.AssetIn(),
-            },
-            description=description,
-            check_specs=checks,
-        )
-        @with_cpu_share
-        def _asset(context: dg.AssetExecutionContext, **inputs):
-            pair, bits = split_pair_bits(context.partition_key)
-            dataset, model = split_pair(pair)
-            built = Built(inputs[index_asset])
-            queries = inputs["query_embeddings"]
-            n_docs = built.ntotal
-            refs = evaluation.references(
-                inputs["float_ground_truth"], inputs["evaluation_qrels"], len(queries), n_docs
-            )
-            step = with_progress(settings, context, f"{method_name} search [{pair}, {bits} bits]")
-            row = evaluation.search_and_score(
-                METHODS[method_name], built, queries, refs, bits=bits, settings=step
-            )
-            table = evaluation.rows_to_table([row], dataset, model)
-            yield dg.Output(
-                table, metadata={**provenance(study), **_summary(table), **_timings([row])}
-            )
-            if checks:
-                float_ndcg = ndcg_at_k(refs.truth_ids, refs.qrels, 10)
-                outcome = sanity.quantiser_within_bounds(
-                    row["recall_at_10"],
-                    n_docs,
-                    row["ndcg_at_10"],
-                    float_ndcg,
-                    study.checks.pq_float_ndcg_slack,
-                )
-                yield dg.AssetCheckResult(
-                    check_name=checks[0].name,
-                    passed=outcome.passed,
-                    metadata=check_metadata(context, outcome.metadata),
-                )
-
-        return _asset
-
-    binary_metrics = _bits_metrics(
-        "binary_metrics",
-        "E5",
-        "binary",
-        "binary_codes",
-        "Row for the instrument at this bit length: exact Hamming top-K (ties by corpus row) "
-        "scored against the float ground truth and the qrels.",
-        [],
-    )
-    pq_metrics = _bits_metrics(
-        "pq_metrics",
-        "E6",
-        "pq",
-        "pq_index",
-        "Row for PQ at the same bytes per vector: faiss asymmetric-distance top-K scored like "
-        "the binary codes.",
-        [
-            dg.AssetCheckSpec(
-                "between_random_and_float",
-                asset="pq_metrics",
-                description="PQ recall_at_10 beats a random ranking (k / n_docs) and its task "
-                "nDCG@10 is not above float32's by more than the configured slack: a PQ baseline "
-                "outside these bounds is broken, not strong or weak.",
-            )
-        ],
-    )
+    stored = [metrics_asset(study, parts, m) for m in stored_methods(study)]
+    tables = ["reference_metrics", "method_metrics", *(a.key.path[-1] for a in stored)]
 
     @dg.asset(
         **in_plan(CORE, "E5-E6"),
         key=["results", "retrieval_metrics"],
         io_manager_key="parquet_io_manager",
         kinds={"polars", "parquet"},
-        ins={
-            name: all_partitions()
-            for name in ("reference_metrics", "binary_metrics", "pq_metrics", "method_metrics")
-        },
+        ins={name: all_partitions() for name in tables},
         description=(
             "The study's results table, data/results/retrieval_metrics.parquet: one row per "
             "(dataset, model, method, bits) for every partition materialised so far. Plots and "
@@ -277,40 +262,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     )
     @with_cpu_share
     def retrieval_metrics(context: dg.AssetExecutionContext, **tables):
-        collected = [t for loaded in tables.values() for t in frames(loaded)]
-        table = (
-            # Partitions written by an older version may lack or carry extra columns.
-            evaluation.conform(pl.concat(collected, how="diagonal_relaxed")).sort(
-                "dataset", "model", "method", "bits"
-            )
-            if collected
-            else pl.DataFrame(schema={c: pl.Float64 for c in evaluation.RESULT_COLUMNS})
-        )
-        yield dg.Output(
-            table,
-            metadata={
-                **provenance(study),
-                "dagster/row_count": table.height,
-                "table": dg.MetadataValue.md(_markdown(table)) if table.height else "empty",
-            },
-        )
-        planned = plan.planned_result_rows(study)
-        have = set()
-        if table.height:
-            have = {
-                (r[0], r[1], r[2], int(r[3]))
-                for r in table.select("dataset", "model", "method", "bits").iter_rows()
-            }
-        missing = sorted(planned - have)
-        yield dg.AssetCheckResult(
-            check_name="planned_rows_present",
-            passed=not missing,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "planned_rows": len(planned),
-                "missing_rows": len(missing),
-                "first_missing": ", ".join("/".join(map(str, m)) for m in missing[:10]) or "none",
-            },
-        )
+        yield from results_table(study, tables)
 
-    return [reference_metrics, method_metrics, binary_metrics, pq_metrics, retrieval_metrics]
+    return [reference_metrics, method_metrics, *stored, retrieval_metrics]

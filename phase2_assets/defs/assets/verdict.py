@@ -5,8 +5,9 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from phase2_assets.compute import bfi as bfi_lib
-from phase2_assets.compute import decisions, figures, report
+from phase2_assets.compute.analysis import bfi as bfi_lib
+from phase2_assets.compute.analysis import decisions
+from phase2_assets.compute.report import figures, page
 from phase2_assets.config import Study, plan, split_pair
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import REPORT, in_plan
@@ -280,13 +281,13 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
                 ),
                 ("BFI table", "", bfi),
             ]
-        page = report.render(
+        html = page.render(
             title=f"Binary retrieval study '{study.name}' — report",
             verdict=verdict,
             switches=kill_switches["switches"],
             sections=sections,
         )
-        return dg.Output(page, metadata={**provenance(study), **meta, "verdict": verdict["colour"]})
+        return dg.Output(html, metadata={**provenance(study), **meta, "verdict": verdict["colour"]})
 
     return [kill_switches, verdict, study_report]
 

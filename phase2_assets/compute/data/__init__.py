@@ -1,0 +1,1 @@
+"""Getting the collections and their vectors: BEIR files, downloads, encoders, atomic storage."""

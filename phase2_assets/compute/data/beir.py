@@ -1,0 +1,242 @@
+"""BEIR-format collections: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.
+
+Files are streamed line by line (full MS MARCO is 8.8M lines), errors name the file and line, and
+subsampling is seeded and keeps every judged passage, so task metrics stay meaningful on a sample.
+Sources: an explicit folder, a folder under $PHASE2_BEIR_DIR, or the BEIR download zip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from phase2_assets.compute.data import download
+
+BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
+
+
+class BeirFormatError(ValueError):
+    """Malformed BEIR input; the message starts with 'file:line'."""
+
+
+@dataclass
+class Collection:
+    corpus: pl.DataFrame  # doc_id, title, text  (row order = corpus row used everywhere)
+    queries: pl.DataFrame  # query_id, text      (only queries judged in the split)
+    qrels: pl.DataFrame  # query_id, doc_id, score (only pairs whose doc is in the corpus)
+    stats: dict = field(default_factory=dict)
+
+
+def resolve_source(
+    name: str,
+    *,
+    path: str | None,
+    beir_name: str | None,
+    url: str | None,
+    beir_dir: str | None,
+    download_dir: str | os.PathLike,
+    allow_download: bool,
+    checksum: str | None = None,
+) -> Path:
+    """Where the dataset's BEIR folder is; downloads (atomically) only if allowed and needed."""
+    if path:
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"dataset {name!r}: path {folder} is not a folder")
+        return folder
+    folder_name = beir_name or name
+    if beir_dir:
+        folder = Path(beir_dir).expanduser() / folder_name
+        if folder.is_dir():
+            return folder
+    url = url or BEIR_URL.format(name=folder_name)
+    target = Path(download_dir) / folder_name
+    if (target / "corpus.jsonl").exists():
+        return target
+    if not allow_download:
+        where = f"{beir_dir}/{folder_name}" if beir_dir else "PHASE2_BEIR_DIR (unset)"
+        raise FileNotFoundError(
+            f"dataset {name!r}: no local copy at {where} and downloads are disabled; "
+            f"set PHASE2_BEIR_DIR to a folder holding {folder_name}/ or allow downloads ({url})"
+        )
+    return download_beir(url, Path(download_dir), folder_name, checksum)
+
+
+def download_beir(
+    url: str, download_dir: Path, folder_name: str, checksum: str | None = None
+) -> Path:
+    """Fetch a BEIR zip (verified, atomic) unless already here, then unpack it atomically."""
+    zip_target = download_dir / f"{folder_name}.zip"
+    if not zip_target.exists():
+        download.fetch(url, zip_target, checksum)
+    elif checksum:
+        download.verify(zip_target, checksum)
+    return download.unpack(zip_target, download_dir, folder_name)
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; malformed lines raise with file:line."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BeirFormatError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict) or "_id" not in obj:
+                raise BeirFormatError(f"{path}:{lineno}: expected an object with an '_id' field")
+            yield lineno, obj
+
+
+def read_qrels(path: Path) -> pl.DataFrame:
+    """query_id, doc_id, score; a header line is optional (real files vary)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: qrels file not found")
+    rows: list[tuple[str, str, int]] = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            # BEIR files are tab-separated; TREC originals use spaces. Ids never contain either.
+            parts = line.rstrip("\n").split("\t") if "\t" in line else line.split()
+            if len(parts) == 4:  # TREC style: qid 0 docid score
+                parts = [parts[0], parts[2], parts[3]]
+            if len(parts) != 3:
+                raise BeirFormatError(
+                    f"{path}:{lineno}: expected 3 fields (query-id, corpus-id, score), "
+                    f"got {len(parts)}"
+                )
+            try:
+                score = int(float(parts[2]))
+            except ValueError:
+                if lineno == 1:  # the header line
+                    continue
+                raise BeirFormatError(f"{path}:{lineno}: non-numeric score {parts[2]!r}") from None
+            rows.append((parts[0].strip(), parts[1].strip(), score))
+    if not rows:
+        raise BeirFormatError(f"{path}: no judgements")
+    return pl.DataFrame(rows, schema=["query_id", "doc_id", "score"], orient="row")
+
+
+def _read_queries(path: Path, wanted: set[str]) -> pl.DataFrame:
+    seen: dict[str, int] = {}
+    ids, texts = [], []
+    for lineno, obj in iter_jsonl(path):
+        qid = str(obj["_id"])
+        if qid in seen:
+            raise BeirFormatError(
+                f"{path}:{lineno}: duplicate query id {qid!r} (first at line {seen[qid]})"
+            )
+        seen[qid] = lineno
+        if qid in wanted:
+            ids.append(qid)
+            texts.append(str(obj.get("text", "")))
+    missing = wanted - set(ids)
+    if missing:
+        example = sorted(missing)[:5]
+        raise BeirFormatError(
+            f"{path}: {len(missing)} query ids judged in the qrels are not in queries.jsonl "
+            f"(e.g. {example})"
+        )
+    return pl.DataFrame({"query_id": ids, "text": texts})
+
+
+def _id_hash(doc_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _raise_duplicate(path: Path, suspect_hashes: set[int]) -> None:
+    """Second pass over the few ids whose hash repeats: name the lines of a real duplicate."""
+    first_line: dict[str, int] = {}
+    for lineno, obj in iter_jsonl(path):
+        did = str(obj["_id"])
+        if _id_hash(did) not in suspect_hashes:
+            continue
+        if did in first_line:
+            raise BeirFormatError(
+                f"{path}:{lineno}: duplicate doc id {did!r} (first at line {first_line[did]})"
+            )
+        first_line[did] = lineno
+
+
+def _select_rows(path: Path, judged: set[str], sample_size: int | None, seed: int):
+    """Pass 1: count lines, find judged lines, check ids; then choose the rows to keep.
+
+    Only 8 bytes per line are held (a hash of the id, and the line number of unjudged lines), so
+    an 8.8M-line corpus costs about 140 MB here, not gigabytes of Python strings.
+    """
+    hashes, other_lines = array("Q"), array("Q")
+    judged_lines: list[int] = []
+    judged_found: set[str] = set()
+    for lineno, obj in iter_jsonl(path):
+        did = str(obj["_id"])
+        hashes.append(_id_hash(did))
+        if did in judged:
+            judged_lines.append(lineno)
+            judged_found.add(did)
+        else:
+            other_lines.append(lineno)
+    n_total = len(hashes)
+    if n_total == 0:
+        raise BeirFormatError(f"{path}: empty corpus")
+    unique, counts = np.unique(np.frombuffer(hashes, dtype=np.uint64), return_counts=True)
+    if (counts > 1).any():
+        _raise_duplicate(path, {int(h) for h in unique[counts > 1]})
+    if sample_size is None or sample_size >= n_total:
+        return None, n_total, judged_found
+    n_extra = max(sample_size - len(judged_lines), 0)
+    rng = np.random.default_rng(seed)
+    others = np.frombuffer(other_lines, dtype=np.uint64).astype(np.int64)
+    extra = rng.choice(others, size=n_extra, replace=False) if n_extra else []
+    return set(judged_lines) | {int(x) for x in extra}, n_total, judged_found
+
+
+def load_collection(folder: Path, split: str, sample_size: int | None, seed: int) -> Collection:
+    """Read (and subsample) one BEIR collection; counts of what was skipped go to ``stats``."""
+    folder = Path(folder)
+    qrels = read_qrels(folder / "qrels" / f"{split}.tsv")
+    qrels = qrels.filter(pl.col("score") > 0)
+    judged_docs = set(qrels["doc_id"].to_list())
+    corpus_path = folder / "corpus.jsonl"
+    if not corpus_path.exists():
+        raise FileNotFoundError(f"{corpus_path}: corpus file not found")
+    keep, n_total, judged_found = _select_rows(corpus_path, judged_docs, sample_size, seed)
+    ids, titles, texts = [], [], []
+    for lineno, obj in iter_jsonl(corpus_path):
+        if keep is None or lineno in keep:
+            ids.append(str(obj["_id"]))
+            titles.append(str(obj.get("title") or ""))
+            texts.append(str(obj.get("text") or ""))
+    corpus = pl.DataFrame({"doc_id": ids, "title": titles, "text": texts})
+    unknown_docs = qrels.filter(~pl.col("doc_id").is_in(list(judged_found)))
+    qrels = qrels.filter(pl.col("doc_id").is_in(ids))
+    queries = _read_queries(folder / "queries.jsonl", set(qrels["query_id"].to_list()))
+    if queries.height == 0:
+        raise BeirFormatError(f"{folder}: no judged queries in split {split!r}")
+    stats = {
+        "corpus_lines": n_total,
+        "corpus_kept": corpus.height,
+        "sampled": keep is not None,
+        "queries": queries.height,
+        "qrels_pairs": qrels.height,
+        "qrels_unknown_doc_ids_skipped": unknown_docs.height,
+        "empty_documents": int(sum(1 for t, x in zip(titles, texts, strict=True) if not (t or x))),
+    }
+    return Collection(corpus=corpus, queries=queries, qrels=qrels, stats=stats)
+
+
+def passage_texts(corpus: pl.DataFrame, prompt: str = "") -> list[str]:
+    """'title text' as BEIR and MTEB join them, with the model's passage prompt in front."""
+    return [
+        prompt + f"{t} {x}".strip()
+        for t, x in zip(corpus["title"].to_list(), corpus["text"].to_list(), strict=True)
+    ]

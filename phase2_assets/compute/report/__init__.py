@@ -1,0 +1,1 @@
+"""What a researcher reads: tables, figures, the HTML report, the memo, the ledger."""

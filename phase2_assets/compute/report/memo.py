@@ -1,0 +1,231 @@
+"""X4: the Phase-3/4 design memo, written from the result tables alone.
+
+The plan asks for concrete, numeric guidance rather than "more experiments": the BFI definition
+and a threshold, geometry rules only when F3 did not fire, the adapter baselines, every
+kill-switch state, and a ranked Phase-3 experiment list whose success criteria are numbers taken
+from this study. Every number below is formatted from an argument; none is typed here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from phase2_assets.compute.analysis import decisions
+from phase2_assets.compute.report import page
+
+
+def _f(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _table(frame: pl.DataFrame, columns: list[str]) -> list[str]:
+    if not any(c in frame.columns for c in columns) or frame.height == 0:
+        return ["(no rows)"]
+    return page.markdown_table(frame, columns, 3, missing="n/a").splitlines()
+
+
+def bfi_threshold(
+    bfi: pl.DataFrame, results: pl.DataFrame, bits: list[int], recall: float, ratio: float
+):
+    """Lowest BFI of a pair meeting the GREEN bar, and highest BFI of a pair missing it."""
+    if bfi.height == 0:
+        return None, None
+    good = decisions.best_regimes(results, bits, recall, ratio).select("dataset", "model").unique()
+    marked = bfi.join(good.with_columns(meets=pl.lit(True)), on=["dataset", "model"], how="left")
+    meets = marked.filter(pl.col("meets").fill_null(False))["bfi"]
+    misses = marked.filter(~pl.col("meets").fill_null(False))["bfi"]
+    return (meets.min() if len(meets) else None), (misses.max() if len(misses) else None)
+
+
+def phase3_experiments(
+    adapter: pl.DataFrame, results: pl.DataFrame, switches: dict
+) -> list[tuple[float, str]]:
+    """(expected gain in recall_at_10 points, experiment with its success criterion), best first."""
+    ideas: list[tuple[float, str]] = []
+    gaps = decisions.binary_vs_pq(results)
+    at256 = gaps.filter(pl.col("bits") == 256)
+    if at256.height:
+        gap = float((at256["pq_recall_at_10"] - at256["binary_recall_at_10"]).mean()) * 100
+        ideas.append(
+            (
+                gap,
+                f"Close the binary -> PQ gap at 256 bits (mean {gap:.1f} points over "
+                f"{at256.height} benchmarks). Success: binary-256 recall_at_10 within 5 "
+                "points of PQ-32 on every Tier-1 benchmark.",
+            )
+        )
+    if adapter.height and not switches.get("K2", {}).get("fired"):
+        best = adapter.sort("points_gained", descending=True).row(0, named=True)
+        itq = best.get("itq_recall_at_10")
+        target = max(best["adapted_recall_at_10"], itq if itq is not None else 0.0)
+        ideas.append(
+            (
+                best["points_gained"],
+                f"Scale the X3 adapter ({best['adapter']}: "
+                f"+{best['points_gained']:.1f} points at {best['bits']} bits on "
+                f"{best['dataset']} x {best['model']}, gap closed {_f(best['gap_closed'], 2)}) "
+                f"to every Tier-1 pair. Success: recall_at_10 >= {target + 0.02:.3f} at "
+                f"{best['bits']} bits (2 points above the better of adapter and ITQ).",
+            )
+        )
+    itq = results.filter(pl.col("method") == "itq") if "method" in results.columns else results
+    binary = (
+        results.filter(pl.col("method") == "binary") if "method" in results.columns else results
+    )
+    if itq.height and binary.height:
+        joined = itq.join(binary, on=["dataset", "model", "bits"], suffix="_binary")
+        gain = float((joined["recall_at_10"] - joined["recall_at_10_binary"]).mean()) * 100
+        ideas.append(
+            (
+                gain,
+                f"Adopt learned rotations (ITQ: +{gain:.1f} points over the "
+                "instrument on average) as the Phase-3 binary baseline. Success: any new "
+                "method must beat ITQ at equal bits on >= 80% of benchmarks.",
+            )
+        )
+    rerank = (
+        results.filter(pl.col("method") == "binary_rerank")
+        if "method" in results.columns
+        else results
+    )
+    if rerank.height:
+        row = rerank.sort("ndcg_at_10_vs_float", descending=True).row(0, named=True)
+        loss = (1 - row["ndcg_at_10_vs_float"]) * 100
+        ideas.append(
+            (
+                loss,
+                f"Binary shortlist + float re-ranking: best fidelity nDCG@10 "
+                f"{row['ndcg_at_10_vs_float']:.3f} at {row['bits']} bits. Success: "
+                ">= 0.99 fidelity at <= 256 bits with the floats on disk.",
+            )
+        )
+    return sorted(ideas, key=lambda t: -t[0])
+
+
+def design_memo(
+    *,
+    study_name: str,
+    config_hash: str,
+    verdict: dict,
+    switches: list[dict],
+    bfi: pl.DataFrame,
+    bfi_formula: str,
+    regression: pl.DataFrame,
+    adapter: pl.DataFrame,
+    results: pl.DataFrame,
+    ledger: pl.DataFrame,
+    green_bits: list[int],
+    green_recall: float,
+    green_ratio: float,
+) -> str:
+    by_name = {s["name"]: s for s in switches}
+    lines = [
+        f"# Phase-3/4 design memo — study '{study_name}'",
+        "",
+        f"Config hash `{config_hash}`. Generated from the result tables; rerun "
+        "`phase2 report` to regenerate.",
+        "",
+        f"**Verdict: {verdict.get('colour', 'n/a')}**"
+        + ("" if verdict.get("final") else " (provisional)"),
+        "",
+    ]
+    lines += [f"- {r}" for r in verdict.get("reasons", [])]
+    lines += ["", "## Kill-switches", ""]
+    lines += ["| switch | state | rule | numbers |", "|---|---|---|---|"]
+    lines += [f"| {s['name']} | {s['state']} | {s['rule']} | {s['numbers']} |" for s in switches]
+    low, high = bfi_threshold(bfi, results, green_bits, green_recall, green_ratio)
+    lines += ["", "## Binary Friendliness Index (X1)", "", f"Definition: {bfi_formula}", ""]
+    if low is not None:
+        lines.append(
+            f"Recommended threshold: **BFI >= {low:.3f}** — the lowest BFI of a pair where "
+            f"binary reaches recall_at_10 >= {green_recall} and >= {green_ratio}x PQ at "
+            f"{'/'.join(map(str, green_bits))} bits"
+            + (
+                f"; the highest BFI of a pair that does not is {high:.3f}."
+                if high is not None
+                else "."
+            )
+        )
+    elif bfi.height:
+        lines.append(
+            f"No pair meets the GREEN bar, so no threshold separates them; the highest BFI "
+            f"is {_f(high)}. Phase 3 should treat BFI as descriptive only."
+        )
+    lines += [""] + _table(
+        bfi.sort("bfi", descending=True) if "bfi" in bfi.columns else bfi,
+        ["dataset", "model", "bfi", "recall_at_10_256"],
+    )
+    lines += ["", "## Geometry rules (E7/E8, X2)", ""]
+    if by_name.get("F3", {}).get("fired"):
+        lines.append(
+            f"F3 fired ({by_name['F3']['numbers']}): geometry does not predict binary "
+            "quality here. No geometry rule is stated; geometry ideas are weak hypotheses."
+        )
+    elif regression.height:
+        fitted = regression.filter(pl.col("status").str.starts_with("fitted"))
+        if fitted.height:
+            best = fitted.sort("loocv_r2", descending=True, nulls_last=True).row(0, named=True)
+            lines.append(
+                f"Best predictor: {best['model']} on `{best['target']}`, leave-one-pair-out "
+                f"R2 {_f(best['loocv_r2'])} "
+                f"(95% CI {_f(best['r2_ci_low'])}..{_f(best['r2_ci_high'])}), "
+                f"Spearman rho {_f(best['spearman_rho'])}; coefficients: {best['coefficients']}."
+            )
+            lines.append(
+                "Use these coefficients as a prior for which geometry to change, not as a law: "
+                f"n = {best['n_points']} points."
+            )
+        else:
+            statuses = ", ".join(sorted(set(regression["status"].to_list())))
+            lines.append(
+                f"No predictor was fitted ({statuses}; at most "
+                f"{regression['n_points'].max()} points), so no geometry rule is stated."
+            )
+    else:
+        lines.append("Not evaluated: no regression table yet.")
+    lines += ["", "## Adapter baselines (X3)", ""]
+    if adapter.height:
+        lines += _table(
+            adapter,
+            [
+                "dataset",
+                "model",
+                "adapter",
+                "bits",
+                "baseline_recall_at_10",
+                "adapted_recall_at_10",
+                "itq_recall_at_10",
+                "pq_recall_at_10",
+                "points_gained",
+                "gap_closed",
+                "itq_gap_closed",
+                "device",
+            ],
+        )
+    else:
+        lines.append("X3 has not run (or K1 paused it).")
+    k2 = by_name.get("K2")
+    if k2:
+        lines += ["", f"K2: {k2['state']} ({k2['numbers']})."]
+    lines += ["", "## Ranked Phase-3 experiments", ""]
+    ideas = phase3_experiments(adapter, results, by_name)
+    lines += [
+        f"{i}. {text} (expected gain {gain:.1f} points)" for i, (gain, text) in enumerate(ideas, 1)
+    ] or ["(no results yet)"]
+    lines += ["", "## GPU and CPU budget", ""]
+    lines += _table(
+        ledger,
+        [
+            "experiment",
+            "materialisations",
+            "gpu_hours",
+            "cpu_hours",
+            "budget_gpu_hours",
+            "within_budget",
+        ],
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,148 @@
+"""One method's row of the results table, from its top-k ids and the shared references."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from phase2_assets.compute.methods import Built, Method, Settings
+from phase2_assets.compute.search.metrics import retrieval_metrics
+
+
+@dataclass(frozen=True)
+class References:
+    """What every method is scored against: exact float top-k and the task judgements."""
+
+    truth_ids: np.ndarray  # (nq, K) exact float top-K corpus rows
+    truth_scores: np.ndarray  # (nq, K) their cosine similarities
+    qrels: list[dict[int, float]]  # per query row: corpus row -> relevance
+    n_docs: int
+
+
+def references(
+    ground_truth: dict[str, np.ndarray], judgements: pl.DataFrame, n_queries: int, n_docs: int
+) -> References:
+    """The references of one (dataset, model) pair from its stored ground truth (ids, scores)
+    and its judgements by (query row, corpus row)."""
+    return References(
+        truth_ids=ground_truth["ids"],
+        truth_scores=ground_truth["scores"],
+        qrels=qrels_lists(judgements, n_queries),
+        n_docs=n_docs,
+    )
+
+
+def judgements_by_row(
+    corpus_ids: list[str], query_ids: list[str], qrels: pl.DataFrame
+) -> pl.DataFrame:
+    """qrels re-keyed by (query row, corpus row): the row order every array of the study uses."""
+    doc_row = pl.DataFrame({"doc_id": corpus_ids, "doc_row": np.arange(len(corpus_ids))})
+    query_row = pl.DataFrame({"query_id": query_ids, "query_row": np.arange(len(query_ids))})
+    return (
+        qrels.join(query_row, on="query_id", how="inner")
+        .join(doc_row, on="doc_id", how="inner")
+        .select("query_row", "doc_row", "score")
+        .sort("query_row", "doc_row")
+    )
+
+
+def qrels_lists(judgements: pl.DataFrame, n_queries: int) -> list[dict[int, float]]:
+    out: list[dict[int, float]] = [{} for _ in range(n_queries)]
+    for q, d, s in judgements.iter_rows():
+        out[q][d] = float(s)
+    return out
+
+
+def method_row(
+    method: Method,
+    pred_ids: np.ndarray,
+    refs: References,
+    *,
+    dim: int,
+    bits: int | None,
+    search_seconds: float,
+) -> dict:
+    memory = method.memory(dim, bits)
+    row = {
+        "method": method.name,
+        "bits": method.code_bits(dim, bits),
+        "bytes_per_vector": float(memory.bytes_per_vector),
+        "extra_bytes_per_vector": float(memory.extra_bytes_per_vector),
+        "external_bytes_per_vector": float(memory.external_bytes_per_vector),
+        "fixed_overhead_bytes": int(memory.fixed_overhead_bytes),
+        # In memory for search: codes + per-vector extras + fixed overhead (not external bytes).
+        "index_bytes_total": int(
+            round((memory.bytes_per_vector + memory.extra_bytes_per_vector) * refs.n_docs)
+        )
+        + int(memory.fixed_overhead_bytes),
+    }
+    row.update(retrieval_metrics(pred_ids, refs.truth_ids, refs.truth_scores, refs.qrels))
+    row.update(
+        {
+            "n_docs": refs.n_docs,
+            "n_queries": int(pred_ids.shape[0]),
+            "search_seconds": search_seconds,
+        }
+    )
+    return row
+
+
+def search_and_score(
+    method: Method,
+    built: Built,
+    queries: np.ndarray,
+    refs: References,
+    *,
+    bits: int | None,
+    settings: Settings,
+) -> dict:
+    k = refs.truth_ids.shape[1]
+    t0 = time.perf_counter()
+    pred = method.search(built, queries, k, bits, settings)
+    seconds = time.perf_counter() - t0
+    return method_row(method, pred, refs, dim=queries.shape[1], bits=bits, search_seconds=seconds)
+
+
+RESULT_COLUMNS = [
+    "dataset",
+    "model",
+    "method",
+    "bits",
+    "bytes_per_vector",
+    "extra_bytes_per_vector",
+    "external_bytes_per_vector",
+    "fixed_overhead_bytes",
+    "index_bytes_total",
+    "recall_at_1",
+    "recall_at_5",
+    "recall_at_10",
+    "recall_at_50",
+    "recall_at_100",
+    "overlap_at_10",
+    "ndcg_at_10",
+    "ndcg_at_10_vs_float",
+    "n_docs",
+    "n_queries",
+]
+
+
+def conform(table: pl.DataFrame) -> pl.DataFrame:
+    """The results columns in order; a column an older partition lacks is null, not invented."""
+    missing = [pl.lit(None).alias(c) for c in RESULT_COLUMNS if c not in table.columns]
+    return table.with_columns(missing).select(RESULT_COLUMNS)
+
+
+def rows_to_table(rows: list[dict], dataset: str, model: str) -> pl.DataFrame:
+    keep = set(RESULT_COLUMNS)
+    table = pl.DataFrame(
+        [
+            {k: v for k, v in {"dataset": dataset, "model": model, **r}.items() if k in keep}
+            for r in rows
+        ]
+    )
+    if table.height == 0:
+        return pl.DataFrame(schema={c: pl.Null for c in RESULT_COLUMNS})
+    return table.select(RESULT_COLUMNS)

@@ -1,0 +1,70 @@
+"""The README's "Adding a method" recipe, run as written: the module dropped into the methods
+folder is registered with nothing else edited, and its rows reach the next run's results table."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from phase2_assets.compute import methods
+from phase2_assets.compute.methods import METHODS, Plan, Settings, instrument
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def recipe() -> str:
+    text = README.read_text()
+    block = re.search(r"<!-- readme-method -->\s*```python\n(.*?)```", text, re.S)
+    assert block, "the README's method recipe block is missing"
+    return "\n".join(line.removeprefix("  ") for line in block.group(1).splitlines())
+
+
+@pytest.fixture
+def dropped_in(tmp_path, monkeypatch):
+    """``my_method.py`` in a folder that is part of the methods package, then discovered."""
+    folder = tmp_path / "methods"
+    folder.mkdir()
+    (folder / "my_method.py").write_text(recipe())
+    monkeypatch.setattr(methods, "__path__", [*methods.__path__, str(folder)])
+    imported = methods.discover(methods.__path__)
+    yield imported
+    METHODS.pop("my_method", None)
+    sys.modules.pop("phase2_assets.compute.methods.my_method", None)
+
+
+def test_a_dropped_in_module_is_registered_and_works(dropped_in):
+    assert "my_method" in dropped_in
+    method = METHODS["my_method"]
+    assert method.applies(32, 64, Plan(frozenset({64}))) and not method.applies(32, 128, Plan())
+    rng = np.random.default_rng(0)
+    corpus = rng.standard_normal((50, 32)).astype(np.float32)
+    settings = Settings(method_params={"my_method": {"seed_offset": 3}})
+    built = method.build(corpus, 64, settings)
+    np.testing.assert_array_equal(built.index, instrument.encode(corpus, 64, 42 + 3))
+    ids = method.search(built, corpus[:5], 1, 64, settings)
+    assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]  # each vector finds itself first
+
+
+def test_its_rows_reach_the_results_table_of_the_next_run(
+    dropped_in, tmp_path, tiny_beir, tiny_model
+):
+    from phase2_assets_tests.conftest import write_tiny_study
+    from phase2_assets_tests.defs import graph_helpers as gh
+
+    path = write_tiny_study(
+        tmp_path / "s.yaml",
+        tiny_beir,
+        tiny_model,
+        methods={"extra": ["my_method"], "my_method": {"seed_offset": 2}},
+    )
+    study, defs = gh.build(path, tmp_path / "data")
+    assert all(r.success for r in gh.materialize_study(study, defs))
+    table = pl.read_parquet(tmp_path / "data" / "results" / "retrieval_metrics.parquet")
+    mine = table.filter(pl.col("method") == "my_method")
+    assert sorted(mine["bits"].to_list()) == [8, 16, 32, 64]
+    assert mine["recall_at_10"].min() > 0
