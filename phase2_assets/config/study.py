@@ -187,6 +187,7 @@ class CheckThresholds(_Strict):
     hamming_angle_max_error: float = 0.03
     pq_float_ndcg_slack: float = 0.02
     int8_min_recall_at_10: float = Field(0.95, ge=0, le=1)
+    ground_truth_sample_queries: int = Field(200, ge=1)
     sample_size: int = 2000
 
 
@@ -235,6 +236,9 @@ class VerdictConfig(_Strict):
     green_ratio_vs_pq: float = 0.80
     green_bits: list[int] = [256, 512]
     tier2_mostly_done: float = 0.5
+    green_adapter_gain_pp: float = Field(
+        5.0, description="GREEN also needs X3's best gain at 256 bits to reach this many points."
+    )
 
 
 class ExploratoryConfig(_Strict):
@@ -246,6 +250,12 @@ class ExploratoryConfig(_Strict):
         "first pair of the core tier. The first listed is where K2 is judged.",
     )
     adapter_bits: list[int] = [128, 256]
+    geometry_sample: int = Field(
+        4000, ge=10, description="Corpus rows on which the pre-sign geometry is measured."
+    )
+    geometry_pairs: int = Field(
+        2000, ge=10, description="Random pairs of those rows for the angles and Hamming distances."
+    )
     adapters: list[dict] = Field(
         default_factory=lambda: [{"name": "affine_tanh_pearson"}],
         min_length=1,

@@ -20,6 +20,11 @@ def all_partitions() -> dg.AssetIn:
     )
 
 
+def optional_table(*key: str) -> dg.AssetIn:
+    """A study-wide table read if it has been materialised, else None."""
+    return dg.AssetIn(key=list(key), metadata={"allow_missing": True})
+
+
 def frames(loaded) -> list[pl.DataFrame]:
     """The IO manager gives one frame when the asset has one partition, else a dict of them."""
     if loaded is None:

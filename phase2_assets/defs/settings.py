@@ -1,5 +1,6 @@
 """The study config as the compute layer reads it: the methods' ``Settings`` and a pair's plan."""
 
+from phase2_assets.compute.analysis.bfi import BFIFormula
 from phase2_assets.compute.methods import Plan, Settings
 from phase2_assets.config import Study
 
@@ -22,3 +23,7 @@ def plan_of(study: Study, pair: str) -> Plan:
     """What the tiers ask for on one (dataset, model) pair."""
     bits, pq_bytes = study.plan(pair)
     return Plan(frozenset(bits), frozenset(pq_bytes))
+
+
+def bfi_formula(study: Study) -> BFIFormula:
+    return BFIFormula(**study.bfi.model_dump())

@@ -54,6 +54,17 @@ class BFIFormula:
     anisotropy_penalty: float = 0.0
     anisotropy_reference: float = 10.0
 
+    def text(self) -> str:
+        """The formula with this study's numbers, as the UI, the report and the memo print it."""
+        bits = "/".join(map(str, self.recall_bits))
+        w, v = self.w_recall, self.w_ratio
+        return (
+            f"BFI = clip(({w}·R + {v}·Q)/({w}+{v}) − P, 0, 1); R = mean binary recall_at_10 at "
+            f"{bits} bits; Q = mean min(1, binary/PQ recall_at_10) at those bits; P = "
+            f"{self.anisotropy_penalty}·max(0, log10(anisotropy_centred/"
+            f"{self.anisotropy_reference}))"
+        )
+
     def __post_init__(self) -> None:
         # A config hands over a list; store a tuple so the formula stays hashable.
         object.__setattr__(self, "recall_bits", tuple(int(b) for b in self.recall_bits))

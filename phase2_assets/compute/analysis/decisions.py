@@ -246,6 +246,7 @@ def verdict(
     green_bits: list[int],
     green_recall: float,
     green_ratio: float,
+    green_adapter_gain_pp: float,
     tier2_mostly_done: float,
 ) -> Verdict:
     """The plan's summary rules (SEED-phase2-plan.md, "GREEN / YELLOW / RED Summary")."""
@@ -287,8 +288,10 @@ def verdict(
         green_missing.append("Exploratory X1/X2/X4 not complete")
     if adapter_gain_pp is None:
         green_missing.append("X3 adapter not run")
-    elif adapter_gain_pp < 5.0:
-        green_missing.append(f"X3 adapter gain {adapter_gain_pp:.1f} pp < 5 pp")
+    elif adapter_gain_pp < green_adapter_gain_pp:
+        green_missing.append(
+            f"X3 adapter gain {adapter_gain_pp:.1f} pp < {green_adapter_gain_pp:g} pp"
+        )
     if not tier1_done:
         reasons.append("provisional: Tier-1 is incomplete")
         reasons.extend(f"GREEN needs: {m}" for m in green_missing)

@@ -4,7 +4,8 @@ import dagster as dg
 import polars as pl
 
 from phase2_assets.compute.analysis import bfi as bfi_lib
-from phase2_assets.compute.analysis import decisions, geometry, predictors
+from phase2_assets.compute.analysis import geometry
+from phase2_assets.compute.analysis import regression as regression_lib
 from phase2_assets.compute.report import figures, page
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.cpu_share import with_cpu_share
@@ -13,10 +14,7 @@ from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
 from phase2_assets.defs.results_io import all_partitions, attach_figure, frames
-
-LINEAR_MODELS = ("ridge", "lasso")
-GEOMETRY_TARGET = decisions.GEOMETRY_TARGET
-PAIR = ["dataset", "model"]
+from phase2_assets.defs.settings import bfi_formula
 
 
 def _one_row(values: dict) -> pl.DataFrame:
@@ -123,13 +121,15 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         },
         description=(
             "data/results/bfi.parquet: the Binary Friendliness Index per (dataset, model), "
-            f"a transparent formula from the config ({_bfi_formula_text(study)}), with its "
+            f"a transparent formula from the config ({bfi_formula(study).text()}), with its "
             "components, spread across pairs and Spearman rank agreement with recall_at_10@256."
         ),
     )
     @with_cpu_share
     def bfi(context: dg.AssetExecutionContext, runtime: StudyRuntime, retrieval_metrics, geometry):
-        table = bfi_lib.compute_bfi(retrieval_metrics, _bfi_formula(study), _per_pair(geometry))
+        table = bfi_lib.compute_bfi(
+            retrieval_metrics, bfi_formula(study), regression_lib.per_pair(geometry)
+        )
         summary = bfi_lib.bfi_summary(table)
         meta = {"dagster/row_count": table.height, **provenance(study), **outcome_metadata(summary)}
         if table.height:
@@ -159,107 +159,37 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     def regression(
         context: dg.AssetExecutionContext, runtime: StudyRuntime, retrieval_metrics, geometry, bfi
     ):
-        cfg = study.analysis
-        points = predictors.design_table(
-            retrieval_metrics, _per_pair(geometry), list(cfg.features), bfi=bfi
-        )
-        geometry_only = [f for f in cfg.features if f != "log2_bits"]
-        if points.height:
-            points = points.with_columns(
-                (pl.col("recall_at_10") - pl.col("recall_at_10").mean().over("bits")).alias(
-                    GEOMETRY_TARGET
-                )
-            )
-        per_pair = points.unique(subset=["dataset", "model"], keep="first", maintain_order=True)
-        fits = [
-            # The plan's predictor: geometry + bits -> recall_at_10.
-            ("recall_at_10", points, list(cfg.features), PAIR),
-            # Geometry's own signal: the pair's recall relative to the mean at its bit length.
-            # F3 and K3 read this one (bits alone would make any model look predictive).
-            (GEOMETRY_TARGET, points, geometry_only, PAIR),
-            # BFI is one number per pair.
-            ("bfi", per_pair, geometry_only, None),
-        ]
-
-        def fit(target, pts, features, group_by, models):
-            return predictors.fit_predictors(
-                pts,
-                features,
-                target,
-                seed=study.seeds.checks,
-                n_bootstrap=cfg.n_bootstrap,
-                min_points=cfg.min_points,
-                models=models,
-                return_predictions=True,
-                group_by=group_by,
-            )
-
-        linear = {t: fit(t, p, f, g, LINEAR_MODELS) for t, p, f, g in fits if t in p.columns}
-        k3 = _k3(study, linear[GEOMETRY_TARGET][0]) if GEOMETRY_TARGET in linear else None
-        tables, preds = [], []
-        for target, pts, features, group_by in fits:
-            if target not in linear:
-                continue
-            table_t, pred_t = linear[target]
-            if k3 is not None and k3.fired:
-                table_t = pl.concat([table_t, predictors.blocked_row("mlp", target, pts, k3.rule)])
-            else:
-                mlp, mlp_pred = fit(target, pts, features, group_by, ("mlp",))
-                table_t = pl.concat([table_t, mlp], how="diagonal_relaxed")
-                pred_t = pl.concat([pred_t, mlp_pred], how="diagonal_relaxed")
-            tables.append(table_t)
-            if target == "recall_at_10":
-                preds.append(pred_t)
-        if k3 is not None and k3.fired:
-            context.log.warning(f"K3 fired ({k3.numbers}): the MLP is not fitted")
-        table = pl.concat(tables, how="diagonal_relaxed") if tables else pl.DataFrame()
-        meta = {
-            "dagster/row_count": table.height,
-            "n_points": points.height,
-            **provenance(study, checks=study.seeds.checks),
-        }
-        if table.height:
-            meta["summary"] = dg.MetadataValue.md(_regression_md(table))
-        if preds and preds[0].height:
-            fig = figures.predicted_vs_actual(pl.concat(preds, how="diagonal_relaxed"))
-            meta.update(attach_figure(runtime.data_dir, "predicted_vs_actual", fig))
-        return dg.Output(table, metadata=meta)
+        return fit_regressions(context, study, runtime, retrieval_metrics, geometry, bfi)
 
     return [embedding_geometry, code_geometry, geometry_table, bfi, regression]
 
 
-def _per_pair(geometry: pl.DataFrame) -> pl.DataFrame:
-    """The embedding-level geometry: one row per (dataset, model)."""
-    if geometry.height == 0:
-        return geometry
-    return geometry.unique(subset=["dataset", "model"], keep="first", maintain_order=True)
-
-
-def _bfi_formula(study: Study) -> bfi_lib.BFIFormula:
-    cfg = study.bfi
-    return bfi_lib.BFIFormula(
-        recall_bits=tuple(cfg.recall_bits),
-        w_recall=cfg.w_recall,
-        w_ratio=cfg.w_ratio,
-        anisotropy_penalty=cfg.anisotropy_penalty,
-        anisotropy_reference=cfg.anisotropy_reference,
+def fit_regressions(context, study: Study, runtime, results, geometry, bfi) -> dg.Output:
+    cfg = study.analysis
+    fitted = regression_lib.fit_regressions(
+        results,
+        geometry,
+        bfi,
+        features=list(cfg.features),
+        seed=study.seeds.checks,
+        n_bootstrap=cfg.n_bootstrap,
+        min_points=cfg.min_points,
+        thresholds=study.kill_switches,
     )
-
-
-def _bfi_formula_text(study: Study) -> str:
-    c = study.bfi
-    bits = "/".join(map(str, c.recall_bits))
-    return (
-        f"BFI = clip(({c.w_recall}·R + {c.w_ratio}·Q)/({c.w_recall}+{c.w_ratio}) − P, 0, 1); "
-        f"R = mean binary recall_at_10 at {bits} bits; Q = mean min(1, binary/PQ recall_at_10) "
-        f"at those bits; P = {c.anisotropy_penalty}·max(0, log10(anisotropy_centred/"
-        f"{c.anisotropy_reference}))"
-    )
-
-
-def _k3(study: Study, linear_fit: pl.DataFrame):
-    ks = study.kill_switches
-    return decisions.k3_predictor_failure(linear_fit, ks.k3_r2_below, ks.k3_abs_rho_below)
+    if fitted.k3 is not None and fitted.k3.fired:
+        context.log.warning(f"K3 fired ({fitted.k3.numbers}): the MLP is not fitted")
+    table = fitted.table
+    meta = {
+        "dagster/row_count": table.height,
+        "n_points": fitted.n_points,
+        **provenance(study, checks=study.seeds.checks),
+    }
+    if table.height:
+        meta["summary"] = dg.MetadataValue.md(_regression_md(table))
+    if fitted.predictions is not None and fitted.predictions.height:
+        fig = figures.predicted_vs_actual(fitted.predictions)
+        meta.update(attach_figure(runtime.data_dir, "predicted_vs_actual", fig))
+    return dg.Output(table, metadata=meta)
 
 
 def _regression_md(table: pl.DataFrame) -> str:

@@ -13,6 +13,60 @@ from phase2_assets.defs.provenance import provenance
 from phase2_assets.defs.resources import StudyRuntime
 
 
+def read_collection(context, study: Study, runtime: StudyRuntime):
+    """Read a BEIR-format folder (local, under PHASE2_BEIR_DIR, or downloaded), sampled."""
+    name = context.partition_key
+    cfg = study.datasets[name]
+    folder = beir.resolve_source(
+        name,
+        path=cfg.path,
+        beir_name=cfg.beir_name,
+        url=cfg.url,
+        beir_dir=runtime.beir_dir,
+        download_dir=runtime.download_dir,
+        allow_download=runtime.allow_download,
+        checksum=cfg.checksum,
+    )
+    context.log.info(f"Reading {name} from {folder} (split {cfg.split})")
+    coll = beir.load_collection(folder, cfg.split, cfg.sample_size, study.seeds.corpus_sample)
+    skipped = coll.stats["qrels_unknown_doc_ids_skipped"]
+    if skipped:
+        context.log.warning(
+            f"{name}: {skipped} qrels lines name doc ids missing from corpus.jsonl; skipped"
+        )
+    ids_sha = hashlib.sha256("\n".join(coll.corpus["doc_id"].to_list()).encode()).hexdigest()
+    common = provenance(study, corpus_sample=study.seeds.corpus_sample)
+    yield dg.Output(
+        coll.corpus,
+        output_name="corpus",
+        metadata={
+            **common,
+            "source": dg.MetadataValue.path(str(folder)),
+            "dagster/row_count": coll.corpus.height,
+            "corpus_lines": coll.stats["corpus_lines"],
+            "sampled": coll.stats["sampled"],
+            "sample_size": cfg.sample_size or coll.stats["corpus_lines"],
+            "kept_doc_ids_sha256": ids_sha,
+            "empty_documents": coll.stats["empty_documents"],
+        },
+    )
+    yield dg.Output(
+        coll.queries,
+        output_name="queries",
+        metadata={**common, "dagster/row_count": coll.queries.height, "split": cfg.split},
+    )
+    yield dg.Output(
+        coll.qrels,
+        output_name="qrels",
+        metadata={
+            **common,
+            "dagster/row_count": coll.qrels.height,
+            "qrels_unknown_doc_ids_skipped": skipped,
+            "split": cfg.split,
+        },
+    )
+
+
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         name="beir_collection",
@@ -48,55 +102,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @with_cpu_share
     def beir_collection(context: dg.AssetExecutionContext, runtime: StudyRuntime):
         """Read a BEIR-format folder (local, under PHASE2_BEIR_DIR, or downloaded)."""
-        name = context.partition_key
-        cfg = study.datasets[name]
-        folder = beir.resolve_source(
-            name,
-            path=cfg.path,
-            beir_name=cfg.beir_name,
-            url=cfg.url,
-            beir_dir=runtime.beir_dir,
-            download_dir=runtime.download_dir,
-            allow_download=runtime.allow_download,
-            checksum=cfg.checksum,
-        )
-        context.log.info(f"Reading {name} from {folder} (split {cfg.split})")
-        coll = beir.load_collection(folder, cfg.split, cfg.sample_size, study.seeds.corpus_sample)
-        skipped = coll.stats["qrels_unknown_doc_ids_skipped"]
-        if skipped:
-            context.log.warning(
-                f"{name}: {skipped} qrels lines name doc ids missing from corpus.jsonl; skipped"
-            )
-        ids_sha = hashlib.sha256("\n".join(coll.corpus["doc_id"].to_list()).encode()).hexdigest()
-        common = provenance(study, corpus_sample=study.seeds.corpus_sample)
-        yield dg.Output(
-            coll.corpus,
-            output_name="corpus",
-            metadata={
-                **common,
-                "source": dg.MetadataValue.path(str(folder)),
-                "dagster/row_count": coll.corpus.height,
-                "corpus_lines": coll.stats["corpus_lines"],
-                "sampled": coll.stats["sampled"],
-                "sample_size": cfg.sample_size or coll.stats["corpus_lines"],
-                "kept_doc_ids_sha256": ids_sha,
-                "empty_documents": coll.stats["empty_documents"],
-            },
-        )
-        yield dg.Output(
-            coll.queries,
-            output_name="queries",
-            metadata={**common, "dagster/row_count": coll.queries.height, "split": cfg.split},
-        )
-        yield dg.Output(
-            coll.qrels,
-            output_name="qrels",
-            metadata={
-                **common,
-                "dagster/row_count": coll.qrels.height,
-                "qrels_unknown_doc_ids_skipped": skipped,
-                "split": cfg.split,
-            },
-        )
+        yield from read_collection(context, study, runtime)
 
     return [beir_collection]

@@ -66,6 +66,110 @@ def device_metadata(device: str, precision: str, batch_size: int, tuning: dict) 
     return meta
 
 
+def encode_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
+    """Encode one pair's passages and queries with sentence-transformers (resumable, chunk by
+    chunk, progress in the run log), check them, and hand the staged arrays to the IO manager."""
+    pair = context.partition_key
+    if study.is_expansion_pair(pair):
+        assert_expansion_open(runtime.data_dir, f"embedding {pair}")
+    _, model_key = split_pair(pair)
+    cfg = study.models[model_key]
+    source = encoders.resolve_model(model_key, cfg.name, cfg.path, runtime.model_dir)
+    device = encoders.pick_device(runtime.device)
+    precision = encoders.pick_precision(cfg.precision, device)
+    context.log.info(
+        f"Loading {cfg.name} from {source.location} ({source.kind}) on {device}, {precision}"
+    )
+    model = encoders.load_encoder(
+        source,
+        device=device,
+        max_seq_length=cfg.max_seq_length,
+        trust_remote_code=encoders.remote_code_allowed(
+            model_key, cfg.trust_remote_code, runtime.trusted_remote_code
+        ),
+        precision=precision,
+    )
+    jobs = {
+        "corpus_embeddings": beir.passage_texts(corpus, cfg.passage_prompt),
+        "query_embeddings": [cfg.query_prompt + t for t in queries["text"].to_list()],
+    }
+    batch_size, tuning = _batch_size(context, model, cfg, device, jobs["corpus_embeddings"])
+    common = {
+        **provenance(study),
+        **device_metadata(device, precision, batch_size, tuning),
+    }
+    for output, texts in jobs.items():
+        tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
+
+        what = f"{output} [{pair}]"
+        progress = both(log_progress(context, what, "texts"), terminal_bar(what))
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        out, reused = resumable.encode_resumable(
+            model,
+            texts,
+            tmp,
+            dim=cfg.dim,
+            batch_size=batch_size,
+            chunk=study.retrieval.encode_chunk,
+            model_id=f"{source.kind}:{source.location}:{model.max_seq_length}:{precision}",
+            progress=progress,
+            renormalise=precision == "fp16",
+        )
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+        if reused:
+            context.log.info(f"{output} [{pair}]: resumed after {reused} complete chunks")
+        encoded = len(texts) - min(reused * study.retrieval.encode_chunk, len(texts))
+        norm = sanity.unit_vectors(out, study.checks.norm_tolerance)
+        shape = sanity.expected_shape(out, len(texts), cfg.dim)
+        checksum = storage.sha256_array(out)
+        del out
+        checks = [
+            dg.AssetCheckResult(
+                asset_key=output,
+                check_name="finite_unit_norm",
+                passed=norm.passed,
+                metadata=check_metadata(context, norm.metadata),
+            ),
+            dg.AssetCheckResult(
+                asset_key=output,
+                check_name="expected_shape",
+                passed=shape.passed,
+                metadata=check_metadata(context, shape.metadata),
+            ),
+        ]
+        # The journal goes either way: a rerun must encode again, not reuse bad chunks.
+        resumable.clear_journal(tmp)
+        if not (norm.passed and shape.passed):
+            context.log.error(
+                f"{output} [{pair}] failed its blocking checks (see the check results): not "
+                f"materialised, so the previous file, if any, stays in place; the rejected "
+                f"array is left at {tmp} for inspection"
+            )
+            yield from checks
+            continue
+        yield dg.Output(
+            StagedArray(tmp),
+            output_name=output,
+            metadata={
+                **common,
+                "model": cfg.name,
+                "model_source": f"{source.kind}: {source.location}",
+                "shape": str((len(texts), cfg.dim)),
+                "dagster/row_count": len(texts),
+                "array_sha256": checksum,
+                "seconds": round(seconds, 3),
+                "docs_per_second": round(encoded / seconds, 2) if seconds > 0 else None,
+                "chunks_resumed": reused,
+                "device_seconds": round(seconds, 3),
+                "gpu_seconds": round(seconds, 3) if device.startswith("cuda") else 0.0,
+                "cpu_seconds": round(cpu_seconds, 3),
+                "max_seq_length": int(model.max_seq_length or 0),
+                "prompt": cfg.passage_prompt if output == "corpus_embeddings" else cfg.query_prompt,
+            },
+        )
+        yield from checks
+
+
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     dataset_in = {"partition_mapping": parts.pair_to_dataset}
 
@@ -106,106 +210,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @with_cpu_share
     def embeddings(context: dg.AssetExecutionContext, runtime: StudyRuntime, corpus, queries):
         """Encode with sentence-transformers; progress goes to the run log every chunk."""
-        pair = context.partition_key
-        if study.is_expansion_pair(pair):
-            assert_expansion_open(runtime.data_dir, f"embedding {pair}")
-        _, model_key = split_pair(pair)
-        cfg = study.models[model_key]
-        source = encoders.resolve_model(model_key, cfg.name, cfg.path, runtime.model_dir)
-        device = encoders.pick_device(runtime.device)
-        precision = encoders.pick_precision(cfg.precision, device)
-        context.log.info(
-            f"Loading {cfg.name} from {source.location} ({source.kind}) on {device}, {precision}"
-        )
-        model = encoders.load_encoder(
-            source,
-            device=device,
-            max_seq_length=cfg.max_seq_length,
-            trust_remote_code=encoders.remote_code_allowed(
-                model_key, cfg.trust_remote_code, runtime.trusted_remote_code
-            ),
-            precision=precision,
-        )
-        jobs = {
-            "corpus_embeddings": beir.passage_texts(corpus, cfg.passage_prompt),
-            "query_embeddings": [cfg.query_prompt + t for t in queries["text"].to_list()],
-        }
-        batch_size, tuning = _batch_size(context, model, cfg, device, jobs["corpus_embeddings"])
-        common = {
-            **provenance(study),
-            **device_metadata(device, precision, batch_size, tuning),
-        }
-        for output, texts in jobs.items():
-            tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
-
-            what = f"{output} [{pair}]"
-            progress = both(log_progress(context, what, "texts"), terminal_bar(what))
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            out, reused = resumable.encode_resumable(
-                model,
-                texts,
-                tmp,
-                dim=cfg.dim,
-                batch_size=batch_size,
-                chunk=study.retrieval.encode_chunk,
-                model_id=f"{source.kind}:{source.location}:{model.max_seq_length}:{precision}",
-                progress=progress,
-                renormalise=precision == "fp16",
-            )
-            seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
-            if reused:
-                context.log.info(f"{output} [{pair}]: resumed after {reused} complete chunks")
-            encoded = len(texts) - min(reused * study.retrieval.encode_chunk, len(texts))
-            norm = sanity.unit_vectors(out, study.checks.norm_tolerance)
-            shape = sanity.expected_shape(out, len(texts), cfg.dim)
-            checksum = storage.sha256_array(out)
-            del out
-            checks = [
-                dg.AssetCheckResult(
-                    asset_key=output,
-                    check_name="finite_unit_norm",
-                    passed=norm.passed,
-                    metadata=check_metadata(context, norm.metadata),
-                ),
-                dg.AssetCheckResult(
-                    asset_key=output,
-                    check_name="expected_shape",
-                    passed=shape.passed,
-                    metadata=check_metadata(context, shape.metadata),
-                ),
-            ]
-            # The journal goes either way: a rerun must encode again, not reuse bad chunks.
-            resumable.clear_journal(tmp)
-            if not (norm.passed and shape.passed):
-                context.log.error(
-                    f"{output} [{pair}] failed its blocking checks (see the check results): not "
-                    f"materialised, so the previous file, if any, stays in place; the rejected "
-                    f"array is left at {tmp} for inspection"
-                )
-                yield from checks
-                continue
-            yield dg.Output(
-                StagedArray(tmp),
-                output_name=output,
-                metadata={
-                    **common,
-                    "model": cfg.name,
-                    "model_source": f"{source.kind}: {source.location}",
-                    "shape": str((len(texts), cfg.dim)),
-                    "dagster/row_count": len(texts),
-                    "array_sha256": checksum,
-                    "seconds": round(seconds, 3),
-                    "docs_per_second": round(encoded / seconds, 2) if seconds > 0 else None,
-                    "chunks_resumed": reused,
-                    "device_seconds": round(seconds, 3),
-                    "gpu_seconds": round(seconds, 3) if device.startswith("cuda") else 0.0,
-                    "cpu_seconds": round(cpu_seconds, 3),
-                    "max_seq_length": int(model.max_seq_length or 0),
-                    "prompt": cfg.passage_prompt
-                    if output == "corpus_embeddings"
-                    else cfg.query_prompt,
-                },
-            )
-            yield from checks
+        yield from encode_pair(context, study, runtime, corpus, queries)
 
     return [embeddings]

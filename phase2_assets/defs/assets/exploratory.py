@@ -9,13 +9,10 @@ adapter pair, and written to the gate file at once so that no further configurat
 import time
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
-from phase2_assets.compute.analysis import adapter as adapter_lib
-from phase2_assets.compute.analysis import decisions, geometry
+from phase2_assets.compute.analysis import adapter_runs, decisions
 from phase2_assets.compute.data import encoders
-from phase2_assets.compute.methods import METHODS, Built, instrument
 from phase2_assets.compute.report import memo, page
 from phase2_assets.compute.report.ledger import DeviceRecord, ledger, over_budget
 from phase2_assets.compute.search import evaluation
@@ -28,9 +25,8 @@ from phase2_assets.defs.pools import EMBEDDING
 from phase2_assets.defs.provenance import provenance
 from phase2_assets.defs.resources import StudyRuntime
 from phase2_assets.defs.results_io import all_partitions, frames
-from phase2_assets.defs.settings import settings_of
+from phase2_assets.defs.settings import bfi_formula, settings_of
 
-GEOMETRY_SAMPLE = 4000
 LEDGER = {  # which asset's device seconds count against which budget
     "corpus_embeddings": "E1",
     "query_embeddings": "E1",
@@ -38,83 +34,131 @@ LEDGER = {  # which asset's device seconds count against which budget
 }
 
 
-def adapter_configs(study: Study) -> list[adapter_lib.AdapterConfig]:
-    """The study's X3 configurations as compute configs; a wrong key names the adapter."""
-    out = []
-    for i, fields in enumerate(study.exploratory.adapters):
-        try:
-            out.append(adapter_lib.AdapterConfig(**fields))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"study {study.name!r}: exploratory.adapters[{i}]: {exc}") from exc
-    return out
-
-
-def _pre_sign_geometry(projected: np.ndarray, codes: np.ndarray, bits: int, seed: int) -> dict:
-    emb = geometry.embedding_geometry(projected, pair_sample=2000, seed=seed)
-    code = geometry.code_diagnostics(codes, bits, pair_sample=2000, seed=seed)
-    # Rounded: the pair angles go through multithreaded BLAS sums, which may differ in the last
-    # float bits between runs; the table must not.
-    return {
-        "anisotropy_centred": round(emb["anisotropy_centred"], 6),
-        "angular_spread_deg": round(emb["angular_spread_deg"], 6),
-        "mean_bit_entropy": round(code["mean_bit_entropy"], 6),
-    }
-
-
-def run_adapter(study, cfg, bits, corpus, queries, refs, device) -> tuple[dict, dict]:
-    """Instrument vs adapter at ``bits`` on one pair: (the table row, its timings), both scored
-    by ``evaluation.search_and_score`` like every method.
-
-    Timings are metadata, not columns, so that a rerun gives an identical table."""
-    seed = study.seeds.projection
+def train_adapters(context, study: Study, runtime, corpus, queries, inputs) -> dg.Output:
+    """X3 on one pair: every configuration in order at every adapter bit length; on the first
+    adapter pair K2 is judged after the first configuration and written to the gate file."""
+    pair = context.partition_key
+    k2_pair = study.adapter_pairs()[0]
+    gates.assert_open(runtime.data_dir, ("K1",), f"X3 on {pair}")
+    if pair != k2_pair:
+        gates.assert_open(runtime.data_dir, ("K2",), f"X3 on {pair}")
+    dataset, model = split_pair(pair)
+    configs = adapter_runs.adapter_configs(study.exploratory.adapters, f"study {study.name!r}")
+    cfg_x = study.exploratory
+    refs = evaluation.references(
+        inputs["float_ground_truth"], inputs["evaluation_qrels"], len(queries), len(corpus)
+    )
+    device = encoders.pick_device(runtime.device)
     settings = settings_of(study)
-    t0 = time.perf_counter()
-    method = adapter_lib.AdapterMethod(cfg, seed=seed, device=device)
-    built = method.build(corpus, bits, settings)
-    fitted, codes = built.index.adapter, built.index.codes
-    base_codes = METHODS["binary"].build(corpus, bits, settings).index
-    base = evaluation.search_and_score(
-        METHODS["binary"], Built(base_codes), queries, refs, bits=bits, settings=settings
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    rows, k2, timings = [], None, {}
+    for i, cfg in enumerate(configs):
+        if k2 is not None and k2.fired:
+            context.log.warning(f"K2 fired: adapter configs {i + 1}..{len(configs)} not run")
+            break
+        for bits in cfg_x.adapter_bits:
+            row, timing = adapter_runs.run_adapter(
+                cfg,
+                bits,
+                corpus,
+                queries,
+                refs,
+                settings,
+                device=device,
+                geometry_sample=cfg_x.geometry_sample,
+                geometry_pairs=cfg_x.geometry_pairs,
+            )
+            timings[f"{cfg.name}_{bits}_seconds"] = round(timing["seconds"], 3)
+            context.log.info(
+                f"{cfg.name} [{pair}, {bits} bits]: recall_at_10 "
+                f"{row['baseline_recall_at_10']:.4f} -> {row['adapted_recall_at_10']:.4f} "
+                f"in {timing['seconds']:.1f}s on {row['device']}"
+            )
+            rows.append({"dataset": dataset, "model": model, "config_index": i, **row})
+        if i == 0 and pair == k2_pair:
+            first = {r["bits"]: r["points_gained"] for r in rows}
+            k2 = decisions.k2_adapter_no_signal(
+                decisions.k2_gain(first), study.kill_switches.k2_min_gain_pp, pair
+            )
+            gates.update_gates(runtime.data_dir, [k2.to_dict()])
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+    table = pl.DataFrame(rows)
+    preview = ["adapter", "bits", "baseline_recall_at_10", "adapted_recall_at_10"]
+    return dg.Output(
+        table,
+        metadata={
+            **provenance(study),
+            "dagster/row_count": table.height,
+            "preview": dg.MetadataValue.md(
+                page.markdown_table(table, [*preview, "points_gained"], 4)
+            ),
+            "configs_run": int(table["config_index"].n_unique()) if table.height else 0,
+            "K2": k2.state if k2 else "judged on " + k2_pair,
+            "device": device,
+            "device_seconds": round(seconds, 3),
+            "gpu_seconds": round(seconds, 3) if device.startswith("cuda") else 0.0,
+            "cpu_seconds": round(cpu_seconds, 3),
+            **timings,
+        },
     )
-    adapted = evaluation.search_and_score(
-        method, built, queries, refs, bits=bits, settings=settings
+
+
+def adapter_results_table(study: Study, adapter_metrics, retrieval_metrics) -> dg.Output:
+    runs = frames(adapter_metrics)
+    table = adapter_runs.adapter_table(
+        pl.concat(runs, how="diagonal_relaxed") if runs else None, retrieval_metrics
     )
-    rows = np.sort(
-        np.random.default_rng(seed).choice(
-            len(corpus), min(GEOMETRY_SAMPLE, len(corpus)), replace=False
-        )
+    cols = ["dataset", "model", "adapter", "bits", "baseline_recall_at_10"]
+    cols += ["adapted_recall_at_10", "pq_recall_at_10", "itq_recall_at_10", "gap_closed"]
+    meta = {**provenance(study), "dagster/row_count": table.height}
+    if table.height:
+        meta["preview"] = dg.MetadataValue.md(page.markdown_table(table, cols, 4))
+    return dg.Output(table, metadata=meta)
+
+
+def sum_ledger(context, study: Study):
+    records = list(device_records(context.instance))
+    b = study.budget
+    table = ledger(records, {"E1": b.e1_gpu_hours, "X3": b.x3_gpu_hours}, b.phase2_gpu_hours)
+    over = over_budget(table)
+    yield dg.Output(
+        table,
+        metadata={
+            **provenance(study),
+            "records": len(records),
+            "preview": dg.MetadataValue.md(page.markdown_table(table, list(table.columns), 3)),
+        },
     )
-    sample = np.asarray(corpus[rows], dtype=np.float32)
-    before = _pre_sign_geometry(
-        sample @ instrument.projection_matrix(sample.shape[1], bits, seed).T,
-        base_codes[rows],
-        bits,
-        seed,
+    yield dg.AssetCheckResult(
+        check_name="within_gpu_budget",
+        passed=not over,
+        metadata={"over_budget": ", ".join(over) or "none"},
     )
-    after = _pre_sign_geometry(fitted.project(sample), codes[rows], bits, seed)
-    return {
-        "adapter": cfg.name,
-        "bits": bits,
-        "baseline_recall_at_10": base["recall_at_10"],
-        "adapted_recall_at_10": adapted["recall_at_10"],
-        "points_gained": adapter_lib.points_gained(base["recall_at_10"], adapted["recall_at_10"]),
-        "baseline_ndcg_at_10": base["ndcg_at_10"],
-        "adapted_ndcg_at_10": adapted["ndcg_at_10"],
-        "best_epoch": fitted.best_epoch,
-        "epochs_run": len(fitted.recall_history) - 1,
-        "anchor_source": fitted.anchor_source,
-        "training_rows": len(fitted.pool_rows),
-        "fixed_overhead_bytes": fitted.overhead_bytes,
-        **{f"baseline_{k}": v for k, v in before.items()},
-        **{f"adapted_{k}": v for k, v in after.items()},
-        "device": fitted.device,
-    }, {"seconds": time.perf_counter() - t0, "training_seconds": fitted.seconds}
+
+
+def write_memo(study: Study, tables: dict) -> dg.Output:
+    v = study.verdict
+    text = memo.design_memo(
+        study_name=study.name,
+        config_hash=study.config_hash(),
+        verdict=tables["verdict"],
+        switches=tables["kill_switches"]["switches"],
+        bfi=tables["bfi"],
+        bfi_formula=bfi_formula(study).text(),
+        regression=tables["regression"],
+        adapter=tables["adapter"],
+        results=tables["retrieval_metrics"],
+        ledger=tables["budget_ledger"],
+        green_bits=v.green_bits,
+        green_recall=v.green_recall_at_10,
+        green_ratio=v.green_ratio_vs_pq,
+    )
+    return dg.Output(text, metadata={**provenance(study), "memo": dg.MetadataValue.md(text)})
 
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
-    configs = adapter_configs(study)
+    adapter_runs.adapter_configs(study.exploratory.adapters, f"study {study.name!r}")  # early
     k2_pair = study.adapter_pairs()[0]
-    ks = study.kill_switches
 
     @dg.asset(
         **in_plan(EXPLORATORY, "X3"),
@@ -142,57 +186,12 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         float_ground_truth,
         evaluation_qrels: pl.DataFrame,
     ):
-        pair = context.partition_key
-        gates.assert_open(runtime.data_dir, ("K1",), f"X3 on {pair}")
-        if pair != k2_pair:
-            gates.assert_open(runtime.data_dir, ("K2",), f"X3 on {pair}")
-        dataset, model = split_pair(pair)
-        refs = evaluation.references(
-            float_ground_truth, evaluation_qrels, len(query_embeddings), len(corpus_embeddings)
-        )
-        device = encoders.pick_device(runtime.device)
-        t0, cpu0 = time.perf_counter(), time.process_time()
-        rows, k2, timings = [], None, {}
-        for i, cfg in enumerate(configs):
-            if k2 is not None and k2.fired:
-                context.log.warning(f"K2 fired: adapter configs {i + 1}..{len(configs)} not run")
-                break
-            for bits in study.exploratory.adapter_bits:
-                row, timing = run_adapter(
-                    study, cfg, bits, corpus_embeddings, query_embeddings, refs, device
-                )
-                timings[f"{cfg.name}_{bits}_seconds"] = round(timing["seconds"], 3)
-                context.log.info(
-                    f"{cfg.name} [{pair}, {bits} bits]: recall_at_10 "
-                    f"{row['baseline_recall_at_10']:.4f} -> {row['adapted_recall_at_10']:.4f} "
-                    f"in {timing['seconds']:.1f}s on {row['device']}"
-                )
-                rows.append({"dataset": dataset, "model": model, "config_index": i, **row})
-            if i == 0 and pair == k2_pair:
-                first = {r["bits"]: r["points_gained"] for r in rows}
-                k2 = decisions.k2_adapter_no_signal(
-                    decisions.k2_gain(first), ks.k2_min_gain_pp, pair
-                )
-                gates.update_gates(runtime.data_dir, [k2.to_dict()])
-        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
-        table = pl.DataFrame(rows)
-        preview = ["adapter", "bits", "baseline_recall_at_10", "adapted_recall_at_10"]
-        return dg.Output(
-            table,
-            metadata={
-                **provenance(study),
-                "dagster/row_count": table.height,
-                "preview": dg.MetadataValue.md(
-                    page.markdown_table(table, [*preview, "points_gained"], 4)
-                ),
-                "configs_run": int(table["config_index"].n_unique()) if table.height else 0,
-                "K2": k2.state if k2 else "judged on " + k2_pair,
-                "device": device,
-                "device_seconds": round(seconds, 3),
-                "gpu_seconds": round(seconds, 3) if device.startswith("cuda") else 0.0,
-                "cpu_seconds": round(cpu_seconds, 3),
-                **timings,
-            },
+        references = {
+            "float_ground_truth": float_ground_truth,
+            "evaluation_qrels": evaluation_qrels,
+        }
+        return train_adapters(
+            context, study, runtime, corpus_embeddings, query_embeddings, references
         )
 
     @dg.asset(
@@ -212,16 +211,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     )
     @with_cpu_share
     def adapter_results(context: dg.AssetExecutionContext, adapter_metrics, retrieval_metrics):
-        runs = frames(adapter_metrics)
-        table = adapter_table(
-            pl.concat(runs, how="diagonal_relaxed") if runs else None, retrieval_metrics
-        )
-        cols = ["dataset", "model", "adapter", "bits", "baseline_recall_at_10"]
-        cols += ["adapted_recall_at_10", "pq_recall_at_10", "itq_recall_at_10", "gap_closed"]
-        meta = {**provenance(study), "dagster/row_count": table.height}
-        if table.height:
-            meta["preview"] = dg.MetadataValue.md(page.markdown_table(table, cols, 4))
-        return dg.Output(table, metadata=meta)
+        return adapter_results_table(study, adapter_metrics, retrieval_metrics)
 
     @dg.asset(
         **in_plan(REPORT, "budget"),
@@ -245,23 +235,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     )
     @with_cpu_share
     def budget_ledger(context: dg.AssetExecutionContext):
-        records = list(device_records(context.instance))
-        b = study.budget
-        table = ledger(records, {"E1": b.e1_gpu_hours, "X3": b.x3_gpu_hours}, b.phase2_gpu_hours)
-        over = over_budget(table)
-        yield dg.Output(
-            table,
-            metadata={
-                **provenance(study),
-                "records": len(records),
-                "preview": dg.MetadataValue.md(page.markdown_table(table, list(table.columns), 3)),
-            },
-        )
-        yield dg.AssetCheckResult(
-            check_name="within_gpu_budget",
-            passed=not over,
-            metadata={"over_budget": ", ".join(over) or "none"},
-        )
+        yield from sum_ledger(context, study)
 
     @dg.asset(
         **in_plan(EXPLORATORY, "X4"),
@@ -288,39 +262,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         ),
     )
     @with_cpu_share
-    def design_memo(
-        context: dg.AssetExecutionContext,
-        retrieval_metrics,
-        regression,
-        bfi,
-        kill_switches,
-        verdict,
-        adapter,
-        budget_ledger,
-    ):
-        f = study.bfi
-        formula = (
-            f"BFI = clip(({f.w_recall} R + {f.w_ratio} Q) / {f.w_recall + f.w_ratio} - P, 0, 1); "
-            f"R = mean binary recall_at_10 over {f.recall_bits} bits; Q = mean of min(1, binary / "
-            f"PQ recall_at_10) over the same bits; P = {f.anisotropy_penalty} x max(0, log10("
-            f"anisotropy_centred / {f.anisotropy_reference}))."
-        )
-        text = memo.design_memo(
-            study_name=study.name,
-            config_hash=study.config_hash(),
-            verdict=verdict,
-            switches=kill_switches["switches"],
-            bfi=bfi,
-            bfi_formula=formula,
-            regression=regression,
-            adapter=adapter,
-            results=retrieval_metrics,
-            ledger=budget_ledger,
-            green_bits=study.verdict.green_bits,
-            green_recall=study.verdict.green_recall_at_10,
-            green_ratio=study.verdict.green_ratio_vs_pq,
-        )
-        return dg.Output(text, metadata={**provenance(study), "memo": dg.MetadataValue.md(text)})
+    def design_memo(context: dg.AssetExecutionContext, **tables):
+        return write_memo(study, tables)
 
     return [adapter_metrics, adapter_results, budget_ledger, design_memo]
 
@@ -342,37 +285,3 @@ def device_records(instance: dg.DagsterInstance, limit: int = 10000):
                 seconds=float(meta["device_seconds"].value),
                 cpu_seconds=float(meta["cpu_seconds"].value) if "cpu_seconds" in meta else 0.0,
             )
-
-
-def adapter_table(runs: pl.DataFrame | None, results: pl.DataFrame) -> pl.DataFrame:
-    """Adapter runs joined with PQ and ITQ recall at the same bits, and the gap closed."""
-    if runs is None or runs.height == 0:
-        return pl.DataFrame()
-    keys = ["dataset", "model", "bits"]
-    for method in ("pq", "itq"):
-        other = pl.DataFrame(schema={**dict.fromkeys(keys[:2], pl.String), "bits": pl.Int64})
-        if results.height and "method" in results.columns:
-            other = results.filter(pl.col("method") == method).select(
-                *keys, pl.col("recall_at_10").alias(f"{method}_recall_at_10")
-            )
-        if f"{method}_recall_at_10" not in other.columns:
-            other = other.with_columns(pl.lit(None, pl.Float64).alias(f"{method}_recall_at_10"))
-        runs = runs.join(
-            other.with_columns(pl.col("bits").cast(runs["bits"].dtype)), on=keys, how="left"
-        )
-    gap = [
-        adapter_lib.gap_closed(b, a, p if p is not None else float("nan"))
-        for b, a, p in runs.select(
-            "baseline_recall_at_10", "adapted_recall_at_10", "pq_recall_at_10"
-        ).iter_rows()
-    ]
-    itq_gap = [
-        adapter_lib.gap_closed(b, i, p) if i is not None and p is not None else float("nan")
-        for b, i, p in runs.select(
-            "baseline_recall_at_10", "itq_recall_at_10", "pq_recall_at_10"
-        ).iter_rows()
-    ]
-    return runs.with_columns(
-        gap_closed=pl.Series(gap, dtype=pl.Float64),
-        itq_gap_closed=pl.Series(itq_gap, dtype=pl.Float64),
-    ).sort("dataset", "model", "config_index", "bits")

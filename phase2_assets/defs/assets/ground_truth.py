@@ -17,6 +17,45 @@ from phase2_assets.defs.progress import log_progress
 from phase2_assets.defs.provenance import check_metadata, provenance
 
 
+def exact_top_k(context, study: Study, corpus_embeddings, query_embeddings):
+    """The exact float top-K of every query, streamed over blocks, and its consistency check."""
+    t0 = time.perf_counter()
+    scores, ids = exact_search.float_topk(
+        query_embeddings,
+        corpus_embeddings,
+        study.retrieval.ground_truth_k,
+        query_block=study.retrieval.query_block,
+        corpus_block=study.retrieval.corpus_block,
+        progress=log_progress(context, f"exact search [{context.partition_key}]", "queries"),
+    )
+    seconds = time.perf_counter() - t0
+    outcome = sanity.ground_truth_consistent(
+        query_embeddings,
+        corpus_embeddings,
+        ids,
+        scores,
+        study.checks.ground_truth_sample_queries,
+        study.seeds.checks,
+    )
+    nq, n = len(query_embeddings), len(corpus_embeddings)
+    yield dg.Output(
+        {"ids": ids, "scores": scores},
+        metadata={
+            **provenance(study, checks=study.seeds.checks),
+            "shape": str(ids.shape),
+            "seconds": round(seconds, 3),
+            "flops_estimate": float(2 * nq * n * corpus_embeddings.shape[1]),
+            "mean_top1_cosine": float(scores[:, 0].mean()),
+            "mean_top10_cosine": float(scores[:, : min(10, scores.shape[1])].mean()),
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name="self_consistent",
+        passed=outcome.passed,
+        metadata=check_metadata(context, outcome.metadata),
+    )
+
+
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
         **in_plan(CORE, "E4"),
@@ -45,36 +84,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     )
     @with_cpu_share
     def float_ground_truth(context: dg.AssetExecutionContext, corpus_embeddings, query_embeddings):
-        t0 = time.perf_counter()
-        scores, ids = exact_search.float_topk(
-            query_embeddings,
-            corpus_embeddings,
-            study.retrieval.ground_truth_k,
-            query_block=study.retrieval.query_block,
-            corpus_block=study.retrieval.corpus_block,
-            progress=log_progress(context, f"exact search [{context.partition_key}]", "queries"),
-        )
-        seconds = time.perf_counter() - t0
-        outcome = sanity.ground_truth_consistent(
-            query_embeddings, corpus_embeddings, ids, scores, 200, study.seeds.checks
-        )
-        nq, n = len(query_embeddings), len(corpus_embeddings)
-        yield dg.Output(
-            {"ids": ids, "scores": scores},
-            metadata={
-                **provenance(study, checks=study.seeds.checks),
-                "shape": str(ids.shape),
-                "seconds": round(seconds, 3),
-                "flops_estimate": float(2 * nq * n * corpus_embeddings.shape[1]),
-                "mean_top1_cosine": float(scores[:, 0].mean()),
-                "mean_top10_cosine": float(scores[:, : min(10, scores.shape[1])].mean()),
-            },
-        )
-        yield dg.AssetCheckResult(
-            check_name="self_consistent",
-            passed=outcome.passed,
-            metadata=check_metadata(context, outcome.metadata),
-        )
+        yield from exact_top_k(context, study, corpus_embeddings, query_embeddings)
 
     @dg.asset(
         **in_plan(CORE, "E4"),

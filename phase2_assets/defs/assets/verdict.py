@@ -1,25 +1,31 @@
-"""Kill-switches F1–F3/K3 (asset checks + the explicit gate), the verdict and the HTML report."""
+"""Kill-switches F1–F3/K1–K3 (asset checks + the explicit gate), the verdict and the HTML report."""
 
 import datetime as dt
 
 import dagster as dg
 import polars as pl
 
-from phase2_assets.compute.analysis import bfi as bfi_lib
-from phase2_assets.compute.analysis import decisions
-from phase2_assets.compute.report import figures, page
+from phase2_assets.compute.analysis import decisions, switches
+from phase2_assets.compute.report import figures, page, sections
 from phase2_assets.config import Study, plan, split_pair
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import REPORT, in_plan
-from phase2_assets.defs.locations import storage_root
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
-from phase2_assets.defs.results_io import attach_figure
+from phase2_assets.defs.results_io import attach_figure, optional_table
 
 RESULTS = {
     "retrieval_metrics": dg.AssetIn(key=["results", "retrieval_metrics"]),
     "regression": dg.AssetIn(key=["results", "regression"]),
 }
+# X3's table, read if X3 has run: K2 and the verdict read it (X3 itself is gated by the gate
+# file, so the kill-switches are computed before X3 exists).
+ADAPTER = {"adapter": optional_table("results", "adapter")}
+NOTES = {
+    "F3": "Warning: geometry claims become weak hypotheses.",
+    "K3": "Warning: the regression asset skips the MLP.",
+}
+BINDING_NOTE = "Binding: the gate file results/kill_switches.json stops that work in later runs."
 
 
 def switches_for(
@@ -28,114 +34,124 @@ def switches_for(
     regression: pl.DataFrame,
     adapter: pl.DataFrame | None = None,
     today: dt.date | None = None,
-):
-    ks = study.kill_switches
-    return [
-        decisions.f1_binary_collapse(results, ks.f1_recall_at_10_512_below),
-        decisions.f2_pq_dominance(results, ks.f2_binary_over_pq_below),
-        decisions.f3_geometry_non_signal(regression, ks.f3_abs_rho_below, ks.f3_r2_below),
-        decisions.k1_core_behind_schedule(
-            completion(study, results, list(study.tiers)[:1]),
-            study.start_date,
-            today or dt.date.today(),
-            week=ks.k1_week,
-            min_completion=ks.k1_min_tier1_completion,
-        ),
-        decisions.k2_adapter_no_signal(
-            first_adapter_gain(study, adapter), ks.k2_min_gain_pp, study.adapter_pairs()[0]
-        ),
-        decisions.k3_predictor_failure(regression, ks.k3_r2_below, ks.k3_abs_rho_below),
-    ]
-
-
-def first_adapter_gain(study: Study, adapter: pl.DataFrame | None) -> float | None:
-    """Points gained at 256 bits by the first configuration on the first adapter pair (K2)."""
-    if adapter is None or adapter.height == 0:
-        return None
-    dataset, model = split_pair(study.adapter_pairs()[0])
-    rows = adapter.filter(
-        (pl.col("dataset") == dataset) & (pl.col("model") == model) & (pl.col("config_index") == 0)
-    )
-    gains = dict(zip(rows["bits"].to_list(), rows["points_gained"].to_list(), strict=True))
-    return decisions.k2_gain(gains)
-
-
-def best_adapter_gain(adapter: pl.DataFrame) -> float | None:
-    """The verdict's X3 number: the best points gained at 256 bits (or any bits) anywhere."""
-    if adapter.height == 0:
-        return None
-    at_256 = adapter.filter(pl.col("bits") == 256)
-    return float((at_256 if at_256.height else adapter)["points_gained"].max())
-
-
-def _check_spec(study: Study, name: str, severity_note: str) -> dg.AssetCheckSpec:
-    rules = {s.name: s for s in switches_for(study, pl.DataFrame(), pl.DataFrame())}
-    switch = rules[name]
-    return dg.AssetCheckSpec(
-        name,
-        asset=["results", "kill_switches"],
-        description=f"{name} fires when {switch.rule}. When fired it stops: {switch.blocks}. "
-        f"{severity_note}",
+) -> list[decisions.Switch]:
+    k2_pair = study.adapter_pairs()[0]
+    return switches.evaluate(
+        results,
+        regression,
+        adapter,
+        thresholds=study.kill_switches,
+        core_rows=plan.planned_result_rows(study, [study.core_tier], core_only=True),
+        start_date=study.start_date,
+        today=today or dt.date.today(),
+        adapter_pair=split_pair(k2_pair),
+        adapter_pair_key=k2_pair,
     )
 
 
 def completion(study: Study, results: pl.DataFrame, tiers: list[str]) -> float | None:
-    planned = plan.planned_result_rows(study, tiers, core_only=True)
-    if not planned:
-        return None
-    have = set()
-    if results.height:
-        have = {
-            (d, m, meth, int(b))
-            for d, m, meth, b in results.select("dataset", "model", "method", "bits").iter_rows()
-        }
-    return len(planned & have) / len(planned)
+    return switches.completion(plan.planned_result_rows(study, tiers, core_only=True), results)
+
+
+def _check_specs(study: Study) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            s.name,
+            asset=["results", "kill_switches"],
+            description=f"{s.name} fires when {s.rule}. When fired it stops: {s.blocks}. "
+            f"{NOTES.get(s.name, BINDING_NOTE)}",
+        )
+        for s in switches_for(study, pl.DataFrame(), pl.DataFrame())
+    ]
+
+
+def evaluate_switches(context, study: Study, retrieval_metrics, regression, adapter):
+    states = switches_for(study, retrieval_metrics, regression, adapter)
+    yield dg.Output(
+        {
+            "study": study.name,
+            "config_hash": study.config_hash(),
+            "switches": [s.to_dict() for s in states],
+        },
+        metadata={**provenance(study), **{s.name: s.state for s in states}},
+    )
+    for s in states:
+        yield dg.AssetCheckResult(
+            check_name=s.name,
+            passed=not s.fired,
+            severity=dg.AssetCheckSeverity.ERROR
+            if s.name in switches.BINDING
+            else dg.AssetCheckSeverity.WARN,
+            metadata={"state": s.state, "rule": s.rule, **outcome_metadata(s.numbers)},
+        )
+
+
+def judge(study: Study, retrieval_metrics, regression, kill_switches, bfi, adapter) -> dg.Output:
+    states = [decisions.Switch(**_switch_fields(s)) for s in kill_switches["switches"]]
+    tiers, cfg = list(study.tiers), study.verdict
+    v = decisions.verdict(
+        retrieval_metrics,
+        states,
+        tier1_completion=completion(study, retrieval_metrics, tiers[:1]) or 0.0,
+        tier2_completion=completion(study, retrieval_metrics, tiers[1:]),
+        exploratory_done=bfi.height > 0 and regression.height > 0,
+        adapter_gain_pp=switches.best_adapter_gain(adapter),
+        green_bits=cfg.green_bits,
+        green_recall=cfg.green_recall_at_10,
+        green_ratio=cfg.green_ratio_vs_pq,
+        green_adapter_gain_pp=cfg.green_adapter_gain_pp,
+        tier2_mostly_done=cfg.tier2_mostly_done,
+    )
+    return dg.Output(
+        v.to_dict(),
+        metadata={
+            **provenance(study),
+            "verdict": v.colour,
+            "final": v.final,
+            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in v.reasons)),
+        },
+    )
+
+
+def write_report(runtime, study: Study, tables: dict, kill_switches, verdict) -> dg.Output:
+    results = tables["retrieval_metrics"]
+    meta = {}
+    for name, metric in (("frontier_recall_at_10", "recall_at_10"), ("frontier_ndcg_at_10", None)):
+        fig = figures.frontier(results, metric or "ndcg_at_10")
+        meta.update(attach_figure(runtime.data_dir, name, fig))
+    html = page.render(
+        title=f"Binary retrieval study '{study.name}' — report",
+        verdict=verdict,
+        switches=kill_switches["switches"],
+        sections=sections.report_sections(
+            results,
+            tables["regression"],
+            tables["geometry"],
+            tables["bfi"],
+            list(study.analysis.features),
+        ),
+    )
+    return dg.Output(html, metadata={**provenance(study), **meta, "verdict": verdict["colour"]})
 
 
 def build(study: Study) -> list[dg.AssetsDefinition]:
-    binding = "Binding: the gate file results/kill_switches.json stops that work in later runs."
-
     @dg.asset(
         **in_plan(REPORT, "F1-F3-K1-K3"),
         key=["results", "kill_switches"],
         io_manager_key="json_io_manager",
         kinds={"json"},
-        ins=RESULTS,
+        ins={**RESULTS, **ADAPTER},
         description=(
-            "The kill-switches of the plan, computed from the results and regression tables with "
-            "the config's thresholds. Written to data/results/kill_switches.json, which is also "
-            "the gate that Tier-2 assets read before doing any work (Dagster's blocking checks "
-            "do not stop later backfill runs)."
+            "The kill-switches of the plan, computed from the results, regression and adapter "
+            "tables with the config's thresholds. Written to data/results/kill_switches.json, "
+            "which is also the gate that Tier-2 assets read before doing any work (Dagster's "
+            "blocking checks do not stop later backfill runs)."
         ),
-        check_specs=[
-            _check_spec(study, "F1", binding),
-            _check_spec(study, "F2", binding),
-            _check_spec(study, "F3", "Warning: geometry claims become weak hypotheses."),
-            _check_spec(study, "K1", binding),
-            _check_spec(study, "K2", binding),
-            _check_spec(study, "K3", "Warning: the regression asset skips the MLP."),
-        ],
+        check_specs=_check_specs(study),
     )
     @with_cpu_share
-    def kill_switches(
-        context: dg.AssetExecutionContext, runtime: StudyRuntime, retrieval_metrics, regression
-    ):
-        adapter = _read_adapter(runtime.data_dir)
-        switches = switches_for(study, retrieval_metrics, regression, adapter)
-        states = [s.to_dict() for s in switches]
-        yield dg.Output(
-            {"study": study.name, "config_hash": study.config_hash(), "switches": states},
-            metadata={**provenance(study), **{s.name: s.state for s in switches}},
-        )
-        for s in switches:
-            yield dg.AssetCheckResult(
-                check_name=s.name,
-                passed=not s.fired,
-                severity=dg.AssetCheckSeverity.ERROR
-                if s.name in ("F1", "F2", "K1", "K2")
-                else dg.AssetCheckSeverity.WARN,
-                metadata={"state": s.state, "rule": s.rule, **outcome_metadata(s.numbers)},
-            )
+    def kill_switches(context: dg.AssetExecutionContext, retrieval_metrics, regression, adapter):
+        yield from evaluate_switches(context, study, retrieval_metrics, regression, adapter)
 
     @dg.asset(
         **in_plan(REPORT, "verdict"),
@@ -144,6 +160,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
         kinds={"json"},
         ins={
             **RESULTS,
+            **ADAPTER,
             "kill_switches": dg.AssetIn(key=["results", "kill_switches"]),
             "bfi": dg.AssetIn(key=["results", "bfi"]),
         },
@@ -155,35 +172,13 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
     @with_cpu_share
     def verdict(
         context: dg.AssetExecutionContext,
-        runtime: StudyRuntime,
         retrieval_metrics,
         regression,
+        adapter,
         kill_switches,
         bfi,
     ):
-        switches = [decisions.Switch(**_switch_fields(s)) for s in kill_switches["switches"]]
-        tiers = list(study.tiers)
-        v = decisions.verdict(
-            retrieval_metrics,
-            switches,
-            tier1_completion=completion(study, retrieval_metrics, tiers[:1]) or 0.0,
-            tier2_completion=completion(study, retrieval_metrics, tiers[1:]),
-            exploratory_done=bfi.height > 0 and regression.height > 0,
-            adapter_gain_pp=best_adapter_gain(_read_adapter(runtime.data_dir)),
-            green_bits=study.verdict.green_bits,
-            green_recall=study.verdict.green_recall_at_10,
-            green_ratio=study.verdict.green_ratio_vs_pq,
-            tier2_mostly_done=study.verdict.tier2_mostly_done,
-        )
-        return dg.Output(
-            v.to_dict(),
-            metadata={
-                **provenance(study),
-                "verdict": v.colour,
-                "final": v.final,
-                "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in v.reasons)),
-            },
-        )
+        return judge(study, retrieval_metrics, regression, kill_switches, bfi, adapter)
 
     @dg.asset(
         **in_plan(REPORT, "report"),
@@ -205,100 +200,11 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
     )
     @with_cpu_share
     def study_report(
-        context: dg.AssetExecutionContext,
-        runtime: StudyRuntime,
-        retrieval_metrics,
-        regression,
-        geometry,
-        bfi,
-        kill_switches,
-        verdict,
+        context: dg.AssetExecutionContext, runtime: StudyRuntime, kill_switches, verdict, **tables
     ):
-        frontier = figures.frontier(retrieval_metrics)
-        meta = attach_figure(runtime.data_dir, "frontier_recall_at_10", frontier)
-        ndcg = figures.frontier(retrieval_metrics, "ndcg_at_10")
-        meta.update(attach_figure(runtime.data_dir, "frontier_ndcg_at_10", ndcg))
-        summary = bfi_lib.bfi_summary(bfi) if bfi.height else {}
-        reg_cols = [
-            c
-            for c in (
-                "target",
-                "model",
-                "n_points",
-                "loocv_r2",
-                "loocv_rmse",
-                "spearman_rho",
-                "r2_ci_low",
-                "r2_ci_high",
-                "status",
-                "note",
-            )
-            if c in regression.columns
-        ]
-        sections = [
-            (
-                "Quality–memory frontier",
-                "recall_at_10 against the exact float top-10; x axis is "
-                "code bytes per vector (fixed overheads are in the results table).",
-                frontier,
-            ),
-            ("Task quality (nDCG@10 against qrels)", "", ndcg),
-            (
-                "Binary vs PQ at matched memory",
-                "ratio = binary / PQ recall_at_10 (F2 reads it)",
-                decisions.binary_vs_pq(retrieval_metrics),
-            ),
-            (
-                "Results table",
-                "data/results/retrieval_metrics.parquet",
-                retrieval_metrics.drop([c for c in ("n_docs",) if c in retrieval_metrics.columns]),
-            ),
-        ]
-        if geometry.height:
-            sections += [
-                (
-                    "Geometry of the embeddings (E7)",
-                    "",
-                    figures.geometry_panels(geometry, study.analysis.features),
-                ),
-                ("Hamming distance histograms", "", figures.hamming_histograms(geometry)),
-            ]
-        if regression.height:
-            sections.append(
-                (
-                    "Geometry → quality predictors (E8/X2)",
-                    "Leave-one-out CV; intervals are seeded bootstrap 95% CIs.",
-                    regression.select(reg_cols),
-                )
-            )
-        if bfi.height:
-            sections += [
-                (
-                    "Binary Friendliness Index (X1)",
-                    f"spread {summary.get('spread', float('nan')):.3f} ({summary.get('band')}); "
-                    f"Spearman vs recall_at_10@256: {summary.get('spearman_vs_recall_256')}",
-                    figures.bfi_ranking(bfi),
-                ),
-                ("BFI table", "", bfi),
-            ]
-        html = page.render(
-            title=f"Binary retrieval study '{study.name}' — report",
-            verdict=verdict,
-            switches=kill_switches["switches"],
-            sections=sections,
-        )
-        return dg.Output(html, metadata={**provenance(study), **meta, "verdict": verdict["colour"]})
+        return write_report(runtime, study, tables, kill_switches, verdict)
 
     return [kill_switches, verdict, study_report]
-
-
-def _read_adapter(data_dir) -> pl.DataFrame:
-    """results/adapter.parquet if X3 has run (read, not an input: K1 and K2 gate X3 itself)."""
-    path = storage_root(data_dir) / "results" / "adapter.parquet"
-    if not path.exists():
-        return pl.DataFrame()
-    with path.open("rb") as fh:
-        return pl.read_parquet(fh)
 
 
 def _switch_fields(state: dict) -> dict:

@@ -85,6 +85,7 @@ def _verdict(res, switches, **kw):
         green_bits=[256, 512],
         green_recall=0.7,
         green_ratio=0.8,
+        green_adapter_gain_pp=5.0,
         tier2_mostly_done=0.5,
     )
     args.update(kw)
