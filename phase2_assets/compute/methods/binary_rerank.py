@@ -76,10 +76,11 @@ def _shortlist(
     return hamming_search(q_codes, index.codes, max(factor * k, depth or 0), settings)
 
 
-def _rerank(
+def rerank(
     corpus: np.ndarray, queries: np.ndarray, cand: np.ndarray, k: int, max_rows: int
 ) -> np.ndarray:
-    """Top-k of each row of ``cand`` by exact float32 inner product, ties by lower row."""
+    """Top-k of each row of ``cand`` by the inner product of the float32 query with the stored
+    vectors (float32; or int8 values, as sentence-transformers rescores), ties by lower row."""
     m, s = cand.shape
     out = np.empty((m, min(k, s)), dtype=np.int64)
     step = max(1, max_rows // s)  # at most ~max_rows candidate vectors gathered at once
@@ -91,6 +92,27 @@ def _rerank(
         gathered = vecs[inverse.reshape(sub.shape)]  # (len(sub), s, d)
         scores = np.matmul(gathered, q[:, :, None])[:, :, 0]
         _, out[a : a + len(sub)] = merge_topk(scores, sub, k)
+    return out
+
+
+def rescore_shortlist(
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    ranked: np.ndarray,
+    shortlist: int,
+    k: int,
+    settings: Settings,
+) -> np.ndarray:
+    """Top-k: each ranking's first ``shortlist`` rows re-scored against ``vectors``
+    (``rerank``), then the rest of the ranking in its own order, as a system that only
+    re-scores its shortlist returns deeper ranks."""
+    out = np.empty((queries.shape[0], k), dtype=np.int64)
+    for qs in range(0, queries.shape[0], settings.query_block):
+        qe = qs + settings.query_block
+        head = rerank(
+            vectors, queries[qs:qe], ranked[qs:qe, :shortlist], shortlist, settings.corpus_block
+        )
+        out[qs:qe] = np.concatenate([head, ranked[qs:qe, shortlist:]], axis=1)[:, :k]
     return out
 
 
@@ -147,14 +169,7 @@ class BinaryRerank(Method):
         depth = min(params.depth, k)
         ranked = _shortlist(index, queries, depth, settings, depth=k)
         s = min(params.factor * depth, n)
-        out = np.empty((queries.shape[0], k), dtype=np.int64)
-        for qs in range(0, queries.shape[0], settings.query_block):
-            qe = qs + settings.query_block
-            head = _rerank(
-                index.corpus, queries[qs:qe], ranked[qs:qe, :s], s, settings.corpus_block
-            )
-            out[qs:qe] = np.concatenate([head, ranked[qs:qe, s:]], axis=1)[:, :k]
-        return out
+        return rescore_shortlist(index.corpus, queries, ranked, s, k, settings)
 
     def diagnostics(self, built, queries, truth_ids, settings):
         index = built.index

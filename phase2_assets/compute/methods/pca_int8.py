@@ -39,13 +39,20 @@ from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
 
 def build_pca_int8(
-    corpus: np.ndarray, p: int, *, train_size: int, seed: int, block: int = 65536
+    corpus: np.ndarray,
+    p: int,
+    *,
+    train_size: int,
+    seed: int,
+    block: int = 65536,
+    storage: str = "SQ8",
 ) -> faiss.IndexPreTransform:
-    """faiss PCA{p},SQ8 (inner product) trained on a seeded corpus sample, filled in blocks."""
+    """faiss PCA{p},SQ8 (inner product) trained on a seeded corpus sample, filled in blocks;
+    ``storage="Flat"`` keeps the projected coordinates in float32 instead (``pca_float``)."""
     dim = corpus.shape[1]
     if not 0 < p <= dim:
         raise ValueError(f"PCA to {p} dimensions needs 0 < p <= {dim}")
-    index = faiss.index_factory(dim, f"PCA{p},SQ8", faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(dim, f"PCA{p},{storage}", faiss.METRIC_INNER_PRODUCT)
     index.train(quantizers.training_sample(corpus, train_size, seed))
     quantizers.add_in_blocks(index, corpus, block)
     return index

@@ -160,10 +160,20 @@ def build_int8(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[faiss.Index, TrainingReport]:
     """faiss SQ8: one byte per dimension, per-dimension min/max learned from the whole corpus."""
+    return build_scalar(corpus, faiss.ScalarQuantizer.QT_8bit, block=block, progress=progress)
+
+
+def build_scalar(
+    corpus: np.ndarray,
+    qtype: int,
+    *,
+    block: int = 65536,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[faiss.Index, TrainingReport]:
+    """A faiss scalar quantiser (SQ8, SQ4, fp16), inner product, with the per-dimension min/max
+    ranges of the whole corpus (unused by fp16, which needs no training)."""
     dim = corpus.shape[1]
-    index = faiss.IndexScalarQuantizer(
-        dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-    )
+    index = faiss.IndexScalarQuantizer(dim, qtype, faiss.METRIC_INNER_PRODUCT)
     t0 = time.perf_counter()
     # Training needs the per-dimension range; a streaming min/max over blocks gives the same
     # range as training on the whole corpus without loading it at once.

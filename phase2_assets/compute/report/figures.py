@@ -26,7 +26,9 @@ def _style(method: str) -> dict:
 
     others = sorted(m for m in METHODS if m not in METHOD_STYLE)
     i = others.index(method) if method in others else len(others)
-    return {"color": OTHER_COLOURS[i % len(OTHER_COLOURS)], "symbol": OTHER_SYMBOLS[i % 7]}
+    # Colour cycles first, then the symbol: no two of the first 49 methods look the same.
+    colour, symbol = i % len(OTHER_COLOURS), (i // len(OTHER_COLOURS)) % len(OTHER_SYMBOLS)
+    return {"color": OTHER_COLOURS[colour], "symbol": OTHER_SYMBOLS[symbol]}
 
 
 def _pairs(table: pl.DataFrame) -> list[tuple[str, str]]:

@@ -68,3 +68,36 @@ def test_its_rows_reach_the_results_table_of_the_next_run(
     mine = table.filter(pl.col("method") == "my_method")
     assert sorted(mine["bits"].to_list()) == [8, 16, 32, 64]
     assert mine["recall_at_10"].min() > 0
+
+
+def test_a_method_from_another_installed_package_is_registered(tmp_path, monkeypatch):
+    """The README's recipe shipped as a package of its own: an installed distribution (its
+    dist-info on sys.path, as pip leaves it) with an entry point in phase2_assets.methods."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "their_scheme.py").write_text(recipe().replace('"my_method"', '"their_scheme"'))
+    info = site / "their_scheme-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: their-scheme\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[phase2_assets.methods]\ntheir_scheme = their_scheme\n")
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        assert "their_scheme" in methods.plugins()
+        method = METHODS["their_scheme"]
+        corpus = np.random.default_rng(1).standard_normal((20, 32)).astype(np.float32)
+        built = method.build(corpus, 64, Settings())
+        assert method.search(built, corpus[:3], 1, 64, Settings())[:, 0].tolist() == [0, 1, 2]
+    finally:
+        METHODS.pop("their_scheme", None)
+        sys.modules.pop("their_scheme", None)
+
+
+def test_a_broken_plugin_names_its_entry_point(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    info = site / "broken-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[phase2_assets.methods]\nbroken = no_such_module\n")
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(ImportError, match=r"method plugin 'broken' = 'no_such_module'"):
+        methods.plugins()
