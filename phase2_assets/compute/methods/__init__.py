@@ -25,7 +25,6 @@ from phase2_assets.compute.methods.base import (
     storable,
 )
 
-
 ENTRY_POINTS = "phase2_assets.methods"
 
 
