@@ -139,3 +139,28 @@ def test_methods_extra_with_an_unknown_name_is_refused(tmp_path, tiny_beir, tiny
     path = write_tiny_study(tmp_path / "t.yaml", tiny_beir, tiny_model, methods={"extra": ["lsh"]})
     with pytest.raises(ValueError, match=r"methods.extra names unknown methods \['lsh'\]"):
         gh.build(path, tmp_path / "data")
+
+
+def test_a_tiny_corpus_runs_every_method_and_names_what_it_skipped(tmp_path, tiny_model):
+    """50 passages: too few for PQ's and OPQ's 256 centroids. The whole plan still succeeds;
+    those rows are skipped with the reason, in the log and in the planned-rows check."""
+    from phase2_assets_tests.conftest import write_tiny_beir, write_tiny_study
+
+    beir = write_tiny_beir(tmp_path / "beir" / "tiny", n_docs=50)
+    path = write_tiny_study(tmp_path / "t.yaml", beir, tiny_model)
+    study, defs = gh.build(path, tmp_path / "data")
+    results = gh.materialize_study(study, defs)
+    assert all(r.success for r in results)
+    table = pl.read_parquet(tmp_path / "data" / "results" / "retrieval_metrics.parquet")
+    methods = set(table["method"])
+    assert {"binary", "int8", "sign", "itq"} <= methods
+    assert not methods & {"pq", "opq"}
+    check = next(
+        ev
+        for r in results
+        for key, ev in gh.check_evaluations(r).items()
+        if key == "results/retrieval_metrics:planned_rows_present"
+    )
+    meta = {k: v.value for k, v in check.metadata.items()}
+    assert meta["skipped_rows"] >= 8 and "k-means needs at least 256" in meta["skipped"]
+    assert meta["missing_rows"] == 0 and check.passed

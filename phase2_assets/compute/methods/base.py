@@ -149,6 +149,14 @@ class Method:
         wanted = bits in plan.bits if self.follows == "binary" else bits // 8 in plan.pq_bytes
         return wanted and self.fits(dim, bits)
 
+    def requirement(
+        self, n_docs: int, dim: int, bits: int | None, settings: Settings
+    ) -> str | None:
+        """Why the method cannot be built on this corpus (too few vectors for its training, say),
+        or None. Asked before ``build``, so a library is never handed what it cannot take: the
+        partition skips the method and records this reason instead of failing."""
+        return None
+
     def code_bits(self, dim: int, bits: int | None) -> int:
         raise NotImplementedError
 

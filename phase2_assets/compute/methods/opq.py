@@ -214,6 +214,9 @@ class OPQ(Method):
     def fits(self, dim, bits):
         return dim % (bits // 8) == 0
 
+    def requirement(self, n_docs, dim, bits, settings):
+        return quantizers.kmeans_requirement(n_docs, settings.pq_train_size, NBITS, "OPQ")
+
     def code_bits(self, dim, bits):
         return bits
 

@@ -13,7 +13,7 @@ Memory: b/8 bytes per vector; fixed overhead = PCA matrix (d x p) and mean (d), 
 from __future__ import annotations
 
 from phase2_assets.compute.methods.base import Built, Memory, Method, register
-from phase2_assets.compute.methods.pca_int8 import build_pca_int8, search_uncentred
+from phase2_assets.compute.methods.pca_int8 import build_pca_int8, pca_requirement, search_uncentred
 
 
 @register
@@ -27,6 +27,9 @@ class PCAFloat(Method):
 
     def fits(self, dim, bits):
         return bits % 32 == 0 and 0 < bits // 32 <= dim
+
+    def requirement(self, n_docs, dim, bits, settings):
+        return pca_requirement(n_docs, settings.pq_train_size, bits // 32)
 
     def code_bits(self, dim, bits):
         return bits

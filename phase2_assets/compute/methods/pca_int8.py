@@ -58,6 +58,14 @@ def build_pca_int8(
     return index
 
 
+def pca_requirement(n_docs: int, train_size: int, p: int) -> str | None:
+    """faiss's PCAMatrix needs at least as many training vectors as kept dimensions."""
+    n_train = min(n_docs, train_size)
+    if n_train >= p:
+        return None
+    return f"PCA to {p} dimensions needs at least {p} training vectors; the corpus has {n_docs:,}"
+
+
 def query_projection(index: faiss.IndexPreTransform) -> np.ndarray:
     """The (d, p) float32 matrix A^T: queries are projected by it, without centring."""
     pca = faiss.downcast_VectorTransform(index.chain.at(0))
@@ -91,6 +99,9 @@ class PCAInt8(Method):
 
     def fits(self, dim, bits):
         return 0 < bits // 8 <= dim
+
+    def requirement(self, n_docs, dim, bits, settings):
+        return pca_requirement(n_docs, settings.pq_train_size, bits // 8)
 
     def code_bits(self, dim, bits):
         return bits

@@ -47,6 +47,11 @@ class PQ(Method):
     def fits(self, dim, bits):
         return dim % (bits // 8) == 0
 
+    def requirement(self, n_docs, dim, bits, settings):
+        return quantizers.kmeans_requirement(
+            n_docs, settings.pq_train_size, settings.pq_nbits, "PQ"
+        )
+
     def code_bits(self, dim, bits):
         return bits
 

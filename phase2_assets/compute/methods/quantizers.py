@@ -59,6 +59,17 @@ def quiet_kmeans(pq: faiss.ProductQuantizer) -> faiss.ProductQuantizer:
     return pq
 
 
+def kmeans_requirement(n_docs: int, train_size: int, nbits: int, what: str) -> str | None:
+    """faiss's k-means refuses fewer training points than centroids (2^nbits per sub-quantiser)."""
+    n_train, centroids = min(n_docs, train_size), 1 << nbits
+    if n_train >= centroids:
+        return None
+    return (
+        f"{what}'s k-means needs at least {centroids:,} training vectors ({centroids:,} centroids "
+        f"per sub-quantiser); the corpus has {n_docs:,}"
+    )
+
+
 def training_sample(corpus: np.ndarray, size: int, seed: int) -> np.ndarray:
     """Seeded sample of rows, in row order; the whole corpus when it is smaller than ``size``."""
     n = corpus.shape[0]

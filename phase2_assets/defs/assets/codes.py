@@ -90,6 +90,22 @@ def build_index(context: dg.AssetExecutionContext, study: Study, method: Method,
     if not method.applies(corpus.shape[1], bits, plan_of(study, pair)):
         context.log.info(f"{where} is not planned; skipped")
         return
+    reason = method.requirement(len(corpus), corpus.shape[1], bits, settings)
+    if reason is not None:
+        context.log.warning(f"{where} skipped: {reason}")
+        yield dg.AssetObservation(
+            asset_key=context.asset_key,
+            partition=context.partition_key,
+            metadata={"skipped": reason},
+        )
+        for check in method.stored.index_checks:  # a check of an index never built: a warning
+            yield dg.AssetCheckResult(
+                check_name=check.name,
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata=check_metadata(context, {"skipped": reason}),
+            )
+        return
     t0 = time.perf_counter()
     built = method.build(
         corpus, bits, with_progress(settings, context, f"{where} encoding the corpus")

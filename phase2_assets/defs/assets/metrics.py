@@ -120,6 +120,10 @@ def built_here(context, study: Study, budget: str, bits, corpus, queries, refs) 
             continue
         if chosen is not None and not method.in_plan and method.name not in chosen:
             continue
+        reason = method.requirement(len(corpus), corpus.shape[1], bits, settings)
+        if reason is not None:
+            context.log.warning(f"{method.name} [{pair}, {bits or 'reference'}] skipped: {reason}")
+            continue
         step = with_progress(settings, context, f"{method.name} [{pair}, {bits or 'ref'}]")
         t0 = time.perf_counter()
         built = method.build(corpus, bits, step)
@@ -185,7 +189,8 @@ def results_table(study: Study, tables: dict):
             (r[0], r[1], r[2], int(r[3]))
             for r in table.select("dataset", "model", "method", "bits").iter_rows()
         }
-    missing = sorted(planned - have)
+    skipped = cannot_build(study, table, planned - have)
+    missing = sorted(planned - have - set(skipped))
     yield dg.AssetCheckResult(
         check_name="planned_rows_present",
         passed=not missing,
@@ -194,8 +199,35 @@ def results_table(study: Study, tables: dict):
             "planned_rows": len(planned),
             "missing_rows": len(missing),
             "first_missing": ", ".join("/".join(map(str, m)) for m in missing[:10]) or "none",
+            "skipped_rows": len(skipped),
+            "skipped": "; ".join(
+                f"{'/'.join(map(str, row))}: {why}" for row, why in sorted(skipped.items())[:10]
+            )
+            or "none",
         },
     )
+
+
+def cannot_build(study: Study, table: pl.DataFrame, rows) -> dict[tuple, str]:
+    """The rows among ``rows`` whose method cannot be built on its pair's corpus, with why (the
+    corpus size is read from the pair's other rows)."""
+    if table.height == 0:
+        return {}
+    sizes = {
+        (d, m): int(n)
+        for d, m, n in table.select("dataset", "model", "n_docs").unique().iter_rows()
+        if n is not None
+    }
+    settings, out = settings_of(study), {}
+    for dataset, model, name, bits in rows:
+        method, n_docs = METHODS.get(name), sizes.get((dataset, model))
+        if method is None or n_docs is None:
+            continue
+        budget = None if method.budget == "reference" else bits
+        reason = method.requirement(n_docs, study.models[model].dim, budget, settings)
+        if reason is not None:
+            out[(dataset, model, name, bits)] = reason
+    return out
 
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
