@@ -42,6 +42,23 @@ def share(cores: int, steps_at_once: int) -> int:
 
 
 @contextmanager
+def fixed_training() -> Iterator[int]:
+    """One thread for a training step whose library sums depend on the thread count (LAPACK and
+    BLAS reductions in PCA and ITQ, faiss's OpenMP mean in RaBitQ): the trained parameters are
+    then the same on any number of cores. Training samples are small, so it costs seconds."""
+    with limited(1) as n:
+        yield n
+
+
+@contextmanager
+def single_blas() -> Iterator[None]:
+    """BLAS on one thread, faiss's OpenMP loops untouched: for a library step whose sgemm rounds
+    differently with the thread count (faiss's bundled OpenBLAS applying RaBitQ's rotation)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@contextmanager
 def limited(threads: int) -> Iterator[int]:
     """Run the block with faiss, BLAS, OpenMP and torch limited to ``threads``; restore after."""
     import faiss

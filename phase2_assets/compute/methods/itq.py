@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from phase2_assets.compute import threads
 from phase2_assets.compute.methods import instrument, quantizers
 from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search, register
 
@@ -151,13 +152,14 @@ class ITQ(Method):
         return Memory(bits / 8, 4 * (dim * bits + dim + bits * bits))
 
     def build(self, corpus, bits, settings):
-        mean, projection, losses = train_itq(
-            corpus,
-            bits,
-            iterations=settings.params(self).iterations,
-            train_size=settings.pq_train_size,
-            seed=settings.pq_seed,
-        )
+        with threads.fixed_training():  # eigh, SVD and their products: thread-dependent sums
+            mean, projection, losses = train_itq(
+                corpus,
+                bits,
+                iterations=settings.params(self).iterations,
+                train_size=settings.pq_train_size,
+                seed=settings.pq_seed,
+            )
         codes = encode(corpus, mean, projection, block=settings.corpus_block)
         return Built(ItqIndex(mean=mean, projection=projection, codes=codes, losses=losses))
 

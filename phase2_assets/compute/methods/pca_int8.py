@@ -34,6 +34,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
+from phase2_assets.compute import threads
 from phase2_assets.compute.methods import quantizers
 from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
@@ -53,8 +54,13 @@ def build_pca_int8(
     if not 0 < p <= dim:
         raise ValueError(f"PCA to {p} dimensions needs 0 < p <= {dim}")
     index = faiss.index_factory(dim, f"PCA{p},{storage}", faiss.METRIC_INNER_PRODUCT)
-    index.train(quantizers.training_sample(corpus, train_size, seed))
-    quantizers.add_in_blocks(index, corpus, block)
+    # faiss's PCAMatrix sums its covariance and solves the eigenproblem with a thread-dependent
+    # order, and applies it with the bundled OpenBLAS: trained on one thread, applied on one BLAS
+    # thread, so the index is the same on any number of cores.
+    with threads.fixed_training():
+        index.train(quantizers.training_sample(corpus, train_size, seed))
+    with threads.single_blas():
+        quantizers.add_in_blocks(index, corpus, block)
     return index
 
 

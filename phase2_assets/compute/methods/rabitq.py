@@ -35,6 +35,7 @@ import math
 
 import faiss
 
+from phase2_assets.compute import threads
 from phase2_assets.compute.methods import quantizers
 from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
@@ -53,10 +54,17 @@ def build_rabitq(
     dim = corpus.shape[1]
     index = faiss.index_factory(dim, f"RR{dim},RaBitQ", faiss.METRIC_INNER_PRODUCT)
     rotation = faiss.downcast_VectorTransform(index.chain.at(0))
-    rotation.init(rotation_seed)  # marks it trained, so index.train keeps this rotation
     faiss.downcast_index(index.index).qb = QUERY_BITS
-    index.train(quantizers.training_sample(corpus, train_size, train_seed))
-    quantizers.add_in_blocks(index, corpus, block)
+    # Thread counts change faiss's numbers in three places, so each is pinned: the rotation's QR
+    # (LAPACK) and the centroid (an OpenMP sum) are made on one thread; the rotation is applied
+    # by faiss's bundled OpenBLAS on one BLAS thread (its sgemm rounds the last bits differently
+    # with 2 threads: different codes on 384-d MiniLM vectors). faiss's OpenMP loops that
+    # encode and search stay parallel.
+    with threads.fixed_training():
+        rotation.init(rotation_seed)  # marks it trained, so index.train keeps this rotation
+        index.train(quantizers.training_sample(corpus, train_size, train_seed))
+    with threads.single_blas():
+        quantizers.add_in_blocks(index, corpus, block)
     return index
 
 
@@ -92,7 +100,11 @@ class RaBitQ(Method):
         )
 
     def search(self, built, queries, k, bits, settings):
-        index = built.index
-        return quantizers.index_topk(
-            index, queries, k, query_block=settings.query_block, progress=settings.progress
-        )
+        with threads.single_blas():  # the queries' rotation, as the corpus's
+            return quantizers.index_topk(
+                built.index,
+                queries,
+                k,
+                query_block=settings.query_block,
+                progress=settings.progress,
+            )
