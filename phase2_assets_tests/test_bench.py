@@ -49,3 +49,33 @@ def test_study_and_bare_baseline_agree(tmp_path):
         assert ours[f"binary@{bits}"] == pytest.approx(theirs[f"binary@{bits}"], abs=0.01)
     assert ours["int8@512"] > 0.9 and theirs["int8@512"] > 0.9
     assert study["seconds"] > 0 and study["peak_rss_bytes"] > 0
+
+
+def test_method_tables_are_printed_from_the_results_table():
+    import polars as pl
+
+    from bench.method_tables import tables
+
+    rows = [
+        ("float32", 128 * 32, 1.0, 0.7),
+        ("binary", 64, 0.2, 0.25),
+        ("pq", 64, 0.4, 0.35),
+        ("sign", 128, 0.5, 0.55),
+    ]
+    table = pl.DataFrame(
+        [
+            {
+                "dataset": "d",
+                "model": "m",
+                "method": m,
+                "bits": b,
+                "recall_at_10": r,
+                "ndcg_at_10": n,
+            }
+            for m, b, r, n in rows
+        ]
+    )
+    text = tables(table)
+    assert "| 64 | 0.200 / 0.250 | 0.400 / 0.350 |" in text
+    assert "| sign | 128 | 0.500 / 0.550 | sentence-transformers" in text
+    assert "d × m" in text and "commit" in text

@@ -1,0 +1,97 @@
+"""``python -m bench.method_tables [RESULTS] [--pair dataset__model]``: the README's method
+tables, printed from a finished run's results table with the date, the commit and the threads,
+so the README's numbers are regenerated, never typed.
+
+Each method's peer (what a search engineer already runs that it reproduces) is listed from
+``PEERS``; a method without one says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+from pathlib import Path
+
+import polars as pl
+
+PEERS = {
+    "binary": "the plan's instrument (random projection + sign)",
+    "sign": "sentence-transformers `quantize_embeddings(precision='ubinary')`, bitbudget `binary`",
+    "sign_rescore": "sentence-transformers binary search + int8 rescoring (`rescore_multiplier`)",
+    "float16": "faiss SQfp16, pgvector `halfvec`",
+    "int4": "faiss SQ4",
+    "int8": "faiss SQ8 (sentence-transformers `int8` uses the same min/max ranges)",
+    "truncate": "Matryoshka truncation (bitbudget `truncate`)",
+    "truncate_int8": "Matryoshka truncation + int8",
+    "pca_float": "bitbudget `pca`",
+    "pca_int8": "PCA + faiss SQ8",
+    "pq": "faiss IndexPQ",
+    "opq": "faiss OPQ + IndexPQ (Ge et al.'s training)",
+    "itq": "ITQ (Gong & Lazebnik 2011)",
+    "rabitq": "faiss IndexRaBitQ (Gao & Long 2024)",
+    "binary_rerank": "binary shortlist + float32 re-ranking",
+    "binary_asym": "asymmetric (float query) scoring of the codes",
+    "sign_centered": "sign of mean-centred dimensions",
+    "sign_centered_proj": "the instrument on mean-centred vectors",
+    "float32": "exact search (the ground truth)",
+}
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return "—"
+    return f"{row['recall_at_10']:.3f} / {row['ndcg_at_10']:.3f}"
+
+
+def tables(results: pl.DataFrame, pair: str | None = None) -> str:
+    pairs = results.select("dataset", "model").unique().sort("dataset", "model").rows()
+    dataset, model = pair.split("__", 1) if pair else pairs[0]
+    rows = results.filter((pl.col("dataset") == dataset) & (pl.col("model") == model))
+    dim = int(rows.filter(pl.col("method") == "float32")["bits"][0]) // 32
+    by = {(r["method"], int(r["bits"])): r for r in rows.iter_rows(named=True)}
+    budgets = sorted({b for (m, b) in by if b < 8 * dim and m in ("binary", "pq")})
+    bit_methods = sorted({m for (m, b) in by if b in budgets} - {"float32"})
+    bit_methods = ["binary", "pq", *[m for m in bit_methods if m not in ("binary", "pq")]]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    threads = os.environ.get("PHASE2_THREADS") or f"{os.cpu_count()} cores"
+    lines = [
+        f"{dataset} × {model}, recall_at_10 / ndcg_at_10; {dt.date.today().isoformat()}, commit "
+        f"{commit or 'unknown'}, {threads}:",
+        "",
+        "| bits | " + " | ".join(bit_methods) + " |",
+        "|---|" + "---|" * len(bit_methods),
+    ]
+    for b in budgets:
+        lines.append(f"| {b} | " + " | ".join(_cell(by.get((m, b))) for m in bit_methods) + " |")
+    lines += [
+        "",
+        "| reference method | bits | recall_at_10 / ndcg_at_10 | peer |",
+        "|---|---|---|---|",
+    ]
+    reference = sorted(
+        ((m, b) for (m, b) in by if m not in bit_methods or b not in budgets),
+        key=lambda mb: (mb[1], mb[0]),
+    )
+    for m, b in reference:
+        lines.append(f"| {m} | {b} | {_cell(by[(m, b)])} | {PEERS.get(m, 'none')} |")
+    lines += ["", "| bit-budget method | peer |", "|---|---|"]
+    lines += [f"| {m} | {PEERS.get(m, 'none')} |" for m in bit_methods]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "results", nargs="?", default="data/results/retrieval_metrics.parquet", type=Path
+    )
+    parser.add_argument("--pair", default=None, help="dataset__model (default: the first pair)")
+    args = parser.parse_args()
+    print(tables(pl.read_parquet(args.results), args.pair))
+
+
+if __name__ == "__main__":
+    main()
