@@ -125,3 +125,24 @@ def test_adapter_runs_on_cpu_and_the_memo_is_written(demo_root):
     assert f"| {gained:.3f} |" in memo  # the memo's adapter table is the table, not typed
     ledger = pl.read_parquet(results / "budget_ledger.parquet")
     assert set(ledger["experiment"]) >= {"E1", "X3", "Phase-2"}
+
+
+def test_sign_is_what_sentence_transformers_ubinary_with_faiss_gives(demo_root, demo_table):
+    """The peers' own pipeline on the demo's vectors: quantize_embeddings(ubinary) searched with
+    faiss IndexBinaryFlat, scored against the exact float top-10."""
+    import faiss
+    import numpy as np
+    from sentence_transformers.util.quantization import quantize_embeddings
+
+    corpus = np.load(demo_root / "corpus_embeddings" / "scifact__minilm.npy")
+    queries = np.load(demo_root / "query_embeddings" / "scifact__minilm.npy")
+    truth = np.argsort(-(queries @ corpus.T), axis=1, kind="stable")[:, :10]
+    index = faiss.IndexBinaryFlat(384)
+    index.add(quantize_embeddings(corpus, precision="ubinary"))
+    _, ids = index.search(quantize_embeddings(queries, precision="ubinary"), 10)
+    theirs = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth, strict=True)])
+    ours = _row(demo_table, "sign", 384)["recall_at_10"]
+    assert ours == pytest.approx(theirs, abs=0.002)  # faiss breaks Hamming ties its own way
+    assert ours == pytest.approx(0.566, abs=0.005)
+    for method in ("sign_rescore", "float16", "int4"):
+        assert _row(demo_table, method)["recall_at_10"] > ours
