@@ -30,6 +30,9 @@ from phase2_assets.compute import threads as threads_lib
 from phase2_assets.defs.execution import max_concurrent_from_env
 
 THREADS_ENV = "PHASE2_THREADS"
+# The OpenMP/BLAS variables a user sets to limit every library: they cap the share, as they would
+# cap the libraries themselves if phase2 did not set the thread counts.
+CAP_ENVS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 THREADS_TAG = "phase2/threads"
 RUNS_AT_ONCE_TAG = "phase2/runs_at_once"  # set by a launcher that knows (phase2: 1)
 
@@ -114,7 +117,12 @@ def step_share(context) -> StepShare:
     ):
         if raw.strip():
             return StepShare(_fixed(raw, where), cores, runs, steps, fixed_by=where)
-    return StepShare(threads_lib.share(cores, runs * steps), cores, runs, steps)
+    threads = threads_lib.share(cores, runs * steps)
+    caps = [(int(v), n) for n in CAP_ENVS if (v := os.environ.get(n, "").strip()).isdigit()]
+    cap, name = min(caps, default=(0, ""))
+    if 0 < cap < threads:
+        return StepShare(cap, cores, runs, steps, fixed_by=f"{name}={cap} caps the share")
+    return StepShare(threads, cores, runs, steps)
 
 
 def _recorded(event, share: StepShare):

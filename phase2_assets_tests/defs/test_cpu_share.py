@@ -39,7 +39,8 @@ def _materialize(**kwargs):
 
 
 def test_an_in_process_run_takes_every_core_and_says_why(monkeypatch):
-    monkeypatch.delenv(cpu_share.THREADS_ENV, raising=False)
+    for name in (cpu_share.THREADS_ENV, *cpu_share.CAP_ENVS):
+        monkeypatch.delenv(name, raising=False)
     cores = threads.available_cores()
     meta = _materialize()
     for asset in ("probe", "probe_generator"):
@@ -60,6 +61,17 @@ def test_the_machine_or_the_run_can_fix_the_share(monkeypatch):
     meta = _materialize(tags={cpu_share.THREADS_TAG: "1"})
     assert meta["probe"]["threads_reason"].value == "run tag phase2/threads"
     assert meta["probe"]["threads"].value == 1
+
+
+def test_omp_num_threads_caps_the_share(monkeypatch):
+    """OMP_NUM_THREADS=1 phase2 demo runs every library on one thread, as the user asked."""
+    for name in (cpu_share.THREADS_ENV, *cpu_share.CAP_ENVS):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    meta = _materialize()
+    assert meta["probe"]["threads"].value == 1
+    assert meta["probe"]["threads_reason"].value == "OMP_NUM_THREADS=1 caps the share"
+    assert SEEN["faiss"] == SEEN["torch"] == 1 and set(SEEN["pools"].values()) == {1}
 
 
 def test_a_bad_thread_count_names_its_source(monkeypatch):
