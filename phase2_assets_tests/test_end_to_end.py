@@ -146,3 +146,11 @@ def test_sign_is_what_sentence_transformers_ubinary_with_faiss_gives(demo_root, 
     assert ours == pytest.approx(0.566, abs=0.005)
     for method in ("sign_rescore", "float16", "int4"):
         assert _row(demo_table, method)["recall_at_10"] > ours
+
+
+def test_every_json_file_the_study_writes_is_strict_json(demo_root):
+    """What `python -m json.tool` and a browser's JSON.parse accept: no NaN, no Infinity."""
+    files = sorted(demo_root.rglob("*.json"))
+    assert any(f.name == "kill_switches.json" for f in files)
+    for path in files:
+        json.loads(path.read_text(), parse_constant=lambda c, p=path: pytest.fail(f"{p}: {c}"))

@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 from upath import UPath
 
+from phase2_assets.compute.data import storage
 from phase2_assets.config import plan
 from phase2_assets.defs.locations import storage_root, write_text
 
@@ -28,7 +29,7 @@ def gate_path(data_dir: str | Path) -> UPath:
 
 def write_gates(data_dir: str | Path, switches: list[dict]) -> UPath:
     path = gate_path(data_dir)
-    write_text(path, json.dumps({"switches": switches}, indent=2, default=str))
+    write_text(path, storage.json_text({"switches": switches}, indent=2))
     return path
 
 
@@ -46,9 +47,7 @@ def update_gates(data_dir: str | Path, switches: list[dict]) -> UPath:
     document = json.loads(path.read_text()) if path.exists() else {}
     merged = {s["name"]: s for s in document.get("switches", [])}
     merged.update({s["name"]: s for s in switches})
-    write_text(
-        path, json.dumps({**document, "switches": list(merged.values())}, indent=2, default=str)
-    )
+    write_text(path, storage.json_text({**document, "switches": list(merged.values())}, indent=2))
     return path
 
 

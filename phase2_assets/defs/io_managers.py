@@ -300,7 +300,7 @@ class JsonStore(_FileStore):
 
     def _write(self, obj, path):
         with storage.atomic_path(path, suffix=".json") as tmp:
-            tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+            tmp.write_text(storage.json_text(obj, indent=2, sort_keys=True))
 
     def _read(self, path):
         return json.loads(path.read_text())

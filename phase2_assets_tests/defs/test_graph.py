@@ -164,3 +164,8 @@ def test_a_tiny_corpus_runs_every_method_and_names_what_it_skipped(tmp_path, tin
     meta = {k: v.value for k, v in check.metadata.items()}
     assert meta["skipped_rows"] >= 8 and "k-means needs at least 256" in meta["skipped"]
     assert meta["missing_rows"] == 0 and check.passed
+    # Strict JSON everywhere (too few points for some regressions: their numbers are null).
+    import json
+
+    for path in sorted((tmp_path / "data").rglob("*.json")):
+        json.loads(path.read_text(), parse_constant=lambda c, p=path: pytest.fail(f"{p}: {c}"))

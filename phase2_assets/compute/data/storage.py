@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import mmap
 import os
 import re
@@ -174,3 +175,22 @@ def release_pages(array: np.ndarray) -> None:
     if handle is None or getattr(base, "mode", None) != "r" or not hasattr(mmap, "MADV_DONTNEED"):
         return
     handle.madvise(mmap.MADV_DONTNEED)
+
+
+def _json_safe(value):
+    """NaN and ±Infinity become null (JSON has neither); numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def json_text(obj, **kwargs) -> str:
+    """Strict JSON (``python -m json.tool`` and ``JSON.parse`` accept it): a number that could not
+    be computed is null, never NaN; what it means is said beside it (a switch's ``state``)."""
+    return json.dumps(_json_safe(obj), allow_nan=False, default=str, **kwargs)

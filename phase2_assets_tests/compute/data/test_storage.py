@@ -123,3 +123,19 @@ def test_permission_denied_raises_naming_the_file_and_leaves_no_temporary(tmp_pa
     assert str(target) in str(err.value)
     np.testing.assert_array_equal(storage.load_npy(target), np.arange(3))
     assert [p.name for p in tmp_path.iterdir()] == ["codes.npy"]
+
+
+def test_json_text_is_strict_json_with_null_for_what_could_not_be_computed():
+    import json
+
+    import numpy as np
+
+    from phase2_assets.compute.data.storage import json_text
+
+    text = json_text({"rho": float("nan"), "r2": np.float64("inf"), "n": np.int64(4), "x": [1.5]})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in JSON")) == {
+        "rho": None,
+        "r2": None,
+        "n": 4,
+        "x": [1.5],
+    }
