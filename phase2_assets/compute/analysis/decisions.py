@@ -22,6 +22,7 @@ class Switch:
     evaluated: bool
     fired: bool
     numbers: dict = field(default_factory=dict)
+    why_not: str = ""  # why it could not be evaluated (empty when it was)
 
     @property
     def state(self) -> str:
@@ -82,6 +83,7 @@ def f1_binary_collapse(results: pl.DataFrame, threshold: float, bits: int = 512)
         evaluated=rows.height > 0,
         fired=rows.height > 0 and best < threshold,
         numbers={"pairs": rows.height, "best_recall_at_10": best, "threshold": threshold},
+        why_not="" if rows.height else f"no binary row at {bits} bits yet",
     )
 
 
@@ -96,6 +98,7 @@ def f2_pq_dominance(results: pl.DataFrame, threshold: float) -> Switch:
         evaluated=pairs.height > 0,
         fired=pairs.height > 0 and best < threshold,
         numbers={"benchmarks": pairs.height, "best_ratio": best, "threshold": threshold},
+        why_not="" if pairs.height else "no binary and PQ rows at the same bytes yet",
     )
 
 
@@ -123,7 +126,13 @@ def _geometry_switch(
     name: str, regression: pl.DataFrame, rho_below: float, r2_below: float, blocks: str
 ) -> Switch:
     has_target = "target" in regression.columns and GEOMETRY_TARGET in regression["target"]
-    ok, r2, rho, n = _best_fit(regression, GEOMETRY_TARGET if has_target else "recall_at_10")
+    target = GEOMETRY_TARGET if has_target else "recall_at_10"
+    ok, r2, rho, n = _best_fit(regression, target)
+    why_not = ""
+    if not ok:
+        rows = _usable(regression, REGRESSION_KEYS).filter(pl.col("target") == target)
+        status = str(rows["status"][0]) if rows.height else "no regression fitted yet"
+        why_not = f"{n} points: {status}" if rows.height else status
     return Switch(
         name=name,
         rule=f"best LOOCV Spearman rho (predicted vs actual, negative counts as 0) < {rho_below} "
@@ -133,6 +142,7 @@ def _geometry_switch(
         evaluated=ok,
         fired=ok and rho < rho_below and r2 < r2_below,
         numbers={"n_points": n, "best_r2": r2, "best_rho": rho},
+        why_not=why_not,
     )
 
 
@@ -186,6 +196,11 @@ def k1_core_behind_schedule(
             "weeks_elapsed": round(weeks, 2),
             "threshold": min_completion,
         },
+        why_not=""
+        if evaluated
+        else "no start_date in the study config: no schedule to be behind"
+        if start is None
+        else "no Tier-1 rows are planned",
     )
 
 
@@ -210,6 +225,7 @@ def k2_adapter_no_signal(first_gain_pp: float | None, min_gain_pp: float, where:
         evaluated=evaluated,
         fired=evaluated and first_gain_pp < min_gain_pp,
         numbers={"first_gain_pp": first_gain_pp, "threshold_pp": min_gain_pp, "pair": where},
+        why_not="" if evaluated else f"the adapter has not run on {where} yet",
     )
 
 
@@ -292,6 +308,12 @@ def verdict(
         green_missing.append(
             f"X3 adapter gain {adapter_gain_pp:.1f} pp < {green_adapter_gain_pp:g} pp"
         )
+    for s in switches:
+        if not s.evaluated:
+            reasons.append(
+                f"{s.name} not evaluated ({s.why_not or 'no data'}): it cannot stop {s.blocks} "
+                "until it can be judged"
+            )
     if not tier1_done:
         reasons.append("provisional: Tier-1 is incomplete")
         reasons.extend(f"GREEN needs: {m}" for m in green_missing)

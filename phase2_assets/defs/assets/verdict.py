@@ -82,7 +82,12 @@ def evaluate_switches(context, study: Study, retrieval_metrics, regression, adap
             severity=dg.AssetCheckSeverity.ERROR
             if s.name in switches.BINDING
             else dg.AssetCheckSeverity.WARN,
-            metadata={"state": s.state, "rule": s.rule, **outcome_metadata(s.numbers)},
+            metadata={
+                "state": s.state,
+                "rule": s.rule,
+                **({"not_evaluated_because": s.why_not} if s.why_not else {}),
+                **outcome_metadata(s.numbers),
+            },
         )
 
 
@@ -208,4 +213,5 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
 
 
 def _switch_fields(state: dict) -> dict:
-    return {k: state[k] for k in ("name", "rule", "blocks", "evaluated", "fired", "numbers")}
+    fields = ("name", "rule", "blocks", "evaluated", "fired", "numbers", "why_not")
+    return {k: state[k] for k in fields if k in state}  # gate files before why_not lack it

@@ -176,3 +176,21 @@ def test_k2_fires_below_one_point(gain, fired):
 
 def test_k2_before_any_adapter_is_not_evaluated():
     assert not decisions.k2_adapter_no_signal(None, 1.0, "x").evaluated
+
+
+def test_a_switch_that_cannot_be_judged_says_why_and_the_verdict_names_it():
+    k1 = decisions.k1_core_behind_schedule(
+        1.0, None, dt.date(2026, 1, 1), week=10, min_completion=0.8
+    )
+    assert k1.state == "not evaluated" and "no start_date" in k1.why_not
+    f3 = decisions.f3_geometry_non_signal(pl.DataFrame(), 0.3, 0.1)
+    assert not f3.evaluated and f3.why_not == "no regression fitted yet"
+    k2 = decisions.k2_adapter_no_signal(None, 1.0, "scifact__minilm")
+    assert k2.why_not == "the adapter has not run on scifact__minilm yet"
+    res = results({256: 0.72, 512: 0.8}, {256: 0.85, 512: 0.9})
+    v = _verdict(res, [k1, f3])
+    named = [r for r in v.reasons if "not evaluated" in r]
+    assert len(named) == 2 and named[0].startswith("K1 not evaluated (no start_date")
+    assert "cannot stop the Exploratory track" in named[0]
+    clear = decisions.f1_binary_collapse(res, 0.55)
+    assert clear.evaluated and clear.why_not == ""
