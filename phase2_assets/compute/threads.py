@@ -42,10 +42,11 @@ def share(cores: int, steps_at_once: int) -> int:
 
 
 @contextmanager
-def fixed_training() -> Iterator[int]:
-    """One thread for a training step whose library sums depend on the thread count (LAPACK and
-    BLAS reductions in PCA and ITQ, faiss's OpenMP mean in RaBitQ): the trained parameters are
-    then the same on any number of cores. Training samples are small, so it costs seconds."""
+def single_thread() -> Iterator[int]:
+    """One thread for a step whose library sums depend on the thread count (LAPACK and BLAS
+    reductions in PCA, ITQ and the geometry's second moments, faiss's OpenMP mean in RaBitQ,
+    torch's CPU reductions in the X3 adapter's training): its numbers are then the same on any
+    number of cores. These steps read samples or one streaming pass, so it costs seconds."""
     with limited(1) as n:
         yield n
 

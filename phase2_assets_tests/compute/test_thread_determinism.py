@@ -122,3 +122,26 @@ def test_every_registered_method_is_bit_identical_at_one_and_all_threads(name, b
     every = _method_run(name, bits, os.cpu_count() or 2, corpus, queries)
     assert one[0] == every[0], f"{name}: the built index differs"
     assert one[1] == every[1], f"{name}: the result lists differ"
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to compare thread counts")
+def test_the_geometry_and_the_x3_adapter_are_bit_identical_at_one_and_all_threads():
+    from phase2_assets.compute import threads as threads_lib
+    from phase2_assets.compute.analysis import adapter, geometry
+    from phase2_assets.compute.methods import Settings
+
+    rng = np.random.default_rng(9)
+    corpus = _unit(rng, 3000, DIM) + 0.2
+    corpus /= np.linalg.norm(corpus, axis=1, keepdims=True)
+    config = adapter.AdapterConfig(
+        name="quick", epochs=3, train_size=1024, anchors=256, neighbours=10, negatives=10
+    )
+    runs = []
+    for n in (1, os.cpu_count() or 2):
+        with threads_lib.limited(n):
+            shape = geometry.embedding_geometry(corpus, pair_sample=500, seed=1)
+            method = adapter.AdapterMethod(config, seed=3, device="cpu")
+            codes = method.build(corpus, 128, Settings()).index.codes
+        runs.append((shape, codes.tobytes()))
+    assert runs[0][0] == runs[1][0]  # every geometry number, to the last bit
+    assert runs[0][1] == runs[1][1]  # the adapter's codes

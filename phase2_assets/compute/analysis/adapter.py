@@ -53,6 +53,7 @@ Training (deterministic: same inputs, config and seed give the same weights and 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from phase2_assets.compute import threads
 from phase2_assets.compute.methods import instrument, itq
 from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search
 from phase2_assets.compute.search.exact_search import float_topk
@@ -426,8 +428,15 @@ class AdapterMethod(Method):
         return Memory(bits / 8, 4 * (bits * dim + bits))  # the weights and the thresholds
 
     def build(self, corpus, bits, settings):
-        fitted = train_adapter(corpus, None, bits, self.config, seed=self.seed, device=self.device)
-        return Built(AdaptedCodes(fitted, fitted.encode(corpus, chunk=settings.corpus_block)))
+        # On CPU, torch's reductions depend on its thread count: one thread keeps the adapter,
+        # and so X3's table, the same on any number of cores (a GPU is not thread-bound).
+        pinned = threads.single_thread() if self.device == "cpu" else contextlib.nullcontext()
+        with pinned:
+            fitted = train_adapter(
+                corpus, None, bits, self.config, seed=self.seed, device=self.device
+            )
+            codes = fitted.encode(corpus, chunk=settings.corpus_block)
+        return Built(AdaptedCodes(fitted, codes))
 
     def search(self, built, queries, k, bits, settings):
         q_codes = built.index.adapter.encode(queries, chunk=settings.query_block)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from phase2_assets.compute import threads
 from phase2_assets.compute.data.storage import release_pages
 from phase2_assets.compute.methods import instrument
 
@@ -271,9 +272,10 @@ def embedding_geometry(
       zero row has no angle and is left out; the four statistics are nan if no pair is left.
     """
     _check_positive("pair_sample", pair_sample)
-    m = moments(vectors, block=block)
-    sv_uncentred = singular_values(m, centred=False)
-    sv_centred = singular_values(m, centred=True)
+    with threads.single_thread():  # float64 sums and eigenvalues: thread-dependent otherwise
+        m = moments(vectors, block=block)
+        sv_uncentred = singular_values(m, centred=False)
+        sv_centred = singular_values(m, centred=True)
     outliers = outlier_dimensions(m)
     cos = _pair_cosines(vectors, pair_sample, seed)
     angles = np.degrees(np.arccos(cos))

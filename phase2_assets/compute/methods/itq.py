@@ -152,7 +152,7 @@ class ITQ(Method):
         return Memory(bits / 8, 4 * (dim * bits + dim + bits * bits))
 
     def build(self, corpus, bits, settings):
-        with threads.fixed_training():  # eigh, SVD and their products: thread-dependent sums
+        with threads.single_thread():  # eigh, SVD and their products: thread-dependent sums
             mean, projection, losses = train_itq(
                 corpus,
                 bits,

@@ -57,7 +57,7 @@ def build_pca_int8(
     # faiss's PCAMatrix sums its covariance and solves the eigenproblem with a thread-dependent
     # order, and applies it with the bundled OpenBLAS: trained on one thread, applied on one BLAS
     # thread, so the index is the same on any number of cores.
-    with threads.fixed_training():
+    with threads.single_thread():
         index.train(quantizers.training_sample(corpus, train_size, seed))
     with threads.single_blas():
         quantizers.add_in_blocks(index, corpus, block)

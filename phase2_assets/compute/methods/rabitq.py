@@ -60,7 +60,7 @@ def build_rabitq(
     # by faiss's bundled OpenBLAS on one BLAS thread (its sgemm rounds the last bits differently
     # with 2 threads: different codes on 384-d MiniLM vectors). faiss's OpenMP loops that
     # encode and search stay parallel.
-    with threads.fixed_training():
+    with threads.single_thread():
         rotation.init(rotation_seed)  # marks it trained, so index.train keeps this rotation
         index.train(quantizers.training_sample(corpus, train_size, train_seed))
     with threads.single_blas():
