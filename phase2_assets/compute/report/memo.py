@@ -16,6 +16,15 @@ from phase2_assets.compute.analysis import decisions
 from phase2_assets.compute.report import page
 
 
+def _numbers(numbers: dict) -> str:
+    """A switch's numbers for a reader: "n_points 4, best_r2 n/a", not a Python dict."""
+    return ", ".join(f"{k} {_f(v)}" for k, v in numbers.items()) or "no numbers"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _f(x, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
@@ -44,7 +53,8 @@ def bfi_threshold(
 def phase3_experiments(
     adapter: pl.DataFrame, results: pl.DataFrame, switches: dict
 ) -> list[tuple[float, str]]:
-    """(expected gain in recall_at_10 points, experiment with its success criterion), best first."""
+    """(headroom in points: the gap left or the gain shown, experiment with its success
+    criterion), largest first."""
     ideas: list[tuple[float, str]] = []
     gaps = decisions.binary_vs_pq(results)
     at256 = gaps.filter(pl.col("bits") == 256)
@@ -53,9 +63,10 @@ def phase3_experiments(
         ideas.append(
             (
                 gap,
-                f"Close the binary -> PQ gap at 256 bits (mean {gap:.1f} points over "
-                f"{at256.height} benchmarks). Success: binary-256 recall_at_10 within 5 "
-                "points of PQ-32 on every Tier-1 benchmark.",
+                f"Close the binary -> PQ gap at 32 bytes per vector (binary at 256 bits vs PQ "
+                f"with 32 sub-quantisers: {gap:.1f} recall_at_10 points on average over "
+                f"{_count(at256.height, 'benchmark')}). Success: binary recall_at_10 within 5 "
+                "points of PQ at the same 32 bytes on every Tier-1 benchmark.",
             )
         )
     if adapter.height and not switches.get("K2", {}).get("fired"):
@@ -136,7 +147,9 @@ def design_memo(
     lines += [f"- {r}" for r in verdict.get("reasons", [])]
     lines += ["", "## Kill-switches", ""]
     lines += ["| switch | state | rule | numbers |", "|---|---|---|---|"]
-    lines += [f"| {s['name']} | {s['state']} | {s['rule']} | {s['numbers']} |" for s in switches]
+    lines += [
+        f"| {s['name']} | {s['state']} | {s['rule']} | {_numbers(s['numbers'])} |" for s in switches
+    ]
     low, high = bfi_threshold(bfi, results, green_bits, green_recall, green_ratio)
     lines += ["", "## Binary Friendliness Index (X1)", "", f"Definition: {bfi_formula}", ""]
     if low is not None:
@@ -162,7 +175,7 @@ def design_memo(
     lines += ["", "## Geometry rules (E7/E8, X2)", ""]
     if by_name.get("F3", {}).get("fired"):
         lines.append(
-            f"F3 fired ({by_name['F3']['numbers']}): geometry does not predict binary "
+            f"F3 fired ({_numbers(by_name['F3']['numbers'])}): geometry does not predict binary "
             "quality here. No geometry rule is stated; geometry ideas are weak hypotheses."
         )
     elif regression.height:
@@ -210,11 +223,11 @@ def design_memo(
         lines.append("X3 has not run (or K1 paused it).")
     k2 = by_name.get("K2")
     if k2:
-        lines += ["", f"K2: {k2['state']} ({k2['numbers']})."]
+        lines += ["", f"K2: {k2['state']} ({_numbers(k2['numbers'])})."]
     lines += ["", "## Ranked Phase-3 experiments", ""]
     ideas = phase3_experiments(adapter, results, by_name)
     lines += [
-        f"{i}. {text} (expected gain {gain:.1f} points)" for i, (gain, text) in enumerate(ideas, 1)
+        f"{i}. {text} (headroom {gain:.1f} points)" for i, (gain, text) in enumerate(ideas, 1)
     ] or ["(no results yet)"]
     lines += ["", "## GPU and CPU budget", ""]
     lines += _table(

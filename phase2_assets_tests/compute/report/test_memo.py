@@ -49,15 +49,37 @@ def test_bfi_threshold_separates_the_pairs_that_meet_the_bar():
 
 
 def test_a_fired_f3_states_no_geometry_rule():
-    assert "F3 fired ({'n': 4})" in _memo() and "No geometry rule is stated" in _memo()
+    assert "F3 fired (n 4)" in _memo() and "No geometry rule is stated" in _memo()
 
 
-def test_experiments_are_ranked_by_expected_gain_from_the_tables():
+def test_experiments_are_ranked_by_headroom_from_the_tables():
     text = _memo()
     # Mean PQ - binary at 256 bits: ((0.80 - 0.75) + (0.70 - 0.40)) / 2 = 17.5 points;
     # ITQ over binary: ((0.78 - 0.75) + (0.50 - 0.40)) / 2 = 6.5 points.
-    first, second = text.index("mean 17.5 points"), text.index("ITQ: +6.5 points")
-    assert first < second
+    first = text.index("17.5 recall_at_10 points on average over 2 benchmarks")
+    assert first < text.index("ITQ: +6.5 points")
+    assert "(headroom 17.5 points)" in text and "expected gain" not in text
+    # One unit per comparison: the same 32 bytes, not "binary-256 vs PQ-32".
+    assert "binary-256" not in text and "PQ at the same 32 bytes" in text
+
+
+def test_one_benchmark_is_singular_and_numbers_are_not_python_dicts():
+    one = _results().filter(pl.col("dataset") == "a")
+    text = _memo(
+        results=one,
+        switches=[
+            {
+                "name": "K2",
+                "state": "not evaluated",
+                "fired": False,
+                "rule": "x",
+                "numbers": {"first_gain_pp": None, "threshold_pp": 1.0},
+            },
+        ],
+    )
+    assert "over 1 benchmark)" in text
+    assert "K2: not evaluated (first_gain_pp n/a, threshold_pp 1.000)." in text
+    assert "{" not in text.split("## Kill-switches")[-1].split("##")[0]
 
 
 def test_empty_tables_give_a_memo_that_says_so():
