@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import faiss
 
-from phase2_assets.compute.methods import quantizers
-from phase2_assets.compute.methods.base import Built, Memory, Method, register
+from phase2_assets.compute.methods.base import Memory, register
+from phase2_assets.compute.methods.reference import ScalarQuantized
 
 
 @register
-class Float16(Method):
+class Float16(ScalarQuantized):
     name = "float16"
-    budget = "reference"
+    qtype = faiss.ScalarQuantizer.QT_fp16
     description = "faiss SQfp16: every dimension as an IEEE half, exhaustive inner product."
 
     def code_bits(self, dim, bits):
@@ -26,18 +26,3 @@ class Float16(Method):
 
     def memory(self, dim, bits):
         return Memory(2.0 * dim, 0)
-
-    def build(self, corpus, bits, settings):
-        return Built(
-            *quantizers.build_scalar(
-                corpus,
-                faiss.ScalarQuantizer.QT_fp16,
-                block=settings.corpus_block,
-                progress=settings.progress,
-            )
-        )
-
-    def search(self, built, queries, k, bits, settings):
-        return quantizers.index_topk(
-            built.index, queries, k, query_block=settings.query_block, progress=settings.progress
-        )

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import faiss
 
-from phase2_assets.compute.methods import quantizers
-from phase2_assets.compute.methods.base import Built, Memory, Method, register
+from phase2_assets.compute.methods.base import Memory, register
+from phase2_assets.compute.methods.reference import ScalarQuantized
 
 
 @register
-class Int4(Method):
+class Int4(ScalarQuantized):
     name = "int4"
-    budget = "reference"
+    qtype = faiss.ScalarQuantizer.QT_4bit
     description = "faiss SQ4: 16 levels per dimension on the corpus min/max range, inner product."
 
     def code_bits(self, dim, bits):
@@ -26,18 +26,3 @@ class Int4(Method):
 
     def memory(self, dim, bits):
         return Memory(dim / 2, 2 * 4 * dim)  # the per-dimension minimum and width, float32
-
-    def build(self, corpus, bits, settings):
-        return Built(
-            *quantizers.build_scalar(
-                corpus,
-                faiss.ScalarQuantizer.QT_4bit,
-                block=settings.corpus_block,
-                progress=settings.progress,
-            )
-        )
-
-    def search(self, built, queries, k, bits, settings):
-        return quantizers.index_topk(
-            built.index, queries, k, query_block=settings.query_block, progress=settings.progress
-        )

@@ -1,5 +1,9 @@
 """Reference rows: float32 (the exact ranking itself) and int8 (faiss SQ8)."""
 
+from typing import ClassVar
+
+import faiss
+
 from phase2_assets.compute.analysis import sanity
 from phase2_assets.compute.methods import quantizers
 from phase2_assets.compute.methods.base import Built, Check, Memory, Method, Stored, register
@@ -19,10 +23,30 @@ class Float32(Method):
         return Memory(4.0 * dim, 0)
 
 
-@register
-class Int8(Method):
-    name = "int8"
+class ScalarQuantized(Method):
+    """A faiss scalar quantiser of every dimension (SQ8, SQ4, fp16) on the corpus min/max
+    ranges, searched exhaustively by inner product: int8 here, float16 and int4 beside it."""
+
     budget = "reference"
+    qtype: ClassVar[int]
+
+    def build(self, corpus, bits, settings):
+        return Built(
+            *quantizers.build_scalar(
+                corpus, self.qtype, block=settings.corpus_block, progress=settings.progress
+            )
+        )
+
+    def search(self, built, queries, k, bits, settings):
+        return quantizers.index_topk(
+            built.index, queries, k, query_block=settings.query_block, progress=settings.progress
+        )
+
+
+@register
+class Int8(ScalarQuantized):
+    name = "int8"
+    qtype = faiss.ScalarQuantizer.QT_8bit
     in_plan = True
     description = "faiss SQ8: one byte per dimension, per-dimension min/max ranges."
     stored = Stored(
@@ -49,17 +73,6 @@ class Int8(Method):
 
     def memory(self, dim, bits):
         return Memory(float(dim), 2 * 4 * dim)
-
-    def build(self, corpus, bits, settings):
-        return Built(
-            *quantizers.build_int8(corpus, block=settings.corpus_block, progress=settings.progress)
-        )
-
-    def search(self, built, queries, k, bits, settings):
-        index = built.index
-        return quantizers.index_topk(
-            index, queries, k, query_block=settings.query_block, progress=settings.progress
-        )
 
     def check_row(self, row, refs, settings):
         bound = settings.check_thresholds["int8_min_recall_at_10"]
