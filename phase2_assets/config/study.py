@@ -70,9 +70,25 @@ class DatasetConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    """A sentence-transformers encoder and the prompts it was trained with."""
+    """A sentence-transformers encoder and the prompts it was trained with, or a folder of
+    vectors someone already computed (``vectors``: a hosted API, an in-house encoder)."""
 
-    name: str = Field(description="Hub name, e.g. sentence-transformers/all-MiniLM-L6-v2.")
+    name: str | None = Field(
+        None,
+        description="Hub name, e.g. sentence-transformers/all-MiniLM-L6-v2 (required unless "
+        "`vectors` is set; then a label for the encoder that made them).",
+    )
+    vectors: str | None = Field(
+        None,
+        description="Folder of precomputed vectors instead of an encoder: <folder>/<dataset>/ "
+        "holds corpus.npy + corpus_ids.txt and queries.npy + query_ids.txt, or corpus.parquet "
+        "and queries.parquet (columns id, vector).",
+    )
+    normalize: bool = Field(
+        False,
+        description="Precomputed vectors only: L2-normalise rows that are not unit-norm instead "
+        "of rejecting them (recorded in the embeddings' metadata).",
+    )
     path: str | None = Field(None, description="Local folder that overrides the hub name.")
     dim: int = Field(ge=1, description="Embedding dimension; checked against the model.")
     query_prompt: str = ""
@@ -89,6 +105,39 @@ class ModelConfig(_Strict):
         False,
         description="Run Python code shipped with the model; also needs PHASE2_TRUST_REMOTE_CODE.",
     )
+
+    @model_validator(mode="after")
+    def _encoder_or_vectors(self) -> ModelConfig:
+        if self.vectors is None:
+            if not self.name:
+                raise ValueError("a model needs `name` (an encoder) or `vectors` (a folder)")
+            if self.normalize:
+                raise ValueError("`normalize` applies to precomputed `vectors` only")
+            return self
+        encoder_only = {
+            "path": self.path,
+            "query_prompt": self.query_prompt,
+            "passage_prompt": self.passage_prompt,
+            "max_seq_length": self.max_seq_length,
+            "gpu_batch_size": self.gpu_batch_size,
+            "trust_remote_code": self.trust_remote_code,
+        }
+        given = sorted(key for key, value in encoder_only.items() if value)
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} configure an encoder; this model reads precomputed "
+                f"`vectors`, so they would have no effect (remove them)"
+            )
+        return self
+
+    @property
+    def precomputed(self) -> bool:
+        return self.vectors is not None
+
+    @property
+    def label(self) -> str:
+        """What made the vectors, for the UI: the encoder's name, else the vector folder."""
+        return self.name or f"precomputed vectors ({self.vectors})"
 
 
 class TierConfig(_Strict):

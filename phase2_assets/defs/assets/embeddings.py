@@ -1,12 +1,14 @@
-"""E1: float32 unit-norm embeddings of passages and queries, streamed to .npy in chunks."""
+"""E1: float32 unit-norm embeddings of passages and queries, streamed to .npy in chunks:
+encoded with sentence-transformers, or imported from a model's precomputed vectors."""
 
 import platform
 import time
 
 import dagster as dg
+import numpy as np
 
 from phase2_assets.compute.analysis import sanity
-from phase2_assets.compute.data import beir, encoders, resumable, storage
+from phase2_assets.compute.data import beir, encoders, resumable, storage, vectors
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.gates import assert_expansion_open
@@ -66,12 +68,60 @@ def device_metadata(device: str, precision: str, batch_size: int, tuning: dict) 
     return meta
 
 
-def encode_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
-    """Encode one pair's passages and queries with sentence-transformers (resumable, chunk by
-    chunk, progress in the run log), check them, and hand the staged arrays to the IO manager."""
+def embed_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
+    """E1 for one pair: encode the texts, or import the model's precomputed vectors."""
     pair = context.partition_key
     if study.is_expansion_pair(pair):
         assert_expansion_open(runtime.data_dir, f"embedding {pair}")
+    cfg = study.models[split_pair(pair)[1]]
+    produce = import_pair if cfg.precomputed else encode_pair
+    for output, tmp, rows, metadata in produce(context, study, runtime, corpus, queries):
+        yield from _checked(context, study, output, tmp, rows, cfg.dim, metadata)
+
+
+def _checked(context, study: Study, output: str, tmp, rows: int, dim: int, metadata: dict):
+    """The blocking checks on a staged array, then the output (only if both pass)."""
+    pair = context.partition_key
+    out = np.load(tmp, mmap_mode="r", allow_pickle=False)
+    norm = sanity.unit_vectors(out, study.checks.norm_tolerance)
+    shape = sanity.expected_shape(out, rows, dim)
+    checksum = storage.sha256_array(out)
+    del out
+    checks = [
+        dg.AssetCheckResult(
+            asset_key=output,
+            check_name=name,
+            passed=outcome.passed,
+            metadata=check_metadata(context, outcome.metadata),
+        )
+        for name, outcome in (("finite_unit_norm", norm), ("expected_shape", shape))
+    ]
+    if not (norm.passed and shape.passed):
+        context.log.error(
+            f"{output} [{pair}] failed its blocking checks (see the check results): not "
+            f"materialised, so the previous file, if any, stays in place; the rejected "
+            f"array is left at {tmp} for inspection"
+        )
+        yield from checks
+        return
+    yield dg.Output(
+        StagedArray(tmp),
+        output_name=output,
+        metadata={
+            **provenance(study),
+            **metadata,
+            "shape": str((rows, dim)),
+            "dagster/row_count": rows,
+            "array_sha256": checksum,
+        },
+    )
+    yield from checks
+
+
+def encode_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
+    """Encode one pair's passages and queries with sentence-transformers (resumable, chunk by
+    chunk, progress in the run log); yields each staged array with its metadata."""
+    pair = context.partition_key
     _, model_key = split_pair(pair)
     cfg = study.models[model_key]
     source = encoders.resolve_model(model_key, cfg.name, cfg.path, runtime.model_dir)
@@ -94,13 +144,9 @@ def encode_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
         "query_embeddings": [cfg.query_prompt + t for t in queries["text"].to_list()],
     }
     batch_size, tuning = _batch_size(context, model, cfg, device, jobs["corpus_embeddings"])
-    common = {
-        **provenance(study),
-        **device_metadata(device, precision, batch_size, tuning),
-    }
+    common = device_metadata(device, precision, batch_size, tuning)
     for output, texts in jobs.items():
         tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
-
         what = f"{output} [{pair}]"
         progress = both(log_progress(context, what, "texts"), terminal_bar(what))
         t0, cpu0 = time.perf_counter(), time.process_time()
@@ -115,48 +161,22 @@ def encode_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
             progress=progress,
             renormalise=precision == "fp16",
         )
+        del out
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
         if reused:
             context.log.info(f"{output} [{pair}]: resumed after {reused} complete chunks")
         encoded = len(texts) - min(reused * study.retrieval.encode_chunk, len(texts))
-        norm = sanity.unit_vectors(out, study.checks.norm_tolerance)
-        shape = sanity.expected_shape(out, len(texts), cfg.dim)
-        checksum = storage.sha256_array(out)
-        del out
-        checks = [
-            dg.AssetCheckResult(
-                asset_key=output,
-                check_name="finite_unit_norm",
-                passed=norm.passed,
-                metadata=check_metadata(context, norm.metadata),
-            ),
-            dg.AssetCheckResult(
-                asset_key=output,
-                check_name="expected_shape",
-                passed=shape.passed,
-                metadata=check_metadata(context, shape.metadata),
-            ),
-        ]
         # The journal goes either way: a rerun must encode again, not reuse bad chunks.
         resumable.clear_journal(tmp)
-        if not (norm.passed and shape.passed):
-            context.log.error(
-                f"{output} [{pair}] failed its blocking checks (see the check results): not "
-                f"materialised, so the previous file, if any, stays in place; the rejected "
-                f"array is left at {tmp} for inspection"
-            )
-            yield from checks
-            continue
-        yield dg.Output(
-            StagedArray(tmp),
-            output_name=output,
-            metadata={
+        yield (
+            output,
+            tmp,
+            len(texts),
+            {
                 **common,
+                "encoder": "sentence-transformers",
                 "model": cfg.name,
                 "model_source": f"{source.kind}: {source.location}",
-                "shape": str((len(texts), cfg.dim)),
-                "dagster/row_count": len(texts),
-                "array_sha256": checksum,
                 "seconds": round(seconds, 3),
                 "docs_per_second": round(encoded / seconds, 2) if seconds > 0 else None,
                 "chunks_resumed": reused,
@@ -167,7 +187,78 @@ def encode_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
                 "prompt": cfg.passage_prompt if output == "corpus_embeddings" else cfg.query_prompt,
             },
         )
-        yield from checks
+
+
+IMPORTS = {  # output: (role of the vector files, the collection's frame and its id column)
+    "corpus_embeddings": ("corpus", "doc_id"),
+    "query_embeddings": ("queries", "query_id"),
+}
+
+
+def import_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
+    """Read one pair's precomputed vectors, matched to the collection's ids and checked row by
+    row (``vectors.import_vectors``); yields each staged array with where it came from."""
+    pair = context.partition_key
+    dataset, model_key = split_pair(pair)
+    cfg = study.models[model_key]
+    frames = {"corpus": corpus, "queries": queries}
+    for output, (role, id_column) in IMPORTS.items():
+        ids = frames[role][id_column].to_list()
+        tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
+        what = f"{output} [{pair}]"
+        t0 = time.perf_counter()
+        try:
+            source = vectors.find_source(cfg.vectors, dataset, role)
+            context.log.info(f"{what}: importing precomputed vectors from {source.vectors}")
+            out = np.lib.format.open_memmap(
+                tmp, mode="w+", dtype=np.float32, shape=(len(ids), cfg.dim)
+            )
+            report = vectors.import_vectors(
+                source,
+                ids,
+                out,
+                normalize=cfg.normalize,
+                tolerance=study.checks.norm_tolerance,
+                chunk=study.retrieval.encode_chunk,
+                progress=both(log_progress(context, what, "vectors"), terminal_bar(what)),
+            )
+            out.flush()
+            del out
+        except vectors.VectorFileError as exc:
+            tmp.unlink(missing_ok=True)
+            raise vectors.VectorFileError(
+                f"{what}, model {model_key!r}: {exc}. Nothing was written; earlier results "
+                f"stay as they were."
+            ) from exc
+        if report.extra_ids:
+            context.log.info(f"{what}: {report.extra_ids} ids not in the collection, ignored")
+        if report.normalized_rows:
+            context.log.warning(
+                f"{what}: normalize: true L2-normalised {report.normalized_rows} rows that "
+                f"were not unit-norm"
+            )
+        yield (
+            output,
+            tmp,
+            len(ids),
+            {
+                "encoder": "precomputed",
+                "model": cfg.label,
+                "vectors_file": str(source.vectors),
+                "vectors_sha256": storage.sha256_file(source.vectors),
+                **(
+                    {"ids_file": str(source.ids), "ids_sha256": storage.sha256_file(source.ids)}
+                    if source.ids
+                    else {}
+                ),
+                "source_dtype": report.dtype,
+                "source_rows": report.source_rows,
+                "extra_ids_ignored": report.extra_ids,
+                "normalize": cfg.normalize,
+                "rows_normalized": report.normalized_rows,
+                "seconds": round(time.perf_counter() - t0, 3),
+            },
+        )
 
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
@@ -188,7 +279,9 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 kinds={"torch", "numpy"},
                 description=(
                     "Passage embeddings (n_docs x dim, float32, L2-normalised) from the model's "
-                    "passage prompt + 'title text'. Memory-mappable .npy; row i is corpus row i."
+                    "passage prompt + 'title text', or the model's precomputed vectors matched "
+                    "to the corpus ids (metadata `encoder`). Memory-mappable .npy; row i is "
+                    "corpus row i."
                 ),
             ),
             "query_embeddings": dg.AssetOut(
@@ -196,7 +289,10 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 io_manager_key="npy_io_manager",
                 is_required=False,  # not materialised when its blocking checks fail
                 kinds={"torch", "numpy"},
-                description="Query embeddings (n_queries x dim) with the model's query prompt.",
+                description=(
+                    "Query embeddings (n_queries x dim) with the model's query prompt, or its "
+                    "precomputed query vectors matched to the query ids."
+                ),
             ),
         },
         check_specs=[
@@ -209,7 +305,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     )
     @with_cpu_share
     def embeddings(context: dg.AssetExecutionContext, runtime: StudyRuntime, corpus, queries):
-        """Encode with sentence-transformers; progress goes to the run log every chunk."""
-        yield from encode_pair(context, study, runtime, corpus, queries)
+        """Encode with sentence-transformers (progress in the run log every chunk), or import
+        the model's precomputed vectors."""
+        yield from embed_pair(context, study, runtime, corpus, queries)
 
     return [embeddings]
