@@ -12,7 +12,13 @@ Targets (issue 5), each a ratio against a baseline measured in this invocation:
   each step on its share of the cores / one such run alone on every core (goal <= 2.5);
 - ``opq_train_time_ratio_<M>B`` / ``opq_recall_loss_<M>B`` (issue 13): OPQ's training seconds
   against PQ's at the same bytes (goal <= 3) and its recall_at_10 loss against faiss's 50-iteration
-  OPQ (goal <= 0.01), on the vectors of a finished ``phase2 demo`` (``--data-dir``).
+  OPQ (goal <= 0.01), on the vectors of a finished ``phase2 demo`` (``--data-dir``);
+- ``ground_truth_peak_rss_ratio`` (issue 16): the float ground-truth step alone through Dagster,
+  every method enabled, on the 1M x 768 partition: peak RSS / the float32 matrix (goal <= 1.5);
+- ``method_time_ratio_<name>`` / ``method_peak_rss_ratio_<name>`` (issue 16): every registered
+  method on a 500K x 768 partition, worst over its budgets of build + search seconds against PQ's
+  at the same bytes (goal <= 3) and of peak RSS against the float32 matrix (goal <= 1.5), with a
+  projection of the whole plan in hours (``bench/methods.py``).
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import concurrency, encode, hamming, opq_budget
+from bench import concurrency, encode, hamming, methods, opq_budget
 
 SIZES = {"full": (1_000_000, 768, 1000), "quick": (100_000, 384, 300)}
+METHOD_SIZES = {"full": (500_000, 768, 1000), "quick": (20_000, 128, 100)}
+TARGETS = ["study", "ground_truth", "encode", "hamming", "concurrency", "opq", "methods"]
 
 
 def _phase(*args: str) -> dict:
@@ -65,13 +73,15 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}"
 
 
+def _flush_print(text: str) -> None:
+    print(text, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="100K x 384 instead of 1M x 768")
     parser.add_argument("--workdir", help="keep the synthetic partition here (default: temp)")
-    parser.add_argument(
-        "--only", nargs="*", help="targets to run: study encode hamming concurrency opq"
-    )
+    parser.add_argument("--only", nargs="*", choices=TARGETS, help="targets to run (default: all)")
     parser.add_argument(
         "--data-dir",
         default="data",
@@ -80,12 +90,12 @@ def main() -> None:
     args = parser.parse_args()
     size = "quick" if args.quick else "full"
     n, dim, n_queries = SIZES[size]
-    only = set(args.only or ["study", "encode", "hamming", "concurrency", "opq"])
+    only = set(args.only or TARGETS)
     print(f"# bench ({size}): {machine()}", flush=True)
     lines, details = [], {}
     with tempfile.TemporaryDirectory(prefix="phase2-bench-", dir=args.workdir) as tmp:
         work = Path(tmp)
-        if "study" in only or "hamming" in only:
+        if only & {"study", "hamming", "ground_truth"}:
             _phase("prepare", str(work), str(n), str(dim), str(n_queries))
         if "study" in only:
             bare = _phase("bare", str(work))
@@ -96,6 +106,12 @@ def main() -> None:
             lines.append(target("study_time_ratio", ours["seconds"] / bare["seconds"], "<=1.3"))
             lines.append(target("study_peak_rss_ratio", ours["peak_rss_bytes"] / matrix, "<=1.5"))
             print(lines[-2], lines[-1], sep="\n", flush=True)
+        if "ground_truth" in only:
+            res = _phase("ground_truth", str(work))
+            details["ground_truth"] = res
+            ratio = res["peak_rss_bytes"] / (n * dim * 4)
+            lines.append(target("ground_truth_peak_rss_ratio", ratio, "<=1.5"))
+            print(lines[-1], flush=True)
         if "hamming" in only:
             res = hamming.compare(work, quick=args.quick)
             details["hamming"] = res
@@ -106,6 +122,22 @@ def main() -> None:
             details["concurrency"] = res
             lines.append(target("concurrent_training_ratio", res["ratio"], "<=2.5"))
             print(lines[-1], flush=True)
+    if "methods" in only:
+        with tempfile.TemporaryDirectory(prefix="phase2-bench-methods-", dir=args.workdir) as tmp:
+            measured = methods.compare(Path(tmp), *METHOD_SIZES[size], log=_flush_print)
+        projected = methods.projection(measured)
+        details["methods"] = {**measured, "projection": projected}
+        by_method: dict[str, list[dict]] = {}
+        for row in measured["rows"]:
+            by_method.setdefault(row["method"], []).append(row)
+        for name, rows in by_method.items():
+            worst_time = max(r["time_ratio"] for r in rows)
+            worst_rss = max(r["rss_ratio"] for r in rows)
+            lines.append(target(f"method_time_ratio_{name}", worst_time, "<=3.0"))
+            lines.append(target(f"method_peak_rss_ratio_{name}", worst_rss, "<=1.5"))
+            print(lines[-2], lines[-1], sep="\n", flush=True)
+        print(methods.markdown(measured, projected), flush=True)
+        print(f"# plan projection: {projected['hours']:.1f} hours after embedding", flush=True)
     if "opq" in only:
         rows = opq_budget.compare(Path(args.data_dir))
         details["opq"] = rows

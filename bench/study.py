@@ -3,8 +3,10 @@
 ``study`` materialises the Core assets after E1 (float ground truth, int8, the instrument at every
 bit length, PQ at every size, their metrics and checks) exactly as ``phase2 run`` does: one run per
 partition, files written atomically and checksummed. ``bare`` makes the same faiss/numpy calls a
-researcher would write by hand, with no Dagster, checks or files. Each phase runs in its own
-process (``python -m bench.study PHASE WORKDIR``) and prints its seconds and peak RSS as JSON.
+researcher would write by hand, with no Dagster, checks or files. ``ground_truth`` runs the
+float ground-truth step alone, every registered method enabled in the config. Each phase runs
+in its own process (``python -m bench.study PHASE WORKDIR``) and prints its seconds and peak RSS
+as JSON.
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ def study_config(workdir: Path, dim: int) -> dict:
     }
 
 
-def _defs(workdir: Path):
+def _defs(workdir: Path, config: str = "study.yaml"):
     from phase2_assets.config import load_study
     from phase2_assets.defs.build import build_definitions
 
-    study = load_study(str(workdir / "study.yaml"))
+    study = load_study(str(workdir / config))
     return build_definitions(study, str(workdir / "data"))
 
 
@@ -96,7 +98,9 @@ def prepare(workdir: Path, n: int, dim: int, n_queries: int) -> dict:
         n_queries=n_queries,
     )
     synthetic.write_beir(workdir / "beir", n, sources)
-    (workdir / "study.yaml").write_text(yaml.safe_dump(study_config(workdir, dim)))
+    config = study_config(workdir, dim)
+    (workdir / "study.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "every_method.yaml").write_text(yaml.safe_dump({**config, "methods": {}}))
     _materialize(_defs(workdir), ["corpus", "queries", "qrels"], "synthetic")
     return {"n": n, "dim": dim, "n_queries": n_queries}
 
@@ -187,7 +191,16 @@ def run_bare(workdir: Path) -> dict:
     return {"seconds": time.perf_counter() - t0, "recall_at_10": recall, "phase_seconds": phases}
 
 
-PHASES = {"study": run_study, "bare": run_bare}
+def run_ground_truth(workdir: Path) -> dict:
+    """The float ground-truth step alone, every registered method enabled, in its own process:
+    its peak RSS is the step's own (the study's largest after E1)."""
+    defs = _defs(workdir, "every_method.yaml")
+    t0 = time.perf_counter()
+    _materialize(defs, ["float_ground_truth"], PAIR)
+    return {"seconds": time.perf_counter() - t0}
+
+
+PHASES = {"study": run_study, "bare": run_bare, "ground_truth": run_ground_truth}
 
 
 def main(argv: list[str]) -> None:

@@ -79,3 +79,25 @@ def test_method_tables_are_printed_from_the_results_table():
     assert "| 64 | 0.200 / 0.250 | 0.400 / 0.350 |" in text
     assert "| sign | 128 | 0.500 / 0.550 | sentence-transformers" in text
     assert "d × m" in text and "commit" in text
+
+
+def test_every_method_bench_sets_each_method_against_pq_at_its_bytes(tmp_path):
+    from bench import methods
+
+    measured = methods.compare(
+        tmp_path, 3000, 64, 30, log=lambda _: None, names=["binary", "int8", "itq"]
+    )
+    rows = {(r["method"], r["bits"]): r for r in measured["rows"]}
+    assert {m for m, _ in rows} == {"float32", "pq", "binary", "int8", "itq"}
+    assert all(rows[("pq", b)]["time_ratio"] == 1.0 for b in (64, 128, 256, 512))
+    assert rows[("float32", 2048)]["recall_at_10"] == 1.0
+    assert rows[("int8", 512)]["pq_bytes"] == 64  # 64 bytes: PQ's largest size not above it
+    assert rows[("binary", 128)]["pq_bytes"] == 16
+    assert ("itq", 64) in rows and ("itq", 128) not in rows  # ITQ needs bits <= dim
+    assert all(r["peak_rss_bytes"] > 0 and r["search_seconds"] > 0 for r in rows.values())
+    projected = methods.projection(measured)
+    assert set(projected["hours_by_method"]) == {"float32", "pq", "binary", "int8", "itq"}
+    assert projected["hours"] == pytest.approx(sum(projected["hours_by_method"].values()))
+    assert ("opq", 256) in projected["not_measured"]
+    table = methods.markdown(measured, projected)
+    assert "| itq | 64 |" in table and "| pq | 64, 128, 256, 512 |" in table

@@ -154,3 +154,41 @@ def test_every_json_file_the_study_writes_is_strict_json(demo_root):
     assert any(f.name == "kill_switches.json" for f in files)
     for path in files:
         json.loads(path.read_text(), parse_constant=lambda c, p=path: pytest.fail(f"{p}: {c}"))
+
+
+def test_precomputed_vectors_reproduce_the_demo_row_for_row(demo_root, demo_table, tmp_path):
+    """The demo's MiniLM vectors handed over as a vectors folder (corpus .npy + ids in another
+    order with ids SciFact lacks, queries Parquet): the study never loads an encoder and every
+    row of the results table is the demo's."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import yaml
+
+    from phase2_assets.config import load_study
+
+    where = tmp_path / "vectors" / "scifact"
+    where.mkdir(parents=True)
+    corpus = np.load(demo_root / "corpus_embeddings" / "scifact__minilm.npy")
+    queries = np.load(demo_root / "query_embeddings" / "scifact__minilm.npy")
+    doc_ids = pl.read_parquet(demo_root / "corpus" / "scifact.parquet")["doc_id"].to_list()
+    query_ids = pl.read_parquet(demo_root / "queries" / "scifact.parquet")["query_id"].to_list()
+    order = np.random.default_rng(0).permutation(len(doc_ids))
+    np.save(where / "corpus.npy", np.vstack([corpus[order], corpus[:2]]), allow_pickle=False)
+    ids = [doc_ids[i] for i in order] + ["not-in-scifact-1", "not-in-scifact-2"]
+    (where / "corpus_ids.txt").write_text("".join(f"{i}\n" for i in ids))
+    vector = pa.FixedSizeListArray.from_arrays(pa.array(queries.reshape(-1)), 384)
+    pq.write_table(pa.table({"id": query_ids, "vector": vector}), where / "queries.parquet")
+    config = load_study("demo").model_dump(mode="json", exclude_none=True)
+    config["models"] = {"minilm": {"dim": 384, "vectors": str(tmp_path / "vectors")}}
+    (tmp_path / "precomputed.yaml").write_text(yaml.safe_dump(config))
+
+    root = tmp_path / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PHASE2_BEIR_DIR", str(BEIR_DIR))
+        mp.setenv("PHASE2_ALLOW_DOWNLOAD", "0")
+        mp.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+        assert main(["run", str(tmp_path / "precomputed.yaml"), "--data-dir", str(root)]) == 0
+    ours = pl.read_parquet(root / "results" / "retrieval_metrics.parquet")
+    assert ours.height == demo_table.height > 30
+    assert ours.to_dicts() == demo_table.to_dicts()

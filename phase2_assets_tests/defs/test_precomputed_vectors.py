@@ -171,3 +171,40 @@ def test_normalize_rescales_and_says_so(tmp_path, tiny_beir):
 def test_encoder_settings_on_a_vectors_model_are_a_config_error(tmp_path, tiny_beir):
     with pytest.raises(StudyConfigError, match="query_prompt configure an encoder"):
         _study(tmp_path, tiny_beir, tmp_path, query_prompt="query: ")
+
+
+def _readme_block(marker: str, language: str) -> str:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(rf"<!-- {marker} -->\s*```{language}\n(.*?)```", text, re.S)
+    assert block, f"the README's {marker} block is missing"
+    return "\n".join(line.removeprefix("  ") for line in block.group(1).splitlines())
+
+
+def test_the_readmes_worked_example_runs_as_written(tmp_path, tiny_beir):
+    import yaml
+
+    namespace: dict = {}
+    exec(compile(_readme_block("readme-vectors", "python"), "README.md", "exec"), namespace)
+
+    def embed(texts):  # a stand-in encoder: a hash of the text, not unit-norm on purpose
+        seeds = [abs(hash(t)) % 2**32 for t in texts]
+        return np.stack([np.random.default_rng(s).standard_normal(DIM) * 3 for s in seeds])
+
+    namespace["write_vectors"](tiny_beir, tmp_path / "my-encoder" / "tiny", embed)
+    (model,) = yaml.safe_load(_readme_block("readme-vectors-yaml", "yaml"))["models"].values()
+    assert set(model) == {"name", "dim", "vectors"}
+    study, defs = _study(tmp_path, tiny_beir, tmp_path / "my-encoder", name=model["name"])
+    assert gh.materialize(defs, "dataset", "tiny").success
+    result = _embed(defs)
+    assert result.success, _failure_text(result)
+    stored = np.load(tmp_path / "data" / "corpus_embeddings" / f"{PAIR}.npy", allow_pickle=False)
+    assert stored.shape == (len(_ids(tiny_beir, "corpus.jsonl")), DIM)
+    (meta,) = [
+        m.metadata
+        for m in result.asset_materializations_for_node("embeddings")
+        if m.asset_key == dg.AssetKey("corpus_embeddings")
+    ]
+    assert meta["model"].value == "my-company/encoder-v3"
