@@ -38,7 +38,23 @@ def _plan():
     return Plan(frozenset(BITS), frozenset(PQ_BYTES))
 
 
+ADAPTER = "adapter"  # X3's adapter: not in the registry, but trained at the same scale
+
+
+def method_named(name: str):
+    from phase2_assets.compute.analysis.adapter import AdapterConfig, AdapterMethod
+    from phase2_assets.compute.methods import METHODS, Settings
+
+    if name == ADAPTER:  # the study's first adapter config, seeded as X3 seeds it
+        return AdapterMethod(AdapterConfig(), seed=Settings().projection_seed)
+    return METHODS[name]
+
+
 def budgets(method, dim: int) -> list[int | None]:
+    if method.name == ADAPTER:
+        from phase2_assets.config.study import ExploratoryConfig
+
+        return [b for b in ExploratoryConfig().adapter_bits if b <= dim]
     if method.budget == "reference":
         return [None] if method.fits(dim, None) else []
     wanted = sorted({*BITS, *(8 * m for m in PQ_BYTES)})
@@ -46,28 +62,36 @@ def budgets(method, dim: int) -> list[int | None]:
 
 
 def prepare(workdir: Path, n: int, dim: int, n_queries: int) -> dict:
-    """The vectors, their exact top-K (timed: the ground-truth step's own cost) and qrels."""
-    from phase2_assets.compute.search.exact_search import float_topk
-
+    """The vectors (written through a memory map, whose dirty pages count as this process's
+    RSS: the ground truth is measured in a process of its own, ``truth``)."""
     workdir.mkdir(parents=True, exist_ok=True)
     sources = synthetic.write_vectors(
         workdir / "corpus.npy", workdir / "queries.npy", n=n, dim=dim, n_queries=n_queries
     )
+    np.save(workdir / "sources.npy", sources, allow_pickle=False)
+    return {"n": n, "dim": dim, "n_queries": n_queries}
+
+
+def truth(workdir: Path) -> dict:
+    """The exact top-K as the study's ground-truth step computes it: float32's own row."""
+    from phase2_assets.compute.search.exact_search import float_topk
+
     corpus = np.load(workdir / "corpus.npy", mmap_mode="r", allow_pickle=False)
     queries = np.load(workdir / "queries.npy", allow_pickle=False)
     t0 = time.perf_counter()
     scores, ids = float_topk(queries, corpus, K)
     seconds = time.perf_counter() - t0
+    sources = np.load(workdir / "sources.npy", allow_pickle=False)
     np.savez(workdir / "truth.npz", ids=ids, scores=scores, sources=sources)
-    return {"n": n, "dim": dim, "n_queries": n_queries, "ground_truth_seconds": seconds}
+    return {"ground_truth_seconds": seconds}
 
 
 def run_one(workdir: Path, name: str, bits: int | None) -> dict:
     """One method at one budget, as the study's evaluation assets build and score it."""
-    from phase2_assets.compute.methods import METHODS, Settings
+    from phase2_assets.compute.methods import Settings
     from phase2_assets.compute.search import evaluation
 
-    method = METHODS[name]
+    method = method_named(name)
     corpus = np.load(workdir / "corpus.npy", mmap_mode="r", allow_pickle=False)
     queries = np.load(workdir / "queries.npy", allow_pickle=False)
     truth = np.load(workdir / "truth.npz", allow_pickle=False)
@@ -119,12 +143,14 @@ def pq_baseline(rows: list[dict], bytes_per_vector: float) -> dict:
 
 
 def compare(workdir: Path, n: int, dim: int, n_queries: int, log=print, names=None) -> dict:
-    """Every registered method (or ``names``, PQ always among them: the baseline)."""
+    """Every registered method and X3's adapter (or ``names``, PQ always among them: the
+    baseline)."""
     from phase2_assets.compute.methods import METHODS
 
-    chosen = (set(names) | {"pq"}) if names else set(METHODS)
+    chosen = (set(names) | {"pq"}) if names else {*METHODS, ADAPTER}
 
     prepared = _child("prepare", str(workdir), str(n), str(dim), str(n_queries))
+    prepared.update(_child("truth", str(workdir)))
     log(f"# methods: {n:,} x {dim}, ground truth {prepared['ground_truth_seconds']:.1f} s")
     # float32 is the ground truth itself (no index of its own): its row is that step.
     rows = [
@@ -141,7 +167,7 @@ def compare(workdir: Path, n: int, dim: int, n_queries: int, log=print, names=No
         }
     ]
     for name in sorted(chosen - {"float32"}, key=lambda m: (m != "pq", m)):  # PQ first
-        for bits in budgets(METHODS[name], dim):
+        for bits in budgets(method_named(name), dim):
             row = _child("one", str(workdir), name, str(bits))
             rows.append(row)
             log(
@@ -164,6 +190,8 @@ def main(argv: list[str]) -> None:
     phase, workdir = argv[0], Path(argv[1])
     if phase == "prepare":
         out = prepare(workdir, *(int(a) for a in argv[2:5]))
+    elif phase == "truth":
+        out = truth(workdir)
     else:
         out = run_one(workdir, argv[2], None if argv[3] == "None" else int(argv[3]))
     out["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -192,7 +220,8 @@ def projection(measured: dict, study_name: str = "study") -> dict:
     cap = study.pq.train_size
     by = {}
     for r in measured["rows"]:
-        by[(r["method"], None if METHODS[r["method"]].budget == "reference" else r["bits"])] = r
+        reference = r["method"] in METHODS and METHODS[r["method"]].budget == "reference"
+        by[(r["method"], None if reference else r["bits"])] = r
     seconds: dict[str, float] = {}
     missing = set()
     for dataset, model, name, bits in plan.planned_result_rows(study):
@@ -209,6 +238,18 @@ def projection(measured: dict, study_name: str = "study") -> dict:
         t += add * (n / n0) * (d / d0)
         t += row["search_seconds"] * (n / n0) * (nq / q0) * ((d / d0) if reference else 1.0)
         seconds[name] = seconds.get(name, 0.0) + t
+    for pair in study.adapter_pairs():  # X3: each adapter config at each adapter bit length
+        dataset, model = pair.split("__", 1)
+        n, nq = PLAN_COLLECTIONS[dataset]
+        d = study.models[model].dim
+        for bits in study.exploratory.adapter_bits:
+            row = by.get((ADAPTER, bits))
+            if row is None:
+                missing.add((ADAPTER, bits))
+                continue
+            t = row["build_seconds"] * (d / d0) + row["search_seconds"] * (n / n0) * (nq / q0)
+            t *= len(study.exploratory.adapters)
+            seconds[ADAPTER] = seconds.get(ADAPTER, 0.0) + t
     return {
         "hours_by_method": {m: s / 3600 for m, s in sorted(seconds.items())},
         "hours": sum(seconds.values()) / 3600,

@@ -68,7 +68,7 @@ def compare(data: Path) -> dict:
             corpus,
             m,
             seed=s.pq_seed,
-            **opq.OpqParams().model_dump(),
+            **opq.OpqParams().model_dump(exclude={"train_size"}),
         )
         opq_seconds = time.perf_counter() - t0
         ours = opq.OPQ().build(corpus, 8 * m, s)

@@ -159,6 +159,16 @@ def sha256_array(array: np.ndarray, chunk_rows: int = 65536) -> str:
     return digest.hexdigest()
 
 
+def row_blocks(array: np.ndarray, chunk: int, dtype=None) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, rows) of ``array`` block by block, the only way the methods stream a corpus:
+    each block is read into memory (as ``dtype`` if given) and a memory-mapped array's pages are
+    dropped after it, so a pass over a 500K x 768 matrix holds one block, not the matrix."""
+    for start in range(0, len(array), chunk):
+        block = np.asarray(array[start : start + chunk], dtype=dtype)
+        yield start, block
+        release_pages(array)
+
+
 def release_pages(array: np.ndarray) -> None:
     """Drop a read-only memmap's pages from this process's resident set.
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from phase2_assets.compute.data.storage import release_pages
+from phase2_assets.compute.data.storage import row_blocks
 
 INSTRUMENT_VERSION = "1.0.0"
 BIT_ORDER = "little"
@@ -47,11 +47,9 @@ def encode(
     codes = out if out is not None else np.empty((n, bits // 8), dtype=np.uint8)
     if codes.shape != (n, bits // 8) or codes.dtype != np.uint8:
         raise ValueError(f"output array must be uint8 of shape {(n, bits // 8)}")
-    for start in range(0, n, chunk):
-        block = np.asarray(vectors[start : start + chunk], dtype=np.float32)
+    for start, block in row_blocks(vectors, chunk, np.float32):
         signs = (block @ r_t) > 0
         codes[start : start + len(block)] = np.packbits(signs, axis=1, bitorder=BIT_ORDER)
-        release_pages(vectors)
     return codes
 
 

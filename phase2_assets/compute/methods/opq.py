@@ -197,6 +197,13 @@ class OpqParams(BaseModel):
     tolerance: float = Field(
         0.005, ge=0, description="stop once an update lowers the error by less than this fraction"
     )
+    train_size: int = Field(
+        16384,
+        ge=256,
+        description="corpus rows (a seeded sample, at most pq.train_size) the rotation and "
+        "codebooks train on: each iteration rotates the whole sample, so at 768-d PQ's 65,536 "
+        "rows cost 5.8x PQ's build; 16,384 keep OPQ within 3x (bench/RESULTS.md)",
+    )
 
 
 @register
@@ -215,7 +222,8 @@ class OPQ(Method):
         return dim % (bits // 8) == 0
 
     def requirement(self, n_docs, dim, bits, settings):
-        return quantizers.kmeans_requirement(n_docs, settings.pq_train_size, NBITS, "OPQ")
+        train_size = min(settings.params(self).train_size, settings.pq_train_size)
+        return quantizers.kmeans_requirement(n_docs, train_size, NBITS, "OPQ")
 
     def code_bits(self, dim, bits):
         return bits
@@ -224,14 +232,15 @@ class OPQ(Method):
         return Memory(float(bits // 8), 4 * dim * dim + 4 * 256 * dim)
 
     def build(self, corpus, bits, settings):
+        params = settings.params(self)
         return Built(
             *build_opq(
                 corpus,
                 bits // 8,
-                train_size=settings.pq_train_size,
+                train_size=min(params.train_size, settings.pq_train_size),
                 seed=settings.pq_seed,
                 block=settings.corpus_block,
-                **settings.params(self).model_dump(),
+                **params.model_dump(exclude={"train_size"}),
             )
         )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from phase2_assets.compute.data.storage import row_blocks
 from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search, register
 
 
@@ -27,8 +28,7 @@ def encode_sign(vectors: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
         raise ValueError(f"vectors of shape {vectors.shape}: expected (n, d)")
     n, d = vectors.shape
     codes = np.empty((n, -(-d // 8)), dtype=np.uint8)
-    for start in range(0, n, chunk):
-        block = np.asarray(vectors[start : start + chunk])
+    for start, block in row_blocks(vectors, chunk):
         codes[start : start + len(block)] = np.packbits(block > 0, axis=-1)
     return codes
 

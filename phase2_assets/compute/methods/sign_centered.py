@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from phase2_assets.compute.data.storage import row_blocks
 from phase2_assets.compute.methods import instrument
 from phase2_assets.compute.methods.base import (
     Built,
@@ -55,8 +56,8 @@ def corpus_mean(vectors: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
     if n == 0:
         raise ValueError("empty corpus: no mean")
     total = np.zeros(vectors.shape[1], dtype=np.float64)
-    for start in range(0, n, chunk):
-        total += np.asarray(vectors[start : start + chunk]).sum(axis=0, dtype=np.float64)
+    for _, block in row_blocks(vectors, chunk):
+        total += block.sum(axis=0, dtype=np.float64)
     return (total / n).astype(np.float32)
 
 
@@ -78,8 +79,8 @@ def encode_centered(
     width = d if projection is None else projection.shape[0]
     r_t = None if projection is None else np.ascontiguousarray(projection.T, dtype=np.float32)
     codes = np.empty((n, -(-width // 8)), dtype=np.uint8)
-    for start in range(0, n, chunk):
-        centred = np.asarray(vectors[start : start + chunk], dtype=np.float32) - mean
+    for start, block in row_blocks(vectors, chunk, np.float32):
+        centred = block - mean
         values = centred if r_t is None else centred @ r_t
         codes[start : start + len(centred)] = np.packbits(
             values > 0, axis=1, bitorder=instrument.BIT_ORDER

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from phase2_assets.compute.data.storage import row_blocks
 from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search, register
 from phase2_assets.compute.methods.binary_rerank import rescore_shortlist
 from phase2_assets.compute.methods.sign import encode_sign, padded_bits
@@ -53,8 +54,7 @@ def int8_ranges(vectors: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
         raise ValueError("empty corpus: no int8 ranges")
     lo = np.full(vectors.shape[1], np.inf, dtype=np.float32)
     hi = np.full(vectors.shape[1], -np.inf, dtype=np.float32)
-    for start in range(0, len(vectors), chunk):
-        block = np.asarray(vectors[start : start + chunk], dtype=np.float32)
+    for _, block in row_blocks(vectors, chunk, np.float32):
         lo, hi = np.minimum(lo, block.min(axis=0)), np.maximum(hi, block.max(axis=0))
     return np.stack([lo, hi])
 
@@ -65,8 +65,7 @@ def quantize_int8(vectors: np.ndarray, ranges: np.ndarray, *, chunk: int = 65536
     steps = (ranges[1] - starts) / 255
     steps = np.where(steps == 0, 1, steps).astype(np.float32)
     out = np.empty(vectors.shape, dtype=np.int8)
-    for start in range(0, len(vectors), chunk):
-        block = np.asarray(vectors[start : start + chunk], dtype=np.float32)
+    for start, block in row_blocks(vectors, chunk, np.float32):
         values = np.clip(np.floor((block - starts) / steps), 0, 255)
         out[start : start + len(block)] = (values - 128).astype(np.int8)
     return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from phase2_assets.compute.data.storage import row_blocks
 from phase2_assets.compute.methods.base import Built, Memory, Method, register
 from phase2_assets.compute.search.exact_search import float_topk
 
@@ -24,8 +25,8 @@ def prefix(vectors: np.ndarray, p: int, *, chunk: int = 65536) -> np.ndarray:
     if not 0 < p <= vectors.shape[1]:
         raise ValueError(f"a {p}-dimension prefix of {vectors.shape[1]}-d vectors")
     out = np.empty((len(vectors), p), dtype=np.float32)
-    for start in range(0, len(vectors), chunk):
-        block = np.asarray(vectors[start : start + chunk, :p], dtype=np.float32)
+    for start, rows in row_blocks(vectors, chunk):
+        block = np.asarray(rows[:, :p], dtype=np.float32)
         norms = np.linalg.norm(block, axis=1, keepdims=True)
         out[start : start + len(block)] = block / np.where(norms > 0, norms, 1)
     return out
