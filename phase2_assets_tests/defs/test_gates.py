@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
@@ -171,3 +172,27 @@ def test_k3_stops_the_mlp_only_when_it_fires(tmp_path, tiny_beir, tiny_model, si
         # Pure noise: LOOCV predictions do not track the truth (rho <= 0, R2 < 0).
         assert linear["loocv_r2"].max() < 0.05 and linear["spearman_rho"].max() < 0.2
         assert mlp["status"] == "blocked_by_K3" and "K3 fired" in mlp["note"]
+
+
+def test_a_switch_that_cannot_be_judged_is_skipped_not_passed(tmp_path, tiny_beir, tiny_model):
+    """F3/K3 (no regression), K1 (no start date) and K2 (no adapter run) yield no check result:
+    Dagster records them as planned and never executed, so the UI shows them skipped, not a
+    green Passed; the asset says how many are in each state, and why."""
+    study, defs = gh.build(write_tiny_study(tmp_path / "s.yaml", tiny_beir, tiny_model), tmp_path)
+    _write(tmp_path, "retrieval_metrics", planted_results(0.50, 0.9))
+    _write(tmp_path, "regression", pl.DataFrame())
+    instance = dg.DagsterInstance.ephemeral()
+    result = gh.materialize(defs, "kill_switches", instance=instance)
+    assert result.success
+    judged = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert judged == {"F1": False, "F2": True}
+    key = dg.AssetKey(["results", "kill_switches"])
+    for name in ("F3", "K1", "K2", "K3"):
+        (record,) = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(key, name), limit=1
+        )
+        assert record.status.value == "PLANNED"  # planned, never evaluated
+    (materialization,) = result.asset_materializations_for_node("kill_switches")
+    meta = materialization.metadata
+    assert meta["summary"].value == "1 fired, 1 clear, 4 not evaluated"
+    assert "| F3 | not evaluated | no regression fitted yet |" in meta["states"].value

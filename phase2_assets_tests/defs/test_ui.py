@@ -163,5 +163,34 @@ def test_phase2_runs_show_on_the_job_pages_and_the_timeline(after_phase2, tmp_pa
         expect(page.get_by_text(str(len(codes_runs)), exact=True).first).to_be_visible()
         page.wait_for_timeout(1000)
         page.screenshot(path=shots / "timeline.png", full_page=True)
+
+        # The kill-switches: a switch that cannot be judged on this data is Skipped, never a
+        # green Succeeded; the asset's summary counts each state.
+        import json
+
+        from phase2_assets.defs import gates
+
+        gate = gates.gate_path(Path(os.environ["PHASE2_DATA_DIR"]))
+        states = {s["name"]: s["state"] for s in json.loads(gate.read_text())["switches"]}
+        skipped = sorted(n for n, state in states.items() if state == "not evaluated")
+        assert skipped and len(skipped) < len(states)  # both kinds on this page
+        page.goto(f"{after_phase2.url}/assets/results/kill_switches?view=checks")
+        for name in states:
+            expect(page.get_by_text(name, exact=True).first).to_be_visible()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=shots / "kill_switch_checks.png", full_page=True)
+        # One line per switch in the list, plus the first switch's latest result beside it.
+        first = sorted(states)[0]
+        expect(page.get_by_text("Skipped", exact=True)).to_have_count(
+            len(skipped) + (first in skipped)
+        )
+        clear = [n for n, state in states.items() if state == "clear"]
+        expect(page.get_by_text("Succeeded", exact=True)).to_have_count(
+            len(clear) + (first in clear)
+        )
+        page.goto(f"{after_phase2.url}/assets/results/kill_switches?view=events")
+        expect(page.get_by_text(f"{len(skipped)} not evaluated", exact=False).first).to_be_visible()
+        page.screenshot(path=shots / "kill_switch_states.png", full_page=True)
         browser.close()
     assert (shots / "job_runs.png").stat().st_size > 10_000
+    assert (shots / "kill_switch_checks.png").stat().st_size > 10_000

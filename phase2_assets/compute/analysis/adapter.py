@@ -62,6 +62,7 @@ import numpy as np
 import torch
 
 from phase2_assets.compute import threads
+from phase2_assets.compute.data.storage import release_pages, row_blocks
 from phase2_assets.compute.methods import instrument, itq
 from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search
 from phase2_assets.compute.search.exact_search import float_topk
@@ -89,7 +90,9 @@ class AdapterConfig:
     epochs: int = 30  # maximum; early stopping usually ends sooner
     batch_size: int = 64
     patience: int = 3
-    train_size: int = 65536  # corpus rows in the pool
+    # Corpus rows in the pool: its training budget. At 500K x 768 a pool of 65,536 took 5.2x
+    # PQ's build at 256 bits; 16,384 keep X3 within 3x (bench/RESULTS.md). SciFact is smaller.
+    train_size: int = 16384
     anchors: int = 8192  # training + validation anchors
     validation_fraction: float = 0.2
     neighbours: int = 50  # exact float top-C per anchor among the candidates
@@ -166,8 +169,7 @@ def _projected(vectors, weights, thresholds, chunk):
     if vectors.ndim != 2 or vectors.shape[1] != weights.shape[1]:
         raise ValueError(f"vectors of shape {vectors.shape} for a {weights.shape[1]}-d adapter")
     w_t = np.ascontiguousarray(weights.T, dtype=np.float32)
-    for start in range(0, vectors.shape[0], chunk):
-        block = np.asarray(vectors[start : start + chunk], dtype=np.float32)
+    for start, block in row_blocks(vectors, chunk, np.float32):
         if not np.isfinite(block).all():
             raise ValueError(f"non-finite values in rows {start}..{start + len(block) - 1}")
         yield block @ w_t - thresholds
@@ -257,6 +259,7 @@ def train_adapter(
     order = rng.permutation(n_anchor)
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     pool = _rows(corpus, pool_rows, "corpus")
+    release_pages(corpus)  # the sampled rows are copied; the pages they sat on can go
     w0, t0 = _initial(pool, bits, config, seed)
     fit = _fit(pool, anchors[train_idx], anchors[val_idx], w0, t0, config, seed, device)
     return Adapter(

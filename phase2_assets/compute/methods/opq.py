@@ -193,7 +193,13 @@ class OpqParams(BaseModel):
     init_iterations: int = Field(
         10, ge=1, description="k-means iterations of the starting (plain PQ) codebooks"
     )
-    max_iterations: int = Field(50, ge=0, description="rotation updates at most")
+    max_iterations: int = Field(
+        30,
+        ge=0,
+        description="rotation updates at most: the training budget (with train_size), so that "
+        "OPQ's build stays within 3x PQ's at 500K x 768; its recall cost on SciFact is in "
+        "bench/RESULTS.md",
+    )
     tolerance: float = Field(
         0.005, ge=0, description="stop once an update lowers the error by less than this fraction"
     )

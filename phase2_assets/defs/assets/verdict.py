@@ -66,29 +66,55 @@ def _check_specs(study: Study) -> list[dg.AssetCheckSpec]:
 
 
 def evaluate_switches(context, study: Study, retrieval_metrics, regression, adapter):
+    """The switches' states, then a check result for each switch that could be judged. A switch
+    that cannot be judged yet (too few points, no start date, X3 not run) yields none: Dagster
+    then shows its check as skipped, not as a green Passed, and the reason is in the asset's
+    metadata, the run log and the verdict."""
     states = switches_for(study, retrieval_metrics, regression, adapter)
+    counts = {state: sum(s.state.lower() == state for s in states) for state in STATES}
     yield dg.Output(
         {
             "study": study.name,
             "config_hash": study.config_hash(),
             "switches": [s.to_dict() for s in states],
         },
-        metadata={**provenance(study), **{s.name: s.state for s in states}},
+        output_name="kill_switches",
+        metadata={
+            **provenance(study),
+            "summary": ", ".join(f"{n} {state}" for state, n in counts.items()),
+            **{f"switches_{state.replace(' ', '_')}": n for state, n in counts.items()},
+            "states": dg.MetadataValue.md(_states_md(states)),
+        },
     )
+    selected = context.selected_asset_check_keys
     for s in states:
+        key = dg.AssetCheckKey(SWITCHES_KEY, s.name)
+        if key not in selected:
+            continue
+        if s.state == "not evaluated":
+            context.log.info(f"{s.name} not evaluated: {s.why_not} (its check is skipped)")
+            continue
         yield dg.AssetCheckResult(
+            asset_key=SWITCHES_KEY,
             check_name=s.name,
             passed=not s.fired,
             severity=dg.AssetCheckSeverity.ERROR
             if s.name in switches.BINDING
             else dg.AssetCheckSeverity.WARN,
-            metadata={
-                "state": s.state,
-                "rule": s.rule,
-                **({"not_evaluated_because": s.why_not} if s.why_not else {}),
-                **outcome_metadata(s.numbers),
-            },
+            metadata={"state": s.state, "rule": s.rule, **outcome_metadata(s.numbers)},
         )
+
+
+STATES = ("fired", "clear", "not evaluated")
+SWITCHES_KEY = dg.AssetKey(["results", "kill_switches"])
+
+
+def _states_md(states) -> str:
+    lines = ["| switch | state | why |", "|---|---|---|"]
+    for s in states:
+        why = s.why_not if s.state == "not evaluated" else s.rule
+        lines.append(f"| {s.name} | {s.state} | {why} |")
+    return "\n".join(lines)
 
 
 def judge(study: Study, retrieval_metrics, regression, kill_switches, bfi, adapter) -> dg.Output:
@@ -140,19 +166,27 @@ def write_report(runtime, study: Study, tables: dict, kill_switches, verdict) ->
 
 
 def build(study: Study) -> list[dg.AssetsDefinition]:
-    @dg.asset(
-        **in_plan(REPORT, "F1-F3-K1-K3"),
-        key=["results", "kill_switches"],
-        io_manager_key="json_io_manager",
-        kinds={"json"},
+    @dg.multi_asset(
+        name="kill_switches",
+        outs={
+            "kill_switches": dg.AssetOut(
+                **in_plan(REPORT, "F1-F3-K1-K3"),
+                key=SWITCHES_KEY,
+                io_manager_key="json_io_manager",
+                kinds={"json"},
+                description=(
+                    "The kill-switches of the plan, computed from the results, regression and "
+                    "adapter tables with the config's thresholds: each fired, clear or not "
+                    "evaluated (with the reason; its check is then skipped). Written to "
+                    "data/results/kill_switches.json, which is also the gate that Tier-2 assets "
+                    "read before doing any work (Dagster's blocking checks do not stop later "
+                    "backfill runs)."
+                ),
+            )
+        },
         ins={**RESULTS, **ADAPTER},
-        description=(
-            "The kill-switches of the plan, computed from the results, regression and adapter "
-            "tables with the config's thresholds. Written to data/results/kill_switches.json, "
-            "which is also the gate that Tier-2 assets read before doing any work (Dagster's "
-            "blocking checks do not stop later backfill runs)."
-        ),
         check_specs=_check_specs(study),
+        can_subset=True,  # so that a switch that cannot be judged yields no check result
     )
     @with_cpu_share
     def kill_switches(context: dg.AssetExecutionContext, retrieval_metrics, regression, adapter):
