@@ -110,7 +110,7 @@ SWITCHES_KEY = dg.AssetKey(["results", "kill_switches"])
 
 
 def _states_md(states) -> str:
-    lines = ["| switch | state | why |", "|---|---|---|"]
+    lines = ["| switch | state | why not evaluated, or the rule judged |", "|---|---|---|"]
     for s in states:
         why = s.why_not if s.state == "not evaluated" else s.rule
         lines.append(f"| {s.name} | {s.state} | {why} |")
