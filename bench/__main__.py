@@ -27,12 +27,10 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench import concurrency, encode, hamming, methods, opq_budget
+from bench import child, concurrency, encode, hamming, methods, opq_budget
 
 SIZES = {"full": (1_000_000, 768, 1000), "quick": (100_000, 384, 300)}
 METHOD_SIZES = {"full": (500_000, 768, 1000), "quick": (20_000, 128, 100)}
@@ -40,18 +38,8 @@ TARGETS = ["study", "ground_truth", "encode", "hamming", "concurrency", "opq", "
 
 
 def _phase(*args: str) -> dict:
-    """Run one phase in a fresh interpreter; its last BENCH_JSON line is the result."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.study", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench phase {args[0]} failed:\n{proc.stderr[-4000:]}")
-    line = [x for x in proc.stdout.splitlines() if x.startswith("BENCH_JSON ")][-1]
-    return json.loads(line.removeprefix("BENCH_JSON "))
+    """One phase of the Core study bench (``bench.study``) in a fresh interpreter."""
+    return child("bench.study", *args)
 
 
 def target(name: str, measured: float, goal: str) -> str:

@@ -18,14 +18,13 @@ from __future__ import annotations
 import gc
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench import synthetic
+from bench import child, synthetic
 
 BITS = (64, 128, 256, 512)
 PQ_BYTES = (8, 16, 32, 64)
@@ -122,17 +121,7 @@ def run_one(workdir: Path, name: str, bits: int | None) -> dict:
 
 
 def _child(*args: str) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.methods", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench.methods {' '.join(args)} failed:\n{proc.stderr[-4000:]}")
-    line = [x for x in proc.stdout.splitlines() if x.startswith("BENCH_JSON ")][-1]
-    return json.loads(line.removeprefix("BENCH_JSON "))
+    return child("bench.methods", *args)
 
 
 def pq_baseline(rows: list[dict], bytes_per_vector: float) -> dict:
@@ -224,7 +213,8 @@ def projection(measured: dict, study_name: str = "study") -> dict:
         by[(r["method"], None if reference else r["bits"])] = r
     seconds: dict[str, float] = {}
     missing = set()
-    for dataset, model, name, bits in plan.planned_result_rows(study):
+    planned = plan.planned_result_rows(study)
+    for dataset, model, name, bits in planned:
         n, nq = PLAN_COLLECTIONS[dataset]
         d = study.models[model].dim
         reference = METHODS[name].budget == "reference"
@@ -253,7 +243,7 @@ def projection(measured: dict, study_name: str = "study") -> dict:
     return {
         "hours_by_method": {m: s / 3600 for m, s in sorted(seconds.items())},
         "hours": sum(seconds.values()) / 3600,
-        "rows": len(plan.planned_result_rows(study)),
+        "rows": len(planned),
         "not_measured": sorted(missing, key=str),
     }
 
