@@ -46,3 +46,13 @@ def write_text(path: UPath, text: str) -> None:
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+
+
+def write_bytes(path: UPath, data: bytes) -> None:
+    """As ``write_text``, for bytes."""
+    if is_local(path):
+        with atomic_path(local_path(path), suffix=path.suffix) as tmp:
+            tmp.write_bytes(data)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)

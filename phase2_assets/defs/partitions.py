@@ -15,6 +15,7 @@ Lineage stays readable: pair -> dataset is a StaticPartitionMapping built from t
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import dagster as dg
@@ -68,3 +69,14 @@ def split_pair_bits(key: dg.MultiPartitionKey | str) -> tuple[str, int]:
             f"expected a (bits, pair) partition key like '256|scifact__minilm', got {key!r}"
         )
     return pair, int(bits)
+
+
+def partitioned_check(
+    name: str, *, asset, partitions: dg.PartitionsDefinition, **kwargs
+) -> dg.AssetCheckSpec:
+    """A check partitioned like its asset, so each result records (and the UI shows) the
+    partition it judged. Dagster 1.13 calls check partitions a preview; the dependency pins
+    1.13.x, the UI test reads the partition back, and the warning is silenced here alone."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+        return dg.AssetCheckSpec(name, asset=asset, partitions_def=partitions, **kwargs)

@@ -7,6 +7,7 @@ from importlib import metadata as importlib_metadata
 
 import dagster as dg
 
+from phase2_assets.compute.report.numbers import fmt
 from phase2_assets.config import Study
 
 _LIBRARIES = ("numpy", "faiss-cpu", "torch", "sentence-transformers", "polars", "dagster")
@@ -33,7 +34,7 @@ def provenance(study: Study, **seeds: int) -> dict:
         ),
     }
     for name, value in seeds.items():
-        meta[f"seed_{name}"] = value
+        meta[f"seed_{name}"] = dg.MetadataValue.text(str(value))  # given, so never charted
     return meta
 
 
@@ -43,10 +44,33 @@ def check_metadata(context, meta: dict) -> dict:
     return {"partition": str(context.partition_key), **outcome_metadata(meta)}
 
 
-def outcome_metadata(meta: dict) -> dict:
-    """Scalar numbers and strings for the UI: floats rounded for reading, other types dropped."""
-    return {
-        k: (round(v, 6) if isinstance(v, float) else v)
-        for k, v in meta.items()
-        if isinstance(v, (int, float, str, bool))
+# Numbers the config or the sample size fixes (a threshold, how many pairs were sampled): shown as
+# text, because the UI charts every numeric entry over time and a chart of a constant says nothing.
+GIVEN = frozenset(
+    {
+        "threshold",
+        "threshold_pp",
+        "tolerance",
+        "pairs",
+        "benchmarks",
+        "n_points",
+        "sampled_codes",
+        "sampled_rows",
+        "code_pairs",
+        "n_pairs",
     }
+)
+
+
+def outcome_metadata(meta: dict) -> dict:
+    """Scalar numbers and strings for the UI: measured floats rounded for reading, given numbers
+    (``GIVEN``) as text, other types dropped."""
+    out = {}
+    for k, v in meta.items():
+        if not isinstance(v, (int, float, str, bool)):
+            continue
+        if k in GIVEN and isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = dg.MetadataValue.text(fmt(v))
+        else:
+            out[k] = round(v, 6) if isinstance(v, float) else v
+    return out

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import dagster as dg
 import plotly.graph_objects as go
 import polars as pl
+from plotly.offline import get_plotlyjs
 from upath import UPath
 
+from phase2_assets.compute.report.images import render_png
 from phase2_assets.compute.report.page import standalone_figure
-from phase2_assets.defs.locations import is_local, storage_root, write_text
+from phase2_assets.defs.locations import storage_root, write_bytes, write_text
 
 
 def all_partitions() -> dg.AssetIn:
@@ -39,12 +42,68 @@ def figures_dir(data_dir: str | Path) -> UPath:
     return storage_root(data_dir) / "results" / "figures"
 
 
-def attach_figure(data_dir: str | Path, name: str, fig: go.Figure) -> dict:
-    """Write ``fig`` as an offline HTML page and return metadata linking it from the asset."""
-    path = figures_dir(data_dir) / f"{name}.html"
-    write_text(path, standalone_figure(fig))
-    link = f"file://{path}" if is_local(path) else str(path)
-    return {
-        f"figure_{name}": dg.MetadataValue.path(str(path)),
-        f"figure_{name}_link": dg.MetadataValue.md(f"[{name}]({link})"),
-    }
+def attach_figures(data_dir: str | Path, figs: dict[str, go.Figure]) -> dict:
+    """Write each figure as an interactive HTML page (all pages share one ``plotly.min.js``
+    beside them) and a PNG, and return metadata that shows the PNG inline on the asset."""
+    folder = figures_dir(data_dir)
+    if figs:
+        shared_plotly(folder)
+    images, why_not = render_png(figs)
+    meta = {}
+    for name, fig in figs.items():
+        page = folder / f"{name}.html"
+        write_text(page, standalone_figure(fig, PLOTLY_JS))
+        meta[f"figure_{name}_html"] = dg.MetadataValue.path(str(page))
+        if name in images:
+            write_bytes(folder / f"{name}.png", images[name])
+            encoded = base64.b64encode(images[name]).decode("ascii")
+            meta[f"figure_{name}"] = dg.MetadataValue.md(
+                f"![{name}](data:image/png;base64,{encoded})"
+            )
+    if why_not:
+        meta["figure_images"] = dg.MetadataValue.text(f"not rendered: {why_not}")
+    return meta
+
+
+PLOTLY_JS = "plotly.min.js"
+
+
+def shared_plotly(folder: UPath) -> None:
+    """The one copy of plotly.js the figure pages load (about 4.7 MB, written when it differs)."""
+    text = get_plotlyjs()
+    target = folder / PLOTLY_JS
+    if not (target.exists() and target.stat().st_size == len(text.encode("utf-8"))):
+        write_text(target, text)
+
+
+_TYPES = {pl.String: "string", pl.Boolean: "bool"}
+
+
+def _cell(value):
+    """A table cell for the UI: floats to four significant digits, integral floats as ints."""
+    if isinstance(value, float):
+        if value != value:  # NaN: no JSON number for it
+            return None
+        return int(value) if value.is_integer() else float(f"{value:.4g}")
+    return value
+
+
+def table_metadata(table: pl.DataFrame, columns: dict[str, str]) -> dg.TableMetadataValue:
+    """The named columns (those present) as a table the Dagster UI renders, with a schema that
+    says what each column is (``columns``: name -> description)."""
+    cols = [c for c in columns if c in table.columns]
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c,
+                _TYPES.get(table.schema[c], "int" if table.schema[c].is_integer() else "float"),
+                description=columns[c],
+            )
+            for c in cols
+        ]
+    )
+    records = [
+        dg.TableRecord({c: _cell(v) for c, v in zip(cols, row, strict=True)})
+        for row in table.select(cols).iter_rows()
+    ]
+    return dg.MetadataValue.table(records, schema=schema)

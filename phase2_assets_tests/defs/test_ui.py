@@ -191,6 +191,63 @@ def test_phase2_runs_show_on_the_job_pages_and_the_timeline(after_phase2, tmp_pa
         page.goto(f"{after_phase2.url}/assets/results/kill_switches?view=events")
         expect(page.get_by_text(f"{len(skipped)} not evaluated", exact=False).first).to_be_visible()
         page.screenshot(path=shots / "kill_switch_states.png", full_page=True)
+
+        # The study-wide results as a table with its columns, on the asset's latest event.
+        page.goto(f"{after_phase2.url}/assets/results/retrieval_metrics?view=events")
+        for column in RESULT_COLUMNS:
+            expect(page.locator("th", has_text=column).first).to_be_visible()
+        expect(page.get_by_text("Show schema").first).to_be_visible()
+        page.screenshot(path=shots / "results_table.png", full_page=True)
+
+        # A figure as an image on its asset: the report's frontier, opened from its metadata.
+        page.goto(f"{after_phase2.url}/assets/results/report?view=events")
+        row = page.locator("tr", has=page.get_by_text("figure_frontier_recall_at_10", exact=True))
+        row.get_by_text("[Show Markdown]").click()
+        image = page.locator("img[alt='frontier_recall_at_10']")
+        expect(image).to_be_visible()
+        assert image.evaluate("i => i.naturalWidth") >= 1000  # a real, decoded PNG
+        page.wait_for_timeout(500)
+        page.screenshot(path=shots / "figure_on_asset.png")
         browser.close()
-    assert (shots / "job_runs.png").stat().st_size > 10_000
-    assert (shots / "kill_switch_checks.png").stat().st_size > 10_000
+    for name in ("job_runs", "kill_switch_checks", "results_table", "figure_on_asset"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000, name
+
+
+RESULT_COLUMNS = ("dataset", "model", "method", "bits", "bytes_per_vector", "recall_at_10")
+
+
+def test_the_report_legend_shows_every_method_without_scrolling(after_phase2, tmp_path):
+    """The report as a reader opens it: offline (every network request refused), the frontier's
+    legend has one entry per method of the results table and no scroll bar."""
+    import polars as pl
+    from playwright.sync_api import sync_playwright
+
+    results = Path(os.environ["PHASE2_DATA_DIR"]) / "results"
+    methods = set(pl.read_parquet(results / "retrieval_metrics.parquet")["method"])
+    assert len(methods) >= 12
+    shots = Path(os.environ.get("PHASE2_TEST_ARTIFACTS") or tmp_path) / "ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    refused = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.route(
+            "**/*",
+            lambda route: (
+                route.continue_()
+                if route.request.url.startswith("file:")
+                else (refused.append(route.request.url), route.abort())
+            ),
+        )
+        page.goto((results / "report.html").as_uri())
+        frontier = page.locator(".js-plotly-plot").first
+        frontier.locator(".legend").wait_for()
+        entries = frontier.locator(".legend .traces .legendtext").all_text_contents()
+        shown = [e for e in entries if e in methods]
+        assert sorted(shown) == sorted(methods)  # each method once, none missing
+        for bar in frontier.locator(".legend .scrollbar").all():
+            assert float(bar.get_attribute("height") or 0) == 0  # nothing to scroll
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # fits the page
+        frontier.screenshot(path=shots / "report_frontier.png")
+        browser.close()
+    assert refused == []  # the page needed nothing from the network

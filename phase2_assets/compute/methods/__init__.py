@@ -12,6 +12,7 @@ import pkgutil
 from importlib import metadata
 
 from phase2_assets.compute.methods.base import (
+    FAMILIES,
     METHODS,
     Built,
     Check,
@@ -59,6 +60,7 @@ discover()
 plugins()
 
 __all__ = [
+    "FAMILIES",
     "METHODS",
     "Built",
     "Check",

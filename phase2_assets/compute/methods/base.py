@@ -133,6 +133,7 @@ class Method:
     budget: ClassVar[str]
     description: ClassVar[str]
     follows: ClassVar[str] = "binary"  # "binary": the plan's code lengths; "pq": its PQ sizes
+    family: ClassVar[str] = "binary"  # a key of FAMILIES: how the report groups its legend
     in_plan: ClassVar[bool] = False  # the study plan's own rows (float32, int8, binary, PQ)
     Params: ClassVar[type[BaseModel]] = NoParams  # validates methods.<name> in the study config
     stored: ClassVar[Stored | None] = None  # how its index is kept, if methods.store lists it
@@ -194,11 +195,23 @@ class Method:
 
 
 METHODS: dict[str, Method] = {}
+# The families the report's legends group methods by, in legend order.
+FAMILIES = {
+    "binary": "binary codes",
+    "pq": "PQ family",
+    "scalar": "scalar quantisation",
+    "reduced": "fewer float dimensions",
+    "reference": "reference",
+}
 
 
 def register(cls: type[Method]) -> type[Method]:
     if cls.name in METHODS:
         raise ValueError(f"method {cls.name!r} registered twice")
+    if cls.family not in FAMILIES:
+        raise ValueError(
+            f"method {cls.name!r}: family {cls.family!r} is not one of {sorted(FAMILIES)}"
+        )
     METHODS[cls.name] = cls()
     return cls
 

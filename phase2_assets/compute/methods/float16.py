@@ -18,6 +18,7 @@ from phase2_assets.compute.methods.reference import ScalarQuantized
 @register
 class Float16(ScalarQuantized):
     name = "float16"
+    family = "scalar"
     qtype = faiss.ScalarQuantizer.QT_fp16
     description = "faiss SQfp16: every dimension as an IEEE half, exhaustive inner product."
 

@@ -18,6 +18,7 @@ from phase2_assets.compute.methods.reference import ScalarQuantized
 @register
 class Int4(ScalarQuantized):
     name = "int4"
+    family = "scalar"
     qtype = faiss.ScalarQuantizer.QT_4bit
     description = "faiss SQ4: 16 levels per dimension on the corpus min/max range, inner product."
 

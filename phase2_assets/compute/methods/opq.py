@@ -215,6 +215,7 @@ class OpqParams(BaseModel):
 @register
 class OPQ(Method):
     name = "opq"
+    family = "pq"
     budget = "bits"
     Params = OpqParams
     description = (

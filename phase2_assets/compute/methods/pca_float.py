@@ -19,6 +19,7 @@ from phase2_assets.compute.methods.pca_int8 import build_pca_int8, pca_requireme
 @register
 class PCAFloat(Method):
     name = "pca_float"
+    family = "reduced"
     budget = "bits"
     description = (
         "PCA to bits/32 dims in float32: the binary code's bytes spent on a few exact "

@@ -97,6 +97,7 @@ def search_uncentred(
 @register
 class PCAInt8(Method):
     name = "pca_int8"
+    family = "scalar"
     budget = "bits"
     description = (
         "PCA to bits/8 dims + faiss SQ8 (one byte per kept dimension): the binary code's bytes "

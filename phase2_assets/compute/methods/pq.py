@@ -9,6 +9,7 @@ from phase2_assets.compute.search.metrics import ndcg_at_k
 @register
 class PQ(Method):
     name = "pq"
+    family = "pq"
     budget = "bits"
     description = "faiss IndexPQ, M = bits/8 sub-quantisers of 8 bits, asymmetric distance."
 

@@ -12,6 +12,7 @@ from phase2_assets.compute.methods.base import Built, Check, Memory, Method, Sto
 @register
 class Float32(Method):
     name = "float32"
+    family = "reference"
     budget = "reference"
     in_plan = True
     description = "Exact inner product on the float32 vectors: the ground truth itself."
@@ -46,6 +47,7 @@ class ScalarQuantized(Method):
 @register
 class Int8(ScalarQuantized):
     name = "int8"
+    family = "scalar"
     qtype = faiss.ScalarQuantizer.QT_8bit
     in_plan = True
     description = "faiss SQ8: one byte per dimension, per-dimension min/max ranges."

@@ -35,6 +35,7 @@ def prefix(vectors: np.ndarray, p: int, *, chunk: int = 65536) -> np.ndarray:
 @register
 class Truncate(Method):
     name = "truncate"
+    family = "reduced"
     budget = "bits"
     description = "The first bits/32 dimensions in float32, re-normalised: Matryoshka truncation."
 

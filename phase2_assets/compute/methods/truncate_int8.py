@@ -16,6 +16,7 @@ from phase2_assets.compute.methods.truncate import prefix
 @register
 class TruncateInt8(Method):
     name = "truncate_int8"
+    family = "scalar"
     budget = "bits"
     description = "The first bits/8 dimensions, re-normalised, in faiss SQ8 (one byte each)."
 

@@ -3,77 +3,175 @@
 from __future__ import annotations
 
 import json
+import math
 
 import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-METHOD_STYLE = {
-    "binary": {"color": "#d62728", "symbol": "circle"},
-    "pq": {"color": "#1f77b4", "symbol": "square"},
-    "int8": {"color": "#2ca02c", "symbol": "diamond"},
-    "float32": {"color": "#000000", "symbol": "star"},
+# Each family its own hues, so a legend group reads as one kind of method; within a family,
+# colour and marker both change from method to method, so no two methods look alike.
+PALETTES = {
+    "binary": [
+        "#d62728",
+        "#ff7f0e",
+        "#8c564b",
+        "#e377c2",
+        "#bcbd22",
+        "#9c6d00",
+        "#f7b6d2",
+        "#ad494a",
+        "#ffbb78",
+        "#843c39",
+    ],
+    "pq": ["#1f77b4", "#17becf", "#6baed6", "#393b79"],
+    "scalar": ["#2ca02c", "#9467bd", "#637939", "#98df8a", "#c5b0d5", "#31a354"],
+    "reduced": ["#7f7f7f", "#5254a3", "#b5cf6b"],
+    "reference": ["#000000", "#525252"],
 }
-# Methods beyond the plan: distinct colours in a fixed order, so a method keeps its colour.
-OTHER_COLOURS = ["#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
-OTHER_SYMBOLS = ["triangle-up", "triangle-down", "cross", "x", "pentagon", "hexagon", "star-square"]
+SYMBOLS = [
+    "circle",
+    "square",
+    "diamond",
+    "triangle-up",
+    "triangle-down",
+    "cross",
+    "x",
+    "pentagon",
+    "hexagon",
+    "star",
+]
 
 
-def _style(method: str) -> dict:
-    if method in METHOD_STYLE:
-        return METHOD_STYLE[method]
+def family_of(method: str) -> str:
     from phase2_assets.compute.methods import METHODS
 
-    others = sorted(m for m in METHODS if m not in METHOD_STYLE)
-    i = others.index(method) if method in others else len(others)
-    # Colour cycles first, then the symbol: no two of the first 49 methods look the same.
-    colour, symbol = i % len(OTHER_COLOURS), (i // len(OTHER_COLOURS)) % len(OTHER_SYMBOLS)
-    return {"color": OTHER_COLOURS[colour], "symbol": OTHER_SYMBOLS[symbol]}
+    return METHODS[method].family if method in METHODS else "binary"
+
+
+def style(method: str) -> dict:
+    """A method's colour and marker: fixed by its place among the registered methods of its
+    family, so it looks the same in every figure and every run."""
+    from phase2_assets.compute.methods import METHODS
+
+    family = family_of(method)
+    peers = sorted(m for m, spec in METHODS.items() if spec.family == family)
+    i = peers.index(method) if method in peers else len(peers)
+    palette = PALETTES[family]
+    return {"color": palette[i % len(palette)], "symbol": SYMBOLS[i % len(SYMBOLS)]}
+
+
+def ordered_methods(methods) -> list[str]:
+    """Legend order: by family (binary codes, PQ family, scalar, fewer dimensions, reference),
+    then by name."""
+    from phase2_assets.compute.methods import FAMILIES
+
+    rank = {f: i for i, f in enumerate(FAMILIES)}
+    return sorted(set(methods), key=lambda m: (rank[family_of(m)], m))
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats on both axes (fewer bytes and higher quality), by bytes."""
+    front, best = [], float("-inf")
+    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    return front
 
 
 def _pairs(table: pl.DataFrame) -> list[tuple[str, str]]:
     return table.select("dataset", "model").unique().sort("dataset", "model").rows()
 
 
+def _log2_ticks(values: list[float]) -> list[int]:
+    """Powers of two spanning the data: clean labels on a log axis (8, 16, ..., 2,048)."""
+    if not values:
+        return []
+    lo = math.floor(math.log2(max(min(values), 1)))
+    hi = math.ceil(math.log2(max(values)))
+    return [2**k for k in range(lo, hi + 1)]
+
+
 def frontier(results: pl.DataFrame, metric: str = "recall_at_10") -> go.Figure:
-    """Quality vs bytes per vector (code bytes only, log axis), one panel per dataset x model."""
+    """Quality vs code bytes per vector (log axis), one panel per dataset x model, with the
+    Pareto front of each panel; one legend entry per method, grouped by family."""
+    from phase2_assets.compute.methods import FAMILIES
+
     pairs = _pairs(results)
     cols = min(3, max(len(pairs), 1))
     rows = max(1, -(-len(pairs) // cols))
     fig = make_subplots(
         rows=rows, cols=cols, subplot_titles=[f"{d} × {m}" for d, m in pairs] or ["no results"]
     )
+    methods = ordered_methods(results["method"].to_list()) if results.height else []
+    titled = set()
     for i, (dataset, model) in enumerate(pairs):
         sub = results.filter((pl.col("dataset") == dataset) & (pl.col("model") == model))
-        for method in sub["method"].unique().sort().to_list():
+        where = {"row": i // cols + 1, "col": i % cols + 1}
+        front = pareto_front(sub.select("bytes_per_vector", metric).drop_nulls().rows())
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in front],
+                y=[p[1] for p in front],
+                mode="lines",
+                line={"color": "rgba(0,0,0,0.25)", "width": 8, "shape": "hv"},
+                name="Pareto front",
+                legendgroup="front",
+                showlegend=i == 0,
+                hoverinfo="skip",
+            ),
+            **where,
+        )
+        for method in methods:
             pts = sub.filter(pl.col("method") == method).sort("bytes_per_vector")
-            style = _style(method)
+            if pts.height == 0:
+                continue
+            family, look = family_of(method), style(method)
+            first = family not in titled
+            titled.add(family)
             fig.add_trace(
                 go.Scatter(
                     x=pts["bytes_per_vector"].to_list(),
                     y=pts[metric].to_list(),
+                    customdata=pts.select("bits", "bytes_per_vector").rows(),
                     mode="lines+markers" if pts.height > 1 else "markers",
                     name=method,
-                    legendgroup=method,
+                    legendgroup=family,
+                    legendgrouptitle_text=FAMILIES[family] if first else None,
                     showlegend=i == 0,
-                    marker={"color": style["color"], "symbol": style["symbol"], "size": 8},
-                    line={"color": style["color"]},
-                    hovertemplate=f"{method}<br>%{{x}} B/vector<br>{metric} %{{y:.4f}}",
+                    marker={"color": look["color"], "symbol": look["symbol"], "size": 9},
+                    line={"color": look["color"]},
+                    hovertemplate=(
+                        f"<b>{method}</b><br>%{{customdata[0]:,}} bits · "
+                        f"%{{customdata[1]:,.4~g}} B/vector<br>{metric} %{{y:.3f}}<extra></extra>"
+                    ),
                 ),
-                row=i // cols + 1,
-                col=i % cols + 1,
+                **where,
             )
-    fig.update_xaxes(type="log", title_text="code bytes per vector (log)")
+    ticks = _log2_ticks(results["bytes_per_vector"].drop_nulls().to_list()) if pairs else []
+    fig.update_xaxes(
+        type="log",
+        title_text="code bytes per vector (log)",
+        tickvals=ticks,
+        ticktext=[f"{t:,}" for t in ticks],
+        minor={"showgrid": False},
+    )
     fig.update_yaxes(title_text=metric, range=[0, 1.02])
+    groups = len({family_of(m) for m in methods})
+    legend_px = 21 * (len(methods) + groups + 1) + 14 * groups + 60  # the whole legend, no scroll
     fig.update_layout(
         title=f"Quality–memory frontier ({metric}; x = code bytes only, overheads in the table)",
-        height=320 * rows + 80,
+        height=max(320 * rows + 80, legend_px + 100),
+        legend={"groupclick": "toggleitem", "tracegroupgap": 14},
     )
     return fig
 
 
-def hamming_histograms(geometry: pl.DataFrame) -> go.Figure:
-    """Distribution of normalised Hamming distances between random passage pairs, per bit length."""
+def hamming_densities(geometry: pl.DataFrame) -> go.Figure:
+    """Normalised Hamming distances between random passage pairs as a density (per unit of
+    distance / bits), so curves at different bit lengths are comparable: a fraction per bin
+    would fall with bits only because there are more bins."""
     fig = go.Figure()
     if "hamming_histogram" not in geometry.columns:
         return fig
@@ -87,15 +185,16 @@ def hamming_histograms(geometry: pl.DataFrame) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=[d / bits for d in range(bits + 1)],
-                y=[c / total for c in counts],
+                y=[c * bits / total for c in counts],  # fraction / bin width (1 / bits)
                 mode="lines",
                 name=f"{row['dataset']} × {row['model']} @ {bits} bits",
+                hovertemplate="d/bits %{x:.3f}<br>density %{y:.3g}<extra></extra>",
             )
         )
     fig.update_layout(
-        title="Hamming distance between random passage pairs (normalised by bits)",
+        title="Hamming distance between random passage pairs (density over distance / bits)",
         xaxis_title="Hamming distance / bits",
-        yaxis_title="fraction of pairs",
+        yaxis_title="density",
     )
     return fig
 
@@ -103,15 +202,29 @@ def hamming_histograms(geometry: pl.DataFrame) -> go.Figure:
 def geometry_panels(geometry: pl.DataFrame, features: list[str]) -> go.Figure:
     """One bar chart per geometry feature, one bar per dataset x model."""
     per_pair = geometry.unique(subset=["dataset", "model"], keep="first").sort("dataset", "model")
-    feats = [f for f in features if f in per_pair.columns]
+    # A feature no pair has a value for would be an empty panel.
+    feats = [
+        f
+        for f in features
+        if f in per_pair.columns and per_pair[f].cast(pl.Float64).fill_nan(None).drop_nulls().len()
+    ]
     fig = make_subplots(rows=1, cols=max(len(feats), 1), subplot_titles=feats or ["no features"])
     labels = [f"{d} × {m}" for d, m in per_pair.select("dataset", "model").rows()]
     for i, feat in enumerate(feats):
         fig.add_trace(
-            go.Bar(x=labels, y=per_pair[feat].to_list(), name=feat, showlegend=False),
+            # The value on each bar: a zero (no outlier dimensions, say) is a result, not a gap.
+            go.Bar(
+                x=labels,
+                y=per_pair[feat].to_list(),
+                name=feat,
+                showlegend=False,
+                text=[f"{v:.3g}" if v is not None else "n/a" for v in per_pair[feat].to_list()],
+                textposition="outside",
+            ),
             row=1,
             col=i + 1,
         )
+    fig.update_yaxes(rangemode="tozero")
     fig.update_layout(title="Geometry of the float embeddings (E7)", height=420)
     return fig
 

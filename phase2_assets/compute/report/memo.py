@@ -8,12 +8,11 @@ from this study. Every number below is formatted from an argument; none is typed
 
 from __future__ import annotations
 
-import math
-
 import polars as pl
 
 from phase2_assets.compute.analysis import decisions
 from phase2_assets.compute.report import page
+from phase2_assets.compute.report.numbers import fmt
 
 
 def _numbers(numbers: dict) -> str:
@@ -25,16 +24,14 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _f(x, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+def _f(x) -> str:
+    return fmt(x)
 
 
 def _table(frame: pl.DataFrame, columns: list[str]) -> list[str]:
     if not any(c in frame.columns for c in columns) or frame.height == 0:
         return ["(no rows)"]
-    return page.markdown_table(frame, columns, 3, missing="n/a").splitlines()
+    return page.markdown_table(frame, columns).splitlines()
 
 
 def bfi_threshold(
@@ -78,7 +75,7 @@ def phase3_experiments(
                 best["points_gained"],
                 f"Scale the X3 adapter ({best['adapter']}: "
                 f"+{best['points_gained']:.1f} points at {best['bits']} bits on "
-                f"{best['dataset']} x {best['model']}, gap closed {_f(best['gap_closed'], 2)}) "
+                f"{best['dataset']} x {best['model']}, gap closed {_f(best['gap_closed'])}) "
                 f"to every Tier-1 pair. Success: recall_at_10 >= {target + 0.02:.3f} at "
                 f"{best['bits']} bits (2 points above the better of adapter and ITQ).",
             )

@@ -3,57 +3,76 @@
 from __future__ import annotations
 
 import html
-import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 import polars as pl
 
+from phase2_assets.compute.report.numbers import fmt
+
 COLOURS = {"GREEN": "#2ca02c", "YELLOW": "#d4a017", "RED": "#d62728"}
 
 
-def markdown_table(
-    table: pl.DataFrame, columns: list[str], digits: int, missing: str | None = None
-) -> str:
-    """The named columns (those present) as a Markdown table: the asset previews in the UI and
-    the design memo. ``missing`` replaces None and NaN cells when given."""
+def markdown_table(table: pl.DataFrame, columns: list[str], missing: str = "n/a") -> str:
+    """The named columns (those present) as a Markdown table, numbers formatted for reading:
+    the asset previews in the UI and the design memo."""
     cols = [c for c in columns if c in table.columns]
-
-    def cell(v) -> str:
-        if missing is not None and (v is None or (isinstance(v, float) and math.isnan(v))):
-            return missing
-        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += [
-        "| " + " | ".join(cell(v) for v in row) + " |" for row in table.select(cols).iter_rows()
+        "| " + " | ".join(fmt(v, missing) for v in row) + " |"
+        for row in table.select(cols).iter_rows()
     ]
     return "\n".join(lines)
 
 
-def table_html(table: pl.DataFrame, digits: int = 4) -> str:
+def table_html(table: pl.DataFrame) -> str:
     if table.height == 0:
         return "<p><em>empty</em></p>"
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = []
     for row in table.iter_rows():
         cells = "".join(
-            f"<td>{v:.{digits}f}</td>"
-            if isinstance(v, float)
-            else f"<td class='s'>{html.escape(str(v))}</td>"
+            f"<td>{html.escape(fmt(v))}</td>"
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+            else f"<td class='s'>{html.escape(fmt(v))}</td>"
             for v in row
         )
         body.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+@dataclass(frozen=True)
+class Folded:
+    """A table shown folded under a one-line summary, opened on a click (the full results)."""
+
+    summary: str
+    table: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Links:
+    """Files of the study beside the report: (text, path relative to the report, note)."""
+
+    items: tuple[tuple[str, str, str], ...]
+
+
+def links_html(links: Links) -> str:
+    rows = "".join(
+        f"<li><a href='{html.escape(href)}'>{html.escape(text)}</a> — {html.escape(note)}</li>"
+        for text, href, note in links.items
+    )
+    return f"<ul>{rows}</ul>"
+
+
 def figure_html(fig: go.Figure, first: bool) -> str:
     return fig.to_html(full_html=False, include_plotlyjs="inline" if first else False)
 
 
-def standalone_figure(fig: go.Figure) -> str:
-    """A figure as its own offline HTML page (attached to assets in the UI)."""
-    return fig.to_html(full_html=True, include_plotlyjs="inline")
+def standalone_figure(fig: go.Figure, plotly_js: str) -> str:
+    """A figure as its own HTML page that loads plotly.js from ``plotly_js`` (a path relative to
+    the page), so the figure pages of a study share one copy of it."""
+    return fig.to_html(full_html=True, include_plotlyjs=plotly_js)
 
 
 def render(
@@ -61,7 +80,7 @@ def render(
     title: str,
     verdict: dict,
     switches: list[dict],
-    sections: list[tuple[str, str, go.Figure | pl.DataFrame | str]],
+    sections: list[tuple[str, str, go.Figure | pl.DataFrame | Folded | Links | str]],
 ) -> str:
     """Assemble the page: verdict, kill-switches, then (heading, caption, content) sections."""
     colour = verdict.get("colour", "?")
@@ -73,10 +92,7 @@ def render(
                     "switch": s["name"],
                     "state": s["state"],
                     "rule": s["rule"],
-                    "numbers": ", ".join(
-                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in s["numbers"].items()
-                    ),
+                    "numbers": ", ".join(f"{k} {fmt(v)}" for k, v in s["numbers"].items()),
                     "blocks when fired": s["blocks"],
                 }
                 for s in switches
@@ -92,6 +108,7 @@ def render(
         "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
         "td.s{text-align:left}th{background:#f3f3f3}"
+        ".wide{overflow-x:auto;max-width:100%}summary{cursor:pointer;margin:.5em 0}"
         ".verdict{font-size:28px;font-weight:bold;padding:.3em .6em;"
         "color:white;display:inline-block;border-radius:6px}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
@@ -112,7 +129,14 @@ def render(
             parts.append(figure_html(content, first))
             first = False
         elif isinstance(content, pl.DataFrame):
-            parts.append(table_html(content))
+            parts.append(f"<div class='wide'>{table_html(content)}</div>")
+        elif isinstance(content, Folded):
+            parts.append(
+                f"<details><summary>{html.escape(content.summary)}</summary>"
+                f"<div class='wide'>{table_html(content.table)}</div></details>"
+            )
+        elif isinstance(content, Links):
+            parts.append(links_html(content))
         else:
             parts.append(f"<p>{html.escape(str(content))}</p>")
     parts.append("</body></html>")

@@ -7,7 +7,10 @@ import polars as pl
 
 from phase2_assets.compute.analysis import bfi as bfi_lib
 from phase2_assets.compute.analysis import decisions
+from phase2_assets.compute.methods import METHODS
 from phase2_assets.compute.report import figures
+from phase2_assets.compute.report.numbers import fmt
+from phase2_assets.compute.report.page import Folded, Links
 
 REGRESSION_COLUMNS = (
     "target",
@@ -19,8 +22,60 @@ REGRESSION_COLUMNS = (
     "r2_ci_low",
     "r2_ci_high",
     "status",
-    "note",
 )
+ADAPTER_COLUMNS = (
+    "dataset",
+    "model",
+    "adapter",
+    "bits",
+    "baseline_recall_at_10",
+    "adapted_recall_at_10",
+    "itq_recall_at_10",
+    "pq_recall_at_10",
+    "points_gained",
+    "gap_closed",
+    "device",
+)
+OWN_BUDGET = "own budget"
+
+
+def pivot(results: pl.DataFrame, metric: str = "recall_at_10") -> list[tuple[str, pl.DataFrame]]:
+    """Per (dataset, model): one row per method (legend order), one column per bit budget of
+    the plan; a method sized by the model's dimension (float32, int8, sign, ...) shows its value
+    and its own bits in the last column."""
+    out = []
+    budgets = {m for m, spec in METHODS.items() if spec.budget == "bits"}
+    for dataset, model in figures._pairs(results):
+        sub = results.filter((pl.col("dataset") == dataset) & (pl.col("model") == model))
+        shared = sorted(set(sub.filter(pl.col("method").is_in(budgets))["bits"].to_list()))
+        rows = []
+        for method in figures.ordered_methods(sub["method"].to_list()):
+            cells = {
+                r["bits"]: r[metric]
+                for r in sub.filter(pl.col("method") == method).rows(named=True)
+            }
+            row = {"method": method, **{f"{b} bits": _cell(cells.get(b)) for b in shared}}
+            own = [b for b in cells if b not in shared or method not in budgets]
+            row[OWN_BUDGET] = "; ".join(f"{_cell(cells[b])} @ {b:,} bits" for b in sorted(own))
+            rows.append(row)
+        out.append((f"{dataset} × {model}", pl.DataFrame(rows)))
+    return out
+
+
+def _cell(value) -> str:
+    """A quality in [0, 1] to three decimals, so a column of them lines up."""
+    return "" if value is None or value != value else f"{value:.3f}"
+
+
+def _predictors(regression: pl.DataFrame) -> pl.DataFrame | str:
+    fitted = regression.filter(pl.col("status").str.starts_with("fitted"))
+    if fitted.height == 0:
+        first = regression.row(0, named=True)
+        return (
+            f"No predictor was fitted ({', '.join(sorted(set(regression['status'])))}): "
+            f"{first.get('note') or 'no reason recorded'}."
+        )
+    return fitted.select([c for c in REGRESSION_COLUMNS if c in fitted.columns])
 
 
 def report_sections(
@@ -29,37 +84,46 @@ def report_sections(
     geometry: pl.DataFrame,
     bfi: pl.DataFrame,
     features: list[str],
+    adapter: pl.DataFrame | None = None,
+    ledger: pl.DataFrame | None = None,
 ) -> list[tuple[str, str, object]]:
     sections = [
         (
             "Quality–memory frontier",
             "recall_at_10 against the exact float top-10; x axis is code bytes per vector (fixed "
-            "overheads are in the results table).",
+            "overheads are in the results table); the grey band is the Pareto front.",
             figures.frontier(results),
         ),
         ("Task quality (nDCG@10 against qrels)", "", figures.frontier(results, "ndcg_at_10")),
         (
             "Binary vs PQ at matched memory",
-            "ratio = binary / PQ recall_at_10 (F2 reads it)",
+            "ratio = binary / PQ recall_at_10 at the same bytes per vector (F2 reads it)",
             decisions.binary_vs_pq(results),
         ),
+    ]
+    for title, table in pivot(results):
+        sections.append((f"recall_at_10 by method and bits — {title}", "", table))
+    sections.append(
         (
             "Results table",
-            "data/results/retrieval_metrics.parquet",
-            results.drop([c for c in ("n_docs",) if c in results.columns]),
-        ),
-    ]
+            "data/results/retrieval_metrics.parquet, every column",
+            Folded(
+                f"all {results.height} rows",
+                results.drop([c for c in ("n_docs",) if c in results.columns]),
+            ),
+        )
+    )
     if geometry.height:
         sections += [
             ("Geometry of the embeddings (E7)", "", figures.geometry_panels(geometry, features)),
-            ("Hamming distance histograms", "", figures.hamming_histograms(geometry)),
+            ("Hamming distances between random passages", "", figures.hamming_densities(geometry)),
         ]
     if regression.height:
         sections.append(
             (
                 "Geometry → quality predictors (E8/X2)",
                 "Leave-one-out CV; intervals are seeded bootstrap 95% CIs.",
-                regression.select([c for c in REGRESSION_COLUMNS if c in regression.columns]),
+                _predictors(regression),
             )
         )
     if bfi.height:
@@ -67,10 +131,39 @@ def report_sections(
         sections += [
             (
                 "Binary Friendliness Index (X1)",
-                f"spread {summary.get('spread', float('nan')):.3f} ({summary.get('band')}); "
-                f"Spearman vs recall_at_10@256: {summary.get('spearman_vs_recall_256')}",
+                f"spread {fmt(summary.get('spread'))} ({summary.get('band')}); "
+                f"Spearman vs recall_at_10@256: {fmt(summary.get('spearman_vs_recall_256'))}",
                 figures.bfi_ranking(bfi),
             ),
             ("BFI table", "", bfi),
         ]
+    if adapter is not None and adapter.height:
+        sections.append(
+            (
+                "Adapter on cached embeddings (X3)",
+                "points_gained = adapted minus instrument recall_at_10, in points; gap_closed = "
+                "share of the instrument -> PQ gap the adapter closes.",
+                adapter.select([c for c in ADAPTER_COLUMNS if c in adapter.columns]),
+            )
+        )
+    if ledger is not None and ledger.height:
+        sections.append(("GPU and CPU budget ledger", "", ledger))
+    sections.append(
+        (
+            "Files of this study",
+            "",
+            Links(
+                (
+                    ("design memo (X4)", "design_memo.md", "the Phase-3/4 memo, once X4 has run"),
+                    (
+                        "kill_switches.json",
+                        "kill_switches.json",
+                        "every switch's state and numbers",
+                    ),
+                    ("verdict.json", "verdict.json", "the verdict with its reasons"),
+                    ("figures", "figures/", "each figure as an interactive page and a PNG"),
+                )
+            ),
+        )
+    )
     return sections

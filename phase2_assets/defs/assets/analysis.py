@@ -13,8 +13,18 @@ from phase2_assets.defs.groups import ANALYSIS, in_plan
 from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
-from phase2_assets.defs.results_io import all_partitions, attach_figure, frames
+from phase2_assets.defs.results_io import all_partitions, attach_figures, frames, table_metadata
 from phase2_assets.defs.settings import bfi_formula
+
+BFI_COLUMNS = {
+    "dataset": "BEIR collection",
+    "model": "embedding model",
+    "bfi": "Binary Friendliness Index (the config's formula)",
+    "recall_at_10_256": "instrument recall_at_10 at 256 bits",
+    "recall_component": "the formula's recall term",
+    "ratio_component": "the formula's binary/PQ ratio term",
+    "anisotropy_penalty_value": "the formula's anisotropy penalty",
+}
 
 
 def _one_row(values: dict) -> pl.DataFrame:
@@ -96,18 +106,11 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             table = table.sort([c for c in ("dataset", "model", "bits") if c in table.columns])
         meta = {"dagster/row_count": table.height, **provenance(study)}
         if table.height:
-            meta.update(
-                attach_figure(
-                    runtime.data_dir,
-                    "geometry_panels",
-                    figures.geometry_panels(table, study.analysis.features),
-                )
-            )
-            meta.update(
-                attach_figure(
-                    runtime.data_dir, "hamming_histograms", figures.hamming_histograms(table)
-                )
-            )
+            figs = {
+                "geometry_panels": figures.geometry_panels(table, study.analysis.features),
+                "hamming_densities": figures.hamming_densities(table),
+            }
+            meta.update(attach_figures(runtime.data_dir, figs))
         return dg.Output(table, metadata=meta)
 
     @dg.asset(
@@ -133,7 +136,12 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         summary = bfi_lib.bfi_summary(table)
         meta = {"dagster/row_count": table.height, **provenance(study), **outcome_metadata(summary)}
         if table.height:
-            meta.update(attach_figure(runtime.data_dir, "bfi_ranking", figures.bfi_ranking(table)))
+            meta["bfi_table"] = table_metadata(table.sort("bfi", descending=True), BFI_COLUMNS)
+            for row in table.iter_rows(named=True):  # each pair's index, charted over runs
+                if row["bfi"] is not None and row["bfi"] == row["bfi"]:
+                    meta[f"bfi_{row['dataset']}__{row['model']}"] = round(row["bfi"], 4)
+            figs = {"bfi_ranking": figures.bfi_ranking(table)}
+            meta.update(attach_figures(runtime.data_dir, figs))
         return dg.Output(table, metadata=meta)
 
     @dg.asset(
@@ -181,17 +189,17 @@ def fit_regressions(context, study: Study, runtime, results, geometry, bfi) -> d
     table = fitted.table
     meta = {
         "dagster/row_count": table.height,
-        "n_points": fitted.n_points,
+        "n_points": dg.MetadataValue.text(str(fitted.n_points)),
         **provenance(study, checks=study.seeds.checks),
     }
     if table.height:
         meta["summary"] = dg.MetadataValue.md(_regression_md(table))
     if fitted.predictions is not None and fitted.predictions.height:
         fig = figures.predicted_vs_actual(fitted.predictions)
-        meta.update(attach_figure(runtime.data_dir, "predicted_vs_actual", fig))
+        meta.update(attach_figures(runtime.data_dir, {"predicted_vs_actual": fig}))
     return dg.Output(table, metadata=meta)
 
 
 def _regression_md(table: pl.DataFrame) -> str:
     cols = ["target", "model", "n_points", "loocv_r2", "loocv_rmse", "spearman_rho", "status"]
-    return page.markdown_table(table, cols, digits=3)
+    return page.markdown_table(table, cols)

@@ -15,7 +15,7 @@ from phase2_assets.compute.methods import METHODS, Check, Method
 from phase2_assets.config import Study
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import CORE, in_plan
-from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
+from phase2_assets.defs.partitions import StudyPartitions, partitioned_check, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import with_progress
 from phase2_assets.defs.provenance import check_metadata, provenance
@@ -28,9 +28,14 @@ def stored_methods(study: Study) -> list[Method]:
     return [METHODS[name] for name in study.methods.store]
 
 
-def check_spec(asset: str, check: Check) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(
-        check.name, asset=asset, blocking=check.blocking, description=check.description
+def check_spec(asset: str, check: Check, partitions) -> dg.AssetCheckSpec:
+    """A partitioned asset's check is partitioned alike, so each result names its partition."""
+    return partitioned_check(
+        check.name,
+        asset=asset,
+        partitions=partitions,
+        blocking=check.blocking,
+        description=check.description,
     )
 
 
@@ -134,14 +139,14 @@ def index_asset(study: Study, parts: StudyPartitions, method: Method) -> dg.Asse
     @dg.asset(
         **in_plan(CORE, spec.experiments[0]),
         name=spec.asset,
-        partitions_def=parts.pair_bits if method.budget == "bits" else parts.pair,
+        partitions_def=(partitions := parts.pair_bits if method.budget == "bits" else parts.pair),
         io_manager_key=io_manager,
         kinds={kind},
         output_required=False,
         pool=MEMORY_HEAVY if spec.memory_heavy else None,
         ins={"corpus_embeddings": dg.AssetIn()},
         description=spec.description.format(**vars(settings_of(study))),
-        check_specs=[check_spec(spec.asset, c) for c in spec.index_checks],
+        check_specs=[check_spec(spec.asset, c, partitions) for c in spec.index_checks],
     )
     @with_cpu_share
     def _index(context: dg.AssetExecutionContext, corpus_embeddings):

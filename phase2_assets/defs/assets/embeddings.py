@@ -14,7 +14,7 @@ from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.gates import assert_expansion_open
 from phase2_assets.defs.groups import CORE, in_plan
 from phase2_assets.defs.io_managers import StagedArray, staging_path
-from phase2_assets.defs.partitions import StudyPartitions
+from phase2_assets.defs.partitions import StudyPartitions, partitioned_check
 from phase2_assets.defs.progress import both, log_progress, terminal_bar
 from phase2_assets.defs.provenance import check_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
@@ -27,13 +27,23 @@ NORM_CHECK = (
 SHAPE_CHECK = "One row per {what} and the model's configured dimension: no text was dropped."
 
 
-def _norm_spec(asset: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec("finite_unit_norm", asset=asset, blocking=True, description=NORM_CHECK)
+def _norm_spec(asset: str, partitions) -> dg.AssetCheckSpec:
+    return partitioned_check(
+        "finite_unit_norm",
+        asset=asset,
+        partitions=partitions,
+        blocking=True,
+        description=NORM_CHECK,
+    )
 
 
-def _shape_spec(asset: str, what: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(
-        "expected_shape", asset=asset, blocking=True, description=SHAPE_CHECK.format(what=what)
+def _shape_spec(asset: str, what: str, partitions) -> dg.AssetCheckSpec:
+    return partitioned_check(
+        "expected_shape",
+        asset=asset,
+        partitions=partitions,
+        blocking=True,
+        description=SHAPE_CHECK.format(what=what),
     )
 
 
@@ -296,10 +306,10 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             ),
         },
         check_specs=[
-            _norm_spec("corpus_embeddings"),
-            _shape_spec("corpus_embeddings", "passage"),
-            _norm_spec("query_embeddings"),
-            _shape_spec("query_embeddings", "query"),
+            _norm_spec("corpus_embeddings", parts.pair),
+            _shape_spec("corpus_embeddings", "passage", parts.pair),
+            _norm_spec("query_embeddings", parts.pair),
+            _shape_spec("query_embeddings", "query", parts.pair),
         ],
         pool="embedding",
     )

@@ -89,9 +89,7 @@ def train_adapters(context, study: Study, runtime, corpus, queries, inputs) -> d
         metadata={
             **provenance(study),
             "dagster/row_count": table.height,
-            "preview": dg.MetadataValue.md(
-                page.markdown_table(table, [*preview, "points_gained"], 4)
-            ),
+            "preview": dg.MetadataValue.md(page.markdown_table(table, [*preview, "points_gained"])),
             "configs_run": int(table["config_index"].n_unique()) if table.height else 0,
             "K2": k2.state if k2 else "judged on " + k2_pair,
             "device": device,
@@ -112,7 +110,7 @@ def adapter_results_table(study: Study, adapter_metrics, retrieval_metrics) -> d
     cols += ["adapted_recall_at_10", "pq_recall_at_10", "itq_recall_at_10", "gap_closed"]
     meta = {**provenance(study), "dagster/row_count": table.height}
     if table.height:
-        meta["preview"] = dg.MetadataValue.md(page.markdown_table(table, cols, 4))
+        meta["preview"] = dg.MetadataValue.md(page.markdown_table(table, cols))
     return dg.Output(table, metadata=meta)
 
 
@@ -126,7 +124,7 @@ def sum_ledger(context, study: Study):
         metadata={
             **provenance(study),
             "records": len(records),
-            "preview": dg.MetadataValue.md(page.markdown_table(table, list(table.columns), 3)),
+            "preview": dg.MetadataValue.md(page.markdown_table(table, list(table.columns))),
         },
     )
     yield dg.AssetCheckResult(

@@ -11,7 +11,7 @@ from phase2_assets.compute.search import evaluation, exact_search
 from phase2_assets.config import Study
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import CORE, in_plan
-from phase2_assets.defs.partitions import StudyPartitions
+from phase2_assets.defs.partitions import StudyPartitions, partitioned_check
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import log_progress
 from phase2_assets.defs.provenance import check_metadata, provenance
@@ -70,7 +70,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             "the fidelity nDCG are measured against this."
         ),
         check_specs=[
-            dg.AssetCheckSpec(
+            partitioned_check(
                 "self_consistent",
                 asset="float_ground_truth",
                 blocking=True,
@@ -79,6 +79,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                     "products recomputed in float64 for a sample of queries (tolerance 1e-4). "
                     "Guards against a wrong metric, a dimension mix-up or a broken merge of blocks."
                 ),
+                partitions=parts.pair,
             )
         ],
     )

@@ -11,7 +11,6 @@ import dagster as dg
 import polars as pl
 
 from phase2_assets.compute.methods import METHODS, Built, Method, methods_for
-from phase2_assets.compute.report import page
 from phase2_assets.compute.search import evaluation
 from phase2_assets.config import Study, plan, split_pair
 from phase2_assets.defs.assets.codes import check_result, check_spec, partition_of, stored_methods
@@ -21,24 +20,41 @@ from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import with_progress
 from phase2_assets.defs.provenance import provenance
-from phase2_assets.defs.results_io import all_partitions, frames
+from phase2_assets.defs.results_io import all_partitions, frames, table_metadata
 from phase2_assets.defs.settings import plan_of, settings_of
 
-PREVIEW_COLUMNS = [
-    "method",
-    "bits",
-    "bytes_per_vector",
-    "recall_at_10",
-    "ndcg_at_10",
-    "ndcg_at_10_vs_float",
-]
+# What the UI's results tables show, and what each column is.
+RESULT_COLUMNS_SHOWN = {
+    "dataset": "BEIR collection",
+    "model": "embedding model (the study config's key)",
+    "method": "retrieval method (registry name)",
+    "bits": "code bits per vector",
+    "bytes_per_vector": "code bytes per vector (fixed overheads excluded)",
+    "recall_at_10": "overlap with the exact float top-10",
+    "ndcg_at_10": "nDCG@10 against the qrels",
+    "ndcg_at_10_vs_float": "nDCG@10 / the float32 nDCG@10 of the same pair",
+}
+PREVIEW_COLUMNS = [c for c in RESULT_COLUMNS_SHOWN if c not in ("dataset", "model")]
+COLUMN_DESCRIPTIONS = {
+    **RESULT_COLUMNS_SHOWN,
+    "extra_bytes_per_vector": "bytes stored beside each code (RaBitQ's factors, say)",
+    "external_bytes_per_vector": "bytes kept elsewhere per vector (re-ranking floats on disk)",
+    "fixed_overhead_bytes": "projections, codebooks, rotations, quantiser ranges",
+    "index_bytes_total": "whole index: n_docs x (code + extra) + fixed overhead",
+    **{f"recall_at_{k}": f"overlap with the exact float top-{k}" for k in (1, 5, 10, 50, 100)},
+    "overlap_at_10": "Jaccard overlap of the top-10 and the float top-10 sets",
+    "n_docs": "passages in the corpus",
+    "n_queries": "queries scored",
+}
 SCORING_INPUTS = ("query_embeddings", "float_ground_truth", "evaluation_qrels")
 
 
 def _summary(table: pl.DataFrame) -> dict:
     meta = {"dagster/row_count": table.height}
     if table.height:
-        meta["preview"] = dg.MetadataValue.md(page.markdown_table(table, PREVIEW_COLUMNS, 4))
+        meta["preview"] = table_metadata(
+            table, {c: RESULT_COLUMNS_SHOWN[c] for c in PREVIEW_COLUMNS}
+        )
         for row in table.iter_rows(named=True):
             meta[f"{row['method']}_recall_at_10"] = round(row["recall_at_10"], 4)
             meta[f"{row['method']}_ndcg_at_10"] = round(row["ndcg_at_10"], 4)
@@ -89,7 +105,7 @@ def metrics_asset(study: Study, parts: StudyPartitions, method: Method) -> dg.As
     @dg.asset(
         **in_plan(CORE, spec.experiments[1]),
         name=name,
-        partitions_def=parts.pair_bits if method.budget == "bits" else parts.pair,
+        partitions_def=(partitions := parts.pair_bits if method.budget == "bits" else parts.pair),
         io_manager_key="parquet_io_manager",
         kinds={"polars"},
         ins={spec.asset: dg.AssetIn(), **{n: dg.AssetIn() for n in SCORING_INPUTS}},
@@ -98,7 +114,7 @@ def metrics_asset(study: Study, parts: StudyPartitions, method: Method) -> dg.As
             f"`{spec.asset}` searched for the top-K and scored against the float ground truth "
             "(recall, overlap) and the qrels (nDCG@10), as every method is."
         ),
-        check_specs=[check_spec(name, c) for c in spec.row_checks],
+        check_specs=[check_spec(name, c, partitions) for c in spec.row_checks],
     )
     @with_cpu_share
     def _metrics(context: dg.AssetExecutionContext, **inputs):
@@ -177,9 +193,13 @@ def results_table(study: Study, tables: dict):
         metadata={
             **provenance(study),
             "dagster/row_count": table.height,
-            "table": dg.MetadataValue.md(page.markdown_table(table, PREVIEW_COLUMNS, 4))
-            if table.height
-            else "empty",
+            "table": table_metadata(table, RESULT_COLUMNS_SHOWN) if table.height else "empty",
+            "dagster/column_schema": dg.TableSchema(
+                columns=[
+                    dg.TableColumn(c, str(t), description=COLUMN_DESCRIPTIONS.get(c))
+                    for c, t in table.schema.items()
+                ]
+            ),
         },
     )
     planned = plan.planned_result_rows(study)

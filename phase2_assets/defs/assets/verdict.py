@@ -12,7 +12,7 @@ from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import REPORT, in_plan
 from phase2_assets.defs.provenance import outcome_metadata, provenance
 from phase2_assets.defs.resources import StudyRuntime
-from phase2_assets.defs.results_io import attach_figure, optional_table
+from phase2_assets.defs.results_io import attach_figures, optional_table
 
 RESULTS = {
     "retrieval_metrics": dg.AssetIn(key=["results", "retrieval_metrics"]),
@@ -146,10 +146,10 @@ def judge(study: Study, retrieval_metrics, regression, kill_switches, bfi, adapt
 
 def write_report(runtime, study: Study, tables: dict, kill_switches, verdict) -> dg.Output:
     results = tables["retrieval_metrics"]
-    meta = {}
-    for name, metric in (("frontier_recall_at_10", "recall_at_10"), ("frontier_ndcg_at_10", None)):
-        fig = figures.frontier(results, metric or "ndcg_at_10")
-        meta.update(attach_figure(runtime.data_dir, name, fig))
+    meta = attach_figures(
+        runtime.data_dir,
+        {f"frontier_{m}": figures.frontier(results, m) for m in ("recall_at_10", "ndcg_at_10")},
+    )
     html = page.render(
         title=f"Binary retrieval study '{study.name}' — report",
         verdict=verdict,
@@ -160,6 +160,8 @@ def write_report(runtime, study: Study, tables: dict, kill_switches, verdict) ->
             tables["geometry"],
             tables["bfi"],
             list(study.analysis.features),
+            adapter=tables.get("adapter"),
+            ledger=tables.get("budget_ledger"),
         ),
     )
     return dg.Output(html, metadata={**provenance(study), **meta, "verdict": verdict["colour"]})
@@ -230,11 +232,15 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
             "bfi": dg.AssetIn(key=["results", "bfi"]),
             "kill_switches": dg.AssetIn(key=["results", "kill_switches"]),
             "verdict": dg.AssetIn(key=["results", "verdict"]),
+            **ADAPTER,
+            "budget_ledger": optional_table("results", "budget_ledger"),
         },
         description=(
-            "data/results/report.html: one self-contained page (plotly inlined, works offline) "
-            "with the frontier, iso-memory ratios, geometry, predictors, BFI, every kill-switch "
-            "and the verdict, all drawn from the result tables."
+            "data/results/report.html: one self-contained page (plotly inlined once, works "
+            "offline) with the verdict, every kill-switch, the frontier with its Pareto front, "
+            "iso-memory ratios, a method x bits table per pair, geometry, predictors, BFI, the X3 "
+            "adapter and the budget ledger, all drawn from the result tables, and links to the "
+            "memo and the JSON files beside it."
         ),
     )
     @with_cpu_share

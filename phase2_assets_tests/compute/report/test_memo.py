@@ -78,7 +78,7 @@ def test_one_benchmark_is_singular_and_numbers_are_not_python_dicts():
         ],
     )
     assert "over 1 benchmark)" in text
-    assert "K2: not evaluated (first_gain_pp n/a, threshold_pp 1.000)." in text
+    assert "K2: not evaluated (first_gain_pp n/a, threshold_pp 1)." in text
     assert "{" not in text.split("## Kill-switches")[-1].split("##")[0]
 
 
