@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 
 import polars as pl
 import pytest
@@ -105,6 +106,17 @@ def test_analysis_tables_and_report(demo_root):
     assert verdict["colour"] == "YELLOW" and verdict["final"]
     page = (results / "report.html").read_text()
     assert "YELLOW" in page and "Quality–memory frontier" in page and "F2" in page
+    assert page.count("Plotly.newPlot") >= 5 and len(page) < 6_000_000  # plotly.js inlined once
+    figures = results / "figures"
+    assert (figures / "plotly.min.js").exists()
+    from phase2_assets.compute.report import images
+
+    # PNGs need a Chrome/Chromium (optional for users; CI has one and requires it).
+    pngs = images.browser() is not None or os.environ.get("PHASE2_REQUIRE_UI_TEST") == "1"
+    for name in ("frontier_recall_at_10", "geometry_panels", "hamming_densities", "bfi_ranking"):
+        if pngs:
+            assert (figures / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
+        assert (figures / f"{name}.html").stat().st_size < 200_000, name  # plotly.js not again
 
 
 def test_adapter_runs_on_cpu_and_the_memo_is_written(demo_root):
@@ -122,7 +134,9 @@ def test_adapter_runs_on_cpu_and_the_memo_is_written(demo_root):
     assert states["K1"] == "not evaluated"  # the demo has no start_date
     memo = (results / "design_memo.md").read_text()
     gained = adapter.filter(pl.col("bits") == 256)["points_gained"][0]
-    assert f"| {gained:.3f} |" in memo  # the memo's adapter table is the table, not typed
+    from phase2_assets.compute.report.numbers import fmt
+
+    assert f"| {fmt(gained)} |" in memo  # the memo's adapter table is the table, not typed
     ledger = pl.read_parquet(results / "budget_ledger.parquet")
     assert set(ledger["experiment"]) >= {"E1", "X3", "Phase-2"}
 

@@ -63,8 +63,8 @@ GIVEN = frozenset(
 
 
 def outcome_metadata(meta: dict) -> dict:
-    """Scalar numbers and strings for the UI: measured floats rounded for reading, given numbers
-    (``GIVEN``) as text, other types dropped."""
+    """Scalar numbers and strings for the UI: measured floats to four significant digits,
+    given numbers (``GIVEN``) as text, other types dropped."""
     out = {}
     for k, v in meta.items():
         if not isinstance(v, (int, float, str, bool)):
@@ -72,5 +72,5 @@ def outcome_metadata(meta: dict) -> dict:
         if k in GIVEN and isinstance(v, (int, float)) and not isinstance(v, bool):
             out[k] = dg.MetadataValue.text(fmt(v))
         else:
-            out[k] = round(v, 6) if isinstance(v, float) else v
+            out[k] = float(f"{v:.4g}") if isinstance(v, float) else v  # 4 significant digits
     return out

@@ -152,7 +152,7 @@ def f3_geometry_non_signal(regression: pl.DataFrame, rho_below: float, r2_below:
         regression,
         rho_below,
         r2_below,
-        "geometry-based claims: labelled weak hypotheses in the report and design memo",
+        "geometry-based claims (they would be labelled weak hypotheses in the report and memo)",
     )
 
 
@@ -162,7 +162,7 @@ def k3_predictor_failure(regression: pl.DataFrame, r2_below: float, rho_below: f
         regression,
         rho_below,
         r2_below,
-        "further predictor work: the MLP and any model beyond the linear fits",
+        "further predictor work (the MLP and any model beyond the linear fits)",
     )
 
 
@@ -311,8 +311,8 @@ def verdict(
     for s in switches:
         if not s.evaluated:
             reasons.append(
-                f"{s.name} not evaluated ({s.why_not or 'no data'}): it cannot stop {s.blocks} "
-                "until it can be judged"
+                f"{s.name} not evaluated ({s.why_not or 'no data'}); until it can be judged it "
+                f"does not stop {s.blocks}"
             )
     if not tier1_done:
         reasons.append("provisional: Tier-1 is incomplete")

@@ -191,6 +191,6 @@ def test_a_switch_that_cannot_be_judged_says_why_and_the_verdict_names_it():
     v = _verdict(res, [k1, f3])
     named = [r for r in v.reasons if "not evaluated" in r]
     assert len(named) == 2 and named[0].startswith("K1 not evaluated (no start_date")
-    assert "cannot stop the Exploratory track" in named[0]
+    assert "until it can be judged it does not stop the Exploratory track" in named[0]
     clear = decisions.f1_binary_collapse(res, 0.55)
     assert clear.evaluated and clear.why_not == ""

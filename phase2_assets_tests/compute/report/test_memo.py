@@ -56,11 +56,13 @@ def test_experiments_are_ranked_by_headroom_from_the_tables():
     text = _memo()
     # Mean PQ - binary at 256 bits: ((0.80 - 0.75) + (0.70 - 0.40)) / 2 = 17.5 points;
     # ITQ over binary: ((0.78 - 0.75) + (0.50 - 0.40)) / 2 = 6.5 points.
-    first = text.index("17.5 recall_at_10 points on average over 2 benchmarks")
-    assert first < text.index("ITQ: +6.5 points")
-    assert "(headroom 17.5 points)" in text and "expected gain" not in text
+    first = text.index("PQ leads by 17.5 recall_at_10 points on average over 2 benchmarks.")
+    assert first < text.index("ITQ beat the instrument by 6.5 recall_at_10 points")
+    # A gap left is headroom; a gain already shown is said to be one.
+    assert "(headroom: 17.5 points)" in text and "(gain shown: 6.5 points)" in text
+    assert "expected gain" not in text
     # One unit per comparison: the same 32 bytes, not "binary-256 vs PQ-32".
-    assert "binary-256" not in text and "PQ at the same 32 bytes" in text
+    assert "binary-256" not in text and "at 32 bytes per vector on every Tier-1" in text
 
 
 def test_one_benchmark_is_singular_and_numbers_are_not_python_dicts():
@@ -77,7 +79,7 @@ def test_one_benchmark_is_singular_and_numbers_are_not_python_dicts():
             },
         ],
     )
-    assert "over 1 benchmark)" in text
+    assert "over 1 benchmark." in text
     assert "K2: not evaluated (first_gain_pp n/a, threshold_pp 1)." in text
     assert "{" not in text.split("## Kill-switches")[-1].split("##")[0]
 
