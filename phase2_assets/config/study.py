@@ -21,7 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 STUDIES_DIR = Path(__file__).parent / "studies"
 PAIR_SEPARATOR = "__"
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# Matched with fullmatch: "$" alone also matches before a trailing newline.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
+# A tier names a sensor too, and Dagster's names allow letters, digits and "_" only ("-" is
+# replaced by "_").
+TIER_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
+SPLIT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_BITS = 4096
 
 
@@ -42,7 +47,7 @@ class _Strict(BaseModel):
 
 
 def _check_name(kind: str, name: str) -> str:
-    if not NAME_PATTERN.match(name) or ".." in name or PAIR_SEPARATOR in name:
+    if not NAME_PATTERN.fullmatch(name) or ".." in name or PAIR_SEPARATOR in name:
         raise ValueError(
             f"{kind} name {name!r} must be lower-case letters, digits, '.', '_' or '-', "
             f"must not contain '..' or '{PAIR_SEPARATOR}' (it becomes a partition key and a path)"
@@ -63,7 +68,7 @@ class DatasetConfig(_Strict):
         pattern=r"^(md5:[0-9a-f]{32}|sha256:[0-9a-f]{64})$",
         description="md5:<hex> or sha256:<hex> of the download zip; a mismatch discards it.",
     )
-    split: str = "test"
+    split: str = Field("test", description="qrels/<split>.tsv: a plain file name, no path.")
     sample_size: int | None = Field(
         None, ge=1, description="Corpus size after seeded subsampling; judged docs are always kept."
     )
@@ -141,10 +146,10 @@ class ModelConfig(_Strict):
 
 
 class TierConfig(_Strict):
-    datasets: list[str]
-    models: list[str]
-    bits: list[int]
-    pq_bytes: list[int]
+    datasets: list[str] = Field(min_length=1)
+    models: list[str] = Field(min_length=1)
+    bits: list[int] = Field(min_length=1)
+    pq_bytes: list[int] = Field(min_length=1)
 
     @field_validator("bits")
     @classmethod
@@ -356,12 +361,26 @@ class Study(_Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Study:
+        if not self.datasets or not self.models:
+            raise ValueError("at least one dataset and one model are required")
         for name in self.datasets:
             _check_name("dataset", name)
         for name in self.models:
             _check_name("model", name)
         if not self.tiers:
             raise ValueError("at least one tier is required")
+        for tier_name in self.tiers:
+            if not TIER_PATTERN.fullmatch(tier_name):
+                raise ValueError(
+                    f"tier name {tier_name!r} must be lower-case letters, digits, '_' or '-' "
+                    "(it names the tier's sensor)"
+                )
+        for name, dataset in self.datasets.items():
+            if not SPLIT_PATTERN.fullmatch(dataset.split) or ".." in dataset.split:
+                raise ValueError(
+                    f"dataset {name!r}: split {dataset.split!r} must be a plain name (letters, "
+                    "digits, '.', '_', '-'; no path): it is read as qrels/<split>.tsv"
+                )
         for tier_name, tier in self.tiers.items():
             for d in tier.datasets:
                 if d not in self.datasets:
@@ -459,6 +478,25 @@ def split_pair(pair: str) -> tuple[str, str]:
     return dataset, model
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error naming its
+    line: plain YAML keeps the last one silently, so an edit could be undone by a stale line."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} given twice (first on line {seen[key] + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def resolve_study_path(name_or_path: str) -> Path:
     """A bundled study name ('demo', 'study') or a path to a YAML file."""
     candidate = Path(name_or_path)
@@ -476,7 +514,7 @@ def load_study(name_or_path: str | os.PathLike | None = None) -> Study:
     name_or_path = str(name_or_path or os.environ.get("PHASE2_STUDY") or "study")
     path = resolve_study_path(name_or_path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506
     except FileNotFoundError as exc:
         raise StudyConfigError(f"{path}: file not found") from exc
     except yaml.YAMLError as exc:

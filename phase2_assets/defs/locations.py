@@ -11,17 +11,87 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import fsspec
 from upath import UPath
 
 from phase2_assets.compute.data.storage import atomic_path
 
 STORAGE_ENV = "PHASE2_STORAGE_URL"
 LOCAL_PROTOCOLS = ("", "file", "local")
+# File systems that keep what is written after the process exits. fsspec knows others (memory,
+# http, zip, github, caches) that are read-only or vanish at exit: a study written there
+# "succeeds" and is lost.
+PERSISTENT_PROTOCOLS = frozenset(
+    {
+        *LOCAL_PROTOCOLS,
+        "s3",
+        "s3a",
+        "gs",
+        "gcs",
+        "az",
+        "abfs",
+        "adl",
+        "hdfs",
+        "arrow_hdfs",
+        "webhdfs",
+        "sftp",
+        "ssh",
+        "smb",
+        "ftp",
+        "oss",
+        "oci",
+        "ocilake",
+        "dbfs",
+        "lakefs",
+        "webdav",
+        "tos",
+        "tosfs",
+    }
+)
+# Tests that run in one process may keep the study in fsspec's memory file system.
+ALLOW_MEMORY_ENV = "PHASE2_STORAGE_ALLOW_MEMORY"
+VIRTUAL_ROOTS = ("/proc", "/sys", "/dev")
+
+
+class StorageURLError(ValueError):
+    """$PHASE2_STORAGE_URL names no place a study can be kept; the message says why."""
 
 
 def storage_root(data_dir: str | os.PathLike) -> UPath:
-    """``$PHASE2_STORAGE_URL`` if set, else the local data folder."""
-    return UPath(os.environ.get(STORAGE_ENV) or data_dir)
+    """``$PHASE2_STORAGE_URL`` if set (checked: a persistent, writable file system whose
+    fsspec package is installed), else the local data folder."""
+    url = os.environ.get(STORAGE_ENV)
+    return checked_storage_url(url) if url else UPath(data_dir)
+
+
+def checked_storage_url(url: str) -> UPath:
+    where = f"{STORAGE_ENV}={url!r}"
+    try:
+        path = UPath(url)
+    except Exception as exc:  # noqa: BLE001 - an unknown protocol, a missing fsspec package
+        raise StorageURLError(f"{where}: {type(exc).__name__}: {exc}") from None
+    protocol = path.protocol
+    if protocol == "memory" and os.environ.get(ALLOW_MEMORY_ENV) != "1":
+        raise StorageURLError(
+            f"{where}: fsspec's memory file system lives inside one process and is gone when it "
+            "exits (each Dagster step runs in its own process), so nothing would be kept; use a "
+            "local folder or an object store (s3://, gs://, az://)"
+        )
+    if protocol not in PERSISTENT_PROTOCOLS | {"memory"}:
+        raise StorageURLError(
+            f"{where}: {protocol!r} is not a file system a study can be kept in (read-only or "
+            f"not persistent); use one of {', '.join(sorted(PERSISTENT_PROTOCOLS - {''}))}"
+        )
+    if not is_local(path):
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ImportError as exc:
+            raise StorageURLError(f"{where}: {exc}") from None
+    else:
+        local = os.path.realpath(local_path(path))
+        if any(local == root or local.startswith(root + "/") for root in VIRTUAL_ROOTS):
+            raise StorageURLError(f"{where}: {local} is a virtual file system, not storage")
+    return path
 
 
 def cache_dir(data_dir: str | os.PathLike) -> Path:

@@ -255,3 +255,57 @@ def test_each_method_section_is_validated_by_the_methods_own_schema(tmp_path):
     # The old flat keys are gone: each parameter lives under its method.
     msg, _ = _error(tmp_path, {**BASE, "methods": {"rerank_factor": 4}})
     assert "methods.rerank_factor: not a registered method" in msg
+
+
+# ---- issue 18: config gaps that ended in bare tracebacks ----------------------------------------
+
+
+def test_a_name_with_a_trailing_newline_is_refused(tmp_path):
+    """Before: '^...$' matched before the newline, so 'scifact\\n' became a partition key."""
+    data = copy.deepcopy(BASE)
+    data["datasets"]["scifact\n"] = data["datasets"].pop("scifact")
+    data["tiers"]["t1"]["datasets"] = ["scifact\n", "nq"]
+    data["tiers"]["t2"]["datasets"] = ["scifact\n"]
+    msg, _ = _error(tmp_path, data)
+    assert "dataset name 'scifact\\n'" in msg
+
+
+@pytest.mark.parametrize("bad", ["core tier ü", "tier.1", "Tier1", "t1\n"])
+def test_a_tier_name_that_cannot_name_a_sensor_is_refused(tmp_path, bad):
+    data = copy.deepcopy(BASE)
+    data["tiers"][bad] = data["tiers"].pop("t2")
+    msg, _ = _error(tmp_path, data)
+    assert f"tier name {bad!r}" in msg
+
+
+@pytest.mark.parametrize("field", ["datasets", "models", "bits", "pq_bytes"])
+def test_an_empty_tier_list_is_refused(tmp_path, field):
+    """Before: `datasets: []` ended in an IndexError."""
+    data = copy.deepcopy(BASE)
+    data["tiers"]["t2"][field] = []
+    msg, _ = _error(tmp_path, data)
+    assert f"tiers.t2.{field}" in msg and "at least 1" in msg
+
+
+def test_no_datasets_is_refused(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["datasets"] = {}
+    data["tiers"] = {"t1": {**data["tiers"]["t1"], "datasets": ["nq"]}}
+    msg, _ = _error(tmp_path, data)
+    assert "at least one dataset" in msg or "unknown dataset" in msg
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    """Before: YAML kept the last of the two silently."""
+    text = yaml.safe_dump(BASE, sort_keys=False) + "name: again\n"
+    msg, _ = _error(tmp_path, text)
+    assert "key 'name' given twice (first on line 1)" in msg and "line" in msg
+
+
+@pytest.mark.parametrize("bad", ["../../../etc/x", "a/b", "..", "test\n"])
+def test_a_split_must_be_a_plain_name(tmp_path, bad):
+    """Before: `split: ../../../etc/x` read qrels outside the dataset folder."""
+    data = copy.deepcopy(BASE)
+    data["datasets"]["nq"]["split"] = bad
+    msg, _ = _error(tmp_path, data)
+    assert f"split {bad!r} must be a plain name" in msg

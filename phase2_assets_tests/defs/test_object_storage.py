@@ -20,7 +20,12 @@ from upath import UPath
 
 from phase2_assets.defs import gates
 from phase2_assets.defs.io_managers import NpyStore, StagedArray, io_manager_resources, staging_path
-from phase2_assets.defs.locations import STORAGE_ENV
+from phase2_assets.defs.locations import (
+    ALLOW_MEMORY_ENV,
+    STORAGE_ENV,
+    StorageURLError,
+    storage_root,
+)
 from phase2_assets_tests.defs import graph_helpers as gh
 
 PAIR = "tiny__bert"
@@ -31,8 +36,10 @@ PAIR_BITS = dg.MultiPartitionsDefinition(
 
 
 @pytest.fixture
-def bucket():
-    """A fresh ``memory://`` prefix, removed afterwards (the filesystem is process-wide)."""
+def bucket(monkeypatch):
+    """A fresh ``memory://`` prefix, removed afterwards (the filesystem is process-wide). These
+    tests run in one process, so they may opt in to the memory file system."""
+    monkeypatch.setenv(ALLOW_MEMORY_ENV, "1")
     root = UPath(f"memory://bucket-{uuid.uuid4().hex[:8]}/study")
     yield root
     if root.exists():
@@ -201,3 +208,24 @@ def test_study_levels_write_to_the_store_and_the_gate_is_read_there(
     fired = {"name": "F1", "fired": True, "rule": "r", "numbers": {}}
     assert str(gates.write_gates(data, [fired])).startswith(str(bucket))
     assert gates.fired(data, ("F1", "F2")) == [fired]
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("memory://p2", "gone when it exits"),
+        ("xyz://bucket/p", "Unsupported filesystem"),
+        ("https://example.org/p", "'https' is not a file system a study can be kept in"),
+        ("file:///proc/x", "/proc/x is a virtual file system"),
+    ],
+)
+def test_a_storage_url_that_would_lose_the_study_is_refused_naming_the_variable(
+    url, why, monkeypatch, tmp_path
+):
+    """Before: memory:// "succeeded" and lost everything at exit; an unknown protocol or
+    file:///proc gave a raw traceback that did not name the variable."""
+    monkeypatch.delenv(ALLOW_MEMORY_ENV, raising=False)
+    monkeypatch.setenv(STORAGE_ENV, url)
+    with pytest.raises(StorageURLError, match=why) as exc:
+        storage_root(tmp_path)
+    assert str(exc.value).startswith(f"{STORAGE_ENV}={url!r}: ")

@@ -82,46 +82,116 @@ def download_beir(
     return download.unpack(zip_target, download_dir, folder_name)
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line; malformed lines raise with file:line."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
+def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line, decoded one line at a time so a byte that is not
+    UTF-8 is named by its line (and column), not by an offset into a read buffer."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BeirFormatError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict) or "_id" not in obj:
-                raise BeirFormatError(f"{path}:{lineno}: expected an object with an '_id' field")
-            yield lineno, obj
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise BeirFormatError(
+                    f"{path}:{lineno}: not UTF-8 (byte {raw[exc.start]:#04x} at column "
+                    f"{exc.start + 1}); re-encode the file as UTF-8"
+                ) from None
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; malformed lines raise with file:line.
+    An ``_id`` must be a string or an integer: a float (77.0), null or a list would become an
+    id that the qrels' "77" never matches."""
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BeirFormatError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict) or "_id" not in obj:
+            raise BeirFormatError(f"{path}:{lineno}: expected an object with an '_id' field")
+        _id = obj["_id"]
+        if isinstance(_id, bool) or not isinstance(_id, (str, int)):
+            raise BeirFormatError(
+                f"{path}:{lineno}: '_id' must be a string or an integer, got "
+                f"{type(_id).__name__} {_id!r}"
+            )
+        yield lineno, obj
+
+
+def text_field(path: Path, lineno: int, obj: dict, name: str, required: bool) -> str:
+    """A string field of a corpus or query line. A missing required field, or a number or a
+    list where text belongs, is an error: stringified, it would be embedded as if it were text."""
+    if name not in obj or obj[name] is None:
+        if required:
+            raise BeirFormatError(f"{path}:{lineno}: no {name!r} field (id {obj['_id']!r})")
+        return ""
+    value = obj[name]
+    if not isinstance(value, str):
+        raise BeirFormatError(
+            f"{path}:{lineno}: {name!r} must be a string, got {type(value).__name__} "
+            f"(id {obj['_id']!r})"
+        )
+    return value
+
+
+def _score(path: Path, lineno: int, text: str) -> int | None:
+    """A graded relevance: an integer (``2``, ``2.0``). None for a non-numeric first line
+    (a header); a fraction or any other text is an error, never truncated or dropped."""
+    try:
+        value = float(text)
+    except ValueError:
+        if lineno == 1:
+            return None
+        raise BeirFormatError(f"{path}:{lineno}: non-numeric score {text!r}") from None
+    if not value.is_integer():
+        raise BeirFormatError(
+            f"{path}:{lineno}: score {text!r} is not an integer; qrels grades are integers "
+            "(0 = not relevant)"
+        )
+    return int(value)
+
+
+def _fields(path: Path, lineno: int, line: str) -> list[str]:
+    """(query-id, corpus-id, score). BEIR files are tab-separated; TREC originals use spaces and
+    four fields, ``query-id iteration corpus-id score``, with an integer or ``Q0`` iteration."""
+    parts = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
+    if len(parts) == 4:
+        iteration = parts[1].strip()
+        if not (iteration.lstrip("-").isdigit() or iteration == "Q0"):
+            raise BeirFormatError(
+                f"{path}:{lineno}: 4 fields, but not TREC's layout 'query-id iteration "
+                f"corpus-id score' (the iteration must be an integer or Q0, got {iteration!r}); "
+                "BEIR qrels have 3 fields"
+            )
+        parts = [parts[0], parts[2], parts[3]]
+    if len(parts) != 3:
+        raise BeirFormatError(
+            f"{path}:{lineno}: expected 3 fields (query-id, corpus-id, score), got {len(parts)}"
+        )
+    return [p.strip() for p in parts]
 
 
 def read_qrels(path: Path) -> pl.DataFrame:
-    """query_id, doc_id, score; a header line is optional (real files vary)."""
+    """query_id, doc_id, score; a header line is optional (real files vary). A (query, doc)
+    pair judged twice is an error naming both lines: which grade would count is not knowable."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: qrels file not found")
     rows: list[tuple[str, str, int]] = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            # BEIR files are tab-separated; TREC originals use spaces. Ids never contain either.
-            parts = line.rstrip("\n").split("\t") if "\t" in line else line.split()
-            if len(parts) == 4:  # TREC style: qid 0 docid score
-                parts = [parts[0], parts[2], parts[3]]
-            if len(parts) != 3:
-                raise BeirFormatError(
-                    f"{path}:{lineno}: expected 3 fields (query-id, corpus-id, score), "
-                    f"got {len(parts)}"
-                )
-            try:
-                score = int(float(parts[2]))
-            except ValueError:
-                if lineno == 1:  # the header line
-                    continue
-                raise BeirFormatError(f"{path}:{lineno}: non-numeric score {parts[2]!r}") from None
-            rows.append((parts[0].strip(), parts[1].strip(), score))
+    first: dict[tuple[str, str], int] = {}
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        qid, did, text = _fields(path, lineno, line)
+        score = _score(path, lineno, text)
+        if score is None:  # the header line
+            continue
+        if (qid, did) in first:
+            raise BeirFormatError(
+                f"{path}:{lineno}: query {qid!r} and doc {did!r} judged twice (first at line "
+                f"{first[qid, did]})"
+            )
+        first[qid, did] = lineno
+        rows.append((qid, did, score))
     if not rows:
         raise BeirFormatError(f"{path}: no judgements")
     return pl.DataFrame(rows, schema=["query_id", "doc_id", "score"], orient="row")
@@ -137,9 +207,10 @@ def _read_queries(path: Path, wanted: set[str]) -> pl.DataFrame:
                 f"{path}:{lineno}: duplicate query id {qid!r} (first at line {seen[qid]})"
             )
         seen[qid] = lineno
+        text = text_field(path, lineno, obj, "text", required=True)
         if qid in wanted:
             ids.append(qid)
-            texts.append(str(obj.get("text", "")))
+            texts.append(text)
     missing = wanted - set(ids)
     if missing:
         example = sorted(missing)[:5]
@@ -214,8 +285,8 @@ def load_collection(folder: Path, split: str, sample_size: int | None, seed: int
     for lineno, obj in iter_jsonl(corpus_path):
         if keep is None or lineno in keep:
             ids.append(str(obj["_id"]))
-            titles.append(str(obj.get("title") or ""))
-            texts.append(str(obj.get("text") or ""))
+            titles.append(text_field(corpus_path, lineno, obj, "title", required=False))
+            texts.append(text_field(corpus_path, lineno, obj, "text", required=True))
     corpus = pl.DataFrame({"doc_id": ids, "title": titles, "text": texts})
     unknown_docs = qrels.filter(~pl.col("doc_id").is_in(list(judged_found)))
     qrels = qrels.filter(pl.col("doc_id").is_in(ids))

@@ -131,9 +131,102 @@ def test_duplicate_doc_id_names_both_lines(tmp_path):
 
 
 def test_duplicate_query_id_names_line(tmp_path):
-    queries = _jsonl([{"_id": "q1"}, {"_id": "q2"}, {"_id": "q1"}])
+    queries = _jsonl([{"_id": q, "text": "x"} for q in ("q1", "q2", "q1")])
     folder = _make(tmp_path / "ds", queries=queries)
     with pytest.raises(beir.BeirFormatError, match=r"queries\.jsonl:3: duplicate query id 'q1'"):
+        beir.load_collection(folder, "test", None, 0)
+
+
+# ---- issue 18: nothing silent ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("score", "message"),
+    [("0.5", "score '0.5' is not an integer"), ("1.5", "score '1.5' is not an integer")],
+)
+def test_fractional_grade_is_an_error_not_truncated(tmp_path, score, message):
+    """Before: int(float(s)) made 0.5 a 0 (dropped as not relevant) and 1.5 a 1, exit 0."""
+    folder = _make(tmp_path / "ds", qrels=HEADER + f"q1\td1\t2\nq2\td3\t{score}\n")
+    with pytest.raises(beir.BeirFormatError, match=rf"test\.tsv:3: {message}"):
+        beir.load_collection(folder, "test", None, 0)
+
+
+def test_integral_float_grade_is_read_as_that_integer(tmp_path):
+    folder = _make(tmp_path / "ds", qrels=HEADER + "q1\td1\t2.0\nq2\td3\t1\n")
+    assert sorted(beir.load_collection(folder, "test", None, 0).qrels.rows()) == [
+        ("q1", "d1", 2),
+        ("q2", "d3", 1),
+    ]
+
+
+def test_a_pair_judged_twice_is_an_error_naming_both_lines(tmp_path):
+    folder = _make(tmp_path / "ds", qrels=HEADER + "q1\td1\t2\nq2\td3\t1\nq1\td1\t0\n")
+    with pytest.raises(
+        beir.BeirFormatError,
+        match=r"test\.tsv:4: query 'q1' and doc 'd1' judged twice \(first at line 2\)",
+    ):
+        beir.load_collection(folder, "test", None, 0)
+
+
+@pytest.mark.parametrize("extra", ["note", "7"])
+def test_a_fourth_column_that_is_not_trec_layout_is_refused(tmp_path, extra):
+    """Before: 'q1<TAB>d1<TAB>2<TAB>note' was read as TREC (doc 2, score 'note')."""
+    folder = _make(tmp_path / "ds", qrels=f"q1\td1\t2\t{extra}\nq2\td3\t1\t{extra}\n")
+    with pytest.raises(beir.BeirFormatError, match=r"test\.tsv:1: 4 fields, but not TREC's layout"):
+        beir.load_collection(folder, "test", None, 0)
+
+
+def test_trec_layout_with_q0_is_read(tmp_path):
+    folder = _make(tmp_path / "ds", qrels="q1 Q0 d1 2\nq2 Q0 d3 1\n")
+    assert sorted(beir.load_collection(folder, "test", None, 0).qrels.rows()) == [
+        ("q1", "d1", 2),
+        ("q2", "d3", 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"_id": 77.0, "text": "x"}, "'_id' must be a string or an integer, got float 77.0"),
+        ({"_id": None, "text": "x"}, "'_id' must be a string or an integer, got NoneType"),
+        ({"_id": True, "text": "x"}, "'_id' must be a string or an integer, got bool"),
+        ({"_id": "d9"}, "no 'text' field \\(id 'd9'\\)"),
+        ({"_id": "d9", "text": 42}, "'text' must be a string, got int"),
+        ({"_id": "d9", "text": "x", "title": ["a", "b"]}, "'title' must be a string, got list"),
+    ],
+)
+def test_corpus_fields_are_checked_not_coerced(tmp_path, doc, message):
+    """Before: 77.0 became '77.0', null 'None', a missing text an empty passage, 42 '42'."""
+    rows = [{"_id": f"d{i}", "title": "", "text": f"t {i}"} for i in range(6)] + [doc]
+    folder = _make(tmp_path / "ds", corpus=_jsonl(rows))
+    with pytest.raises(beir.BeirFormatError, match=rf"corpus\.jsonl:7: {message}"):
+        beir.load_collection(folder, "test", None, 0)
+
+
+def test_integer_ids_and_empty_text_are_allowed_and_empty_ones_counted(tmp_path):
+    rows = [{"_id": i, "text": f"t {i}"} for i in range(6)] + [{"_id": 6, "text": ""}]
+    folder = _make(tmp_path / "ds", corpus=_jsonl(rows), qrels="q1\t1\t2\nq2\t3\t1\n")
+    col = beir.load_collection(folder, "test", None, 0)
+    assert col.corpus["doc_id"].to_list() == [str(i) for i in range(7)]
+    assert col.stats["empty_documents"] == 1
+
+
+def test_query_text_must_be_a_string(tmp_path):
+    queries = _jsonl([{"_id": "q1", "text": "x"}, {"_id": "q2", "text": 5}, {"_id": "q3"}])
+    folder = _make(tmp_path / "ds", queries=queries)
+    with pytest.raises(beir.BeirFormatError, match=r"queries\.jsonl:2: 'text' must be a string"):
+        beir.load_collection(folder, "test", None, 0)
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_line_and_column(tmp_path):
+    """Before: UnicodeDecodeError '... position 225' with no line."""
+    folder = _make(tmp_path / "ds")
+    lines = (folder / "corpus.jsonl").read_bytes().splitlines(keepends=True)
+    lines[3] = b'{"_id": "d3", "text": "caf\xe9"}\n'
+    (folder / "corpus.jsonl").write_bytes(b"".join(lines))
+    with pytest.raises(
+        beir.BeirFormatError, match=r"corpus\.jsonl:4: not UTF-8 \(byte 0xe9 at column 27\)"
+    ):
         beir.load_collection(folder, "test", None, 0)
 
 
