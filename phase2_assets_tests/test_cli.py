@@ -56,3 +56,38 @@ def test_bad_config_exits_2_with_the_file_named(tmp_path, capsys):
     bad.write_text("name: x\nnot_a_key: 1\n")
     assert main(["run", str(bad), "--data-dir", str(tmp_path)]) == 2
     assert "bad.yaml" in capsys.readouterr().err
+
+
+def test_a_failed_level_stops_the_run_with_its_root_error_and_nothing_after_it(
+    tmp_path, tiny_beir, tiny_model, monkeypatch, capsys
+):
+    """A BOM in corpus.jsonl on a folder that already holds good results: the collection run
+    fails, no later run starts (they would read the previous corpus), the one root error is
+    printed with its file and line, the exit is non-zero and no summary or verdict is printed.
+    Before: embedding, codes, results and X3 ran "ok" on the old corpus and rewrote the report."""
+    import shutil
+
+    beir = tmp_path / "beir"
+    shutil.copytree(tiny_beir, beir)
+    study = write_tiny_study(tmp_path / "tiny.yaml", beir, tiny_model)
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    data = tmp_path / "data"
+    assert main(["run", str(study), "--data-dir", str(data)]) == 0
+    report = (data / "results" / "report.html").read_bytes()
+    capsys.readouterr()
+
+    corpus = beir / "corpus.jsonl"
+    corpus.write_bytes(b"\xef\xbb\xbf" + corpus.read_bytes())
+    assert main(["run", str(study), "--data-dir", str(data)]) == 1
+    out, err = capsys.readouterr()
+    assert "collection_job[tiny]: FAILURE" in out
+    assert "embedding_job" not in out and "results:" not in out and "verdict" not in out.lower()
+    assert f"{corpus}:1: malformed JSON (Unexpected UTF-8 BOM" in err
+    assert "stopped at collection_job[tiny]" in err
+    assert err.count("Traceback") == 0
+    assert (data / "results" / "report.html").read_bytes() == report  # not rewritten
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()  # newest first
+        assert not runs[0].is_success and runs[0].job_name == "collection_job"
+        assert all(r.is_success for r in runs[1:])

@@ -36,20 +36,20 @@ def execute_in_process(
 
 
 def done_in_instance(instance: dg.DagsterInstance) -> Callable[[plan.Request], bool]:
-    """Whether a successful run of the request's job covers it, in this instance."""
+    """Whether the request is done in this instance: the newest run of its job that covers it
+    succeeded. A failure after an earlier success is not done, so the next level never starts
+    on what the failed run did not write."""
 
     def done(request: plan.Request) -> bool:
         tags = {"dagster/partition": request.key} if request.key is not None else None
-        runs = instance.get_runs(
-            dg.RunsFilter(
-                job_name=job_of(request), statuses=[dg.DagsterRunStatus.SUCCESS], tags=tags
-            ),
-            limit=20,
-        )
+        runs = instance.get_runs(dg.RunsFilter(job_name=job_of(request), tags=tags), limit=50)
         wanted = set(selection_of(request) or ())
-        return any(
-            not r.asset_selection or (wanted and wanted <= set(r.asset_selection)) for r in runs
-        )
+        covering = [
+            r
+            for r in runs  # newest first
+            if not r.asset_selection or (wanted and wanted <= set(r.asset_selection))
+        ]
+        return bool(covering) and covering[0].status == dg.DagsterRunStatus.SUCCESS
 
     return done
 

@@ -48,6 +48,22 @@ def test_the_tier_sensor_walks_its_levels_then_stops(tmp_path, tiny_beir, tiny_m
     assert gh.materialize(defs, "results", None, instance).success
     assert tier_plan(study, instance, data, "tier1").skip_message == "tier1 is complete"
 
+    # A later failed collection run (a BOM in corpus.jsonl, say): the level is no longer done,
+    # so the sensor asks for it again and nothing downstream starts on the old corpus.
+    import uuid
+
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    instance.add_run(
+        DagsterRun(
+            job_name="collection_job",
+            run_id=str(uuid.uuid4()),
+            status=dg.DagsterRunStatus.FAILURE,
+            tags={"dagster/partition": "tiny"},
+        )
+    )
+    assert _keys(tier_plan(study, instance, data, "tier1")) == [("collection_job", "tiny")]
+
 
 def test_an_expansion_tier_waits_for_f1_f2_and_stops_when_one_fired(
     tmp_path, tiny_beir, tiny_model
