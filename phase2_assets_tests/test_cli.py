@@ -18,7 +18,7 @@ def _digests(folder):
     }
 
 
-def test_run_twice_gives_identical_codes_and_table(
+def test_run_twice_on_other_thread_counts_gives_identical_files(
     tmp_path, tiny_beir, tiny_model, monkeypatch, capsys
 ):
     study = write_tiny_study(tmp_path / "tiny.yaml", tiny_beir, tiny_model)
@@ -26,6 +26,8 @@ def test_run_twice_gives_identical_codes_and_table(
     for attempt in ("a", "b"):
         home = tmp_path / attempt / "dagster_home"
         monkeypatch.setenv("DAGSTER_HOME", str(home))
+        if attempt == "b":  # the second run on one thread: the thread count changes no byte
+            monkeypatch.setenv("OMP_NUM_THREADS", "1")
         assert main(["run", str(study), "--data-dir", str(tmp_path / attempt)]) == 0
         outputs.append(tmp_path / attempt)
 
@@ -49,6 +51,24 @@ def test_run_twice_gives_identical_codes_and_table(
     assert adapter_a.height == 2 and adapter_a.equals(adapter_b)  # 128 and 256 bits, same weights
     assert (a / "results" / "design_memo.md").exists()
     assert "results:" in capsys.readouterr().out
+    # Every file the study writes under results/ (tables, JSON, report, memo, figures, PNGs).
+    results_a, results_b = _every_file(a / "results"), _every_file(b / "results")
+    assert len(results_a) > 15 and results_a.keys() == results_b.keys()
+    differ = sorted(name for name in results_a if results_a[name] != results_b[name])
+    # The one exception by design: the ledger's measured hours (wall and CPU time of this run).
+    assert differ == ["budget_ledger.parquet"], differ
+    ledger_a = pl.read_parquet(a / "results" / "budget_ledger.parquet")
+    ledger_b = pl.read_parquet(b / "results" / "budget_ledger.parquet")
+    measured = ["gpu_hours", "cpu_hours", "budget_used"]
+    assert ledger_a.drop(measured).equals(ledger_b.drop(measured))
+
+
+def _every_file(folder):
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_bad_config_exits_2_with_the_file_named(tmp_path, capsys):

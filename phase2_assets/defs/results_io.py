@@ -52,7 +52,7 @@ def attach_figures(data_dir: str | Path, figs: dict[str, go.Figure]) -> dict:
     meta = {}
     for name, fig in figs.items():
         page = folder / f"{name}.html"
-        write_text(page, standalone_figure(fig, PLOTLY_JS))
+        write_text(page, standalone_figure(fig, PLOTLY_JS, f"figure-{name}"))
         meta[f"figure_{name}_html"] = dg.MetadataValue.path(str(page))
         if name in images:
             write_bytes(folder / f"{name}.png", images[name])

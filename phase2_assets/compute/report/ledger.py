@@ -64,6 +64,17 @@ def ledger(
     return pl.DataFrame(rows, schema=COLUMNS)
 
 
+# What the memo and the report show of the ledger: the columns that are the same on every run of
+# the same config. The hours are measured wall and CPU time, which differ from run to run; they
+# stay in budget_ledger.parquet and the budget_ledger asset's metadata, so the memo and report
+# are the same bytes on every run.
+SHOWN = ["experiment", "materialisations", "budget_gpu_hours", "within_budget"]
+HOURS_NOTE = (
+    "Measured GPU- and CPU-hours differ from run to run, so they are not copied here: they are in "
+    "results/budget_ledger.parquet and on the budget_ledger asset in the UI."
+)
+
+
 def over_budget(table: pl.DataFrame) -> list[str]:
     """Experiments (or the phase) whose GPU hours exceed their budget."""
     return table.filter(pl.col("within_budget") == False)["experiment"].to_list()  # noqa: E712

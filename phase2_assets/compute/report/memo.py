@@ -11,6 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from phase2_assets.compute.analysis import decisions
+from phase2_assets.compute.report import ledger as ledger_lib
 from phase2_assets.compute.report import page
 from phase2_assets.compute.report.numbers import fmt
 
@@ -236,15 +237,6 @@ def design_memo(
         for i, (points, kind, text) in enumerate(ideas, 1)
     ] or ["(no results yet)"]
     lines += ["", "## GPU and CPU budget", ""]
-    lines += _table(
-        ledger,
-        [
-            "experiment",
-            "materialisations",
-            "gpu_hours",
-            "cpu_hours",
-            "budget_gpu_hours",
-            "within_budget",
-        ],
-    )
+    lines += _table(ledger, ledger_lib.SHOWN)
+    lines += ["", ledger_lib.HOURS_NOTE]
     return "\n".join(lines) + "\n"

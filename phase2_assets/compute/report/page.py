@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 import polars as pl
@@ -65,14 +64,18 @@ def links_html(links: Links) -> str:
     return f"<ul>{rows}</ul>"
 
 
-def figure_html(fig: go.Figure, first: bool) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs="inline" if first else False)
+def figure_html(fig: go.Figure, first: bool, div_id: str) -> str:
+    """A figure's div with a fixed id (plotly draws a random one), so the page is the same
+    bytes on every run."""
+    return fig.to_html(
+        full_html=False, include_plotlyjs="inline" if first else False, div_id=div_id
+    )
 
 
-def standalone_figure(fig: go.Figure, plotly_js: str) -> str:
+def standalone_figure(fig: go.Figure, plotly_js: str, div_id: str) -> str:
     """A figure as its own HTML page that loads plotly.js from ``plotly_js`` (a path relative to
-    the page), so the figure pages of a study share one copy of it."""
-    return fig.to_html(full_html=True, include_plotlyjs=plotly_js)
+    the page), so the figure pages of a study share one copy of it; a fixed div id."""
+    return fig.to_html(full_html=True, include_plotlyjs=plotly_js, div_id=div_id)
 
 
 def render(
@@ -112,21 +115,24 @@ def render(
         ".verdict{font-size:28px;font-weight:bold;padding:.3em .6em;"
         "color:white;display:inline-block;border-radius:6px}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from the tables in "
-        "<code>data/results/</code>; every number below is read from them.</p>",
+        # No clock time: the same tables give the same bytes (when they were made is in the
+        # materialisation's metadata).
+        "<p>Generated from the tables in <code>data/results/</code>; every number below is read "
+        "from them.</p>",
         f"<h2>Verdict</h2><span class='verdict' style='background:{COLOURS.get(colour, '#777')}'>"
         f"{html.escape(colour)}</span>"
         f"{'' if verdict.get('final', True) else ' <em>(provisional)</em>'}<ul>{reasons}</ul>",
         "<h2>Kill-switches</h2>",
         table_html(switch_rows),
     ]
-    first = True
+    first, n_figures = True, 0
     for heading, caption, content in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
         if caption:
             parts.append(f"<p>{html.escape(caption)}</p>")
         if isinstance(content, go.Figure):
-            parts.append(figure_html(content, first))
+            n_figures += 1
+            parts.append(figure_html(content, first, f"figure-{n_figures}"))
             first = False
         elif isinstance(content, pl.DataFrame):
             parts.append(f"<div class='wide'>{table_html(content)}</div>")

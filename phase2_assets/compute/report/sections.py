@@ -9,6 +9,7 @@ from phase2_assets.compute.analysis import bfi as bfi_lib
 from phase2_assets.compute.analysis import decisions
 from phase2_assets.compute.methods import METHODS
 from phase2_assets.compute.report import figures
+from phase2_assets.compute.report import ledger as ledger_lib
 from phase2_assets.compute.report.numbers import fmt
 from phase2_assets.compute.report.page import Folded, Links
 
@@ -147,7 +148,8 @@ def report_sections(
             )
         )
     if ledger is not None and ledger.height:
-        sections.append(("GPU and CPU budget ledger", "", ledger))
+        shown = ledger.select([c for c in ledger_lib.SHOWN if c in ledger.columns])
+        sections.append(("GPU and CPU budget ledger", ledger_lib.HOURS_NOTE, shown))
     sections.append(
         (
             "Files of this study",
@@ -161,6 +163,7 @@ def report_sections(
                         "every switch's state and numbers",
                     ),
                     ("verdict.json", "verdict.json", "the verdict with its reasons"),
+                    ("budget_ledger.parquet", "budget_ledger.parquet", "measured device hours"),
                     ("figures", "figures/", "each figure as an interactive page and a PNG"),
                 )
             ),
