@@ -96,3 +96,64 @@ def test_the_readme_commands_run_as_written(tmp_path, tiny_beir, tiny_model):
     data = tmp_path / "data"
     assert (data / "binary_codes" / "scifact__minilm" / "256.npy").exists()
     assert (data / "results" / "report.html").exists()
+
+
+# A run process killed outright while its step held the memory_heavy pool's one slot: what
+# `kill -9` of `dagster asset materialize` during pq_index leaves (the run STARTED, its events
+# written by a process that is gone, the slot claimed).
+KILLED_RUN = """
+import os, signal, sys, uuid
+import dagster as dg
+from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
+
+instance = dg.DagsterInstance.get()
+run = dg.DagsterRun(job_name="__ASSET_JOB", run_id=str(uuid.uuid4()),
+                    status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": sys.argv[1]})
+instance.run_storage.add_run(run)
+instance.report_dagster_event(
+    DagsterEvent(DagsterEventType.ENGINE_EVENT.value, job_name=run.job_name,
+                 message="pq_index started", event_specific_data=EngineEventData(),
+                 pid=os.getpid()),
+    run_id=run.run_id,
+)
+storage = instance.event_log_storage
+storage.initialize_concurrency_limit_to_default("memory_heavy")
+assert storage.claim_concurrency_slot("memory_heavy", run.run_id, "pq_index").is_claimed
+print(run.run_id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_slot_held_by_a_killed_run_does_not_hang_the_readme_command(
+    tmp_path, tiny_beir, tiny_model
+):
+    """Before: the README's pq_index line logged only a DEBUG "Step blocked by limit for pool
+    memory_heavy" and waited forever on the dead run's slot. Now loading the code location marks
+    the dead run failed and frees its slot; the line finishes well within 60 s."""
+    import dagster as dg
+
+    commands = readme_commands("materialize")
+    env = _env(tmp_path, tiny_beir, tiny_model)
+    for command in commands[:2]:  # the dataset and the pair, as a researcher runs them
+        _run(command, env)
+    key = "256|scifact__minilm"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, key], env=env, capture_output=True, text=True
+    )
+    assert killed.returncode == -9, killed.stderr
+    run_id = killed.stdout.strip()
+
+    done = subprocess.run(
+        ["bash", "-c", commands[2]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"phase2: marked run {run_id} failed" in done.stderr
+    assert (tmp_path / "data" / "pq_index" / "scifact__minilm" / "256.faiss").exists()
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        assert run_id not in instance.event_log_storage.get_concurrency_run_ids()

@@ -51,6 +51,37 @@ def test_a_flipped_byte_is_detected_naming_the_file_and_the_fix(materialised):
     assert f"Re-materialise binary_codes [{BITS}|{PAIR}]" in message
 
 
+def test_a_flipped_sign_bit_with_its_mtime_restored_is_detected(materialised, tmp_path):
+    """As `cp -p`, rsync or a backup restore leave it: one sign bit of the corpus embeddings
+    flipped and the old mtime put back. Before: only a later mtime triggered the re-hash, so
+    binary_codes re-materialised from the corrupted vectors with exit 0."""
+    import os
+
+    import numpy as np
+
+    defs, instance, _ = materialised
+    vectors = tmp_path / "data" / "corpus_embeddings" / f"{PAIR}.npy"
+    before = vectors.stat()
+    raw = bytearray(vectors.read_bytes())
+    raw[-1] ^= 0x80  # the sign bit of the last float32 (little-endian)
+    vectors.write_bytes(bytes(raw))
+    os.utime(vectors, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert vectors.stat().st_mtime_ns == before.st_mtime_ns
+    assert np.load(vectors)[-1, -1] != 0  # a real value, now of the other sign
+    result = dg.materialize(
+        assets=list(defs.assets),
+        selection=[dg.AssetKey("binary_codes")],
+        partition_key=pair_bits_key(PAIR, BITS),
+        resources=dict(defs.resources),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = result.failure_data_for_node("binary_codes")
+    message = str(failure.error.cause.message if failure.error.cause else failure.error.message)
+    assert str(vectors) in message and "SHA-256 no longer matches" in message
+
+
 def test_a_truncated_file_is_detected_by_its_size(materialised):
     defs, instance, codes = materialised
     codes.write_bytes(codes.read_bytes()[:-10])

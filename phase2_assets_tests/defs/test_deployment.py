@@ -134,7 +134,7 @@ def test_slots_of_a_killed_phase2_process_are_freed_and_its_run_failed(tmp_path)
 
         freed = release_orphaned_slots(instance)
 
-        assert len(freed) == 1 and runs["killed"] in freed[0]
+        assert len(freed) == 2 and all(runs["killed"] in line for line in freed)
         assert instance.get_run_by_id(runs["killed"]).status == dg.DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(runs["alive"]).status == dg.DagsterRunStatus.STARTED
         assert storage.get_concurrency_run_ids() == {runs["alive"], runs["daemon"]}
@@ -273,10 +273,11 @@ def test_every_partitioned_asset_backfills_one_partition_per_run(defs_for):
 
 
 def test_storage_url_points_every_io_manager_at_the_store(defs_for, tmp_path):
-    defs = defs_for(PHASE2_STORAGE_URL="s3://bucket/prefix")
+    # fsspec's memory store stands in for s3:// (s3fs is not a dependency of the tests).
+    defs = defs_for(PHASE2_STORAGE_URL="memory://bucket/prefix", PHASE2_STORAGE_ALLOW_MEMORY="1")
     for key, resource in defs.resources.items():
         if key.endswith("_io_manager"):
-            assert resource.base_dir == "s3://bucket/prefix", key
+            assert resource.base_dir == "memory://bucket/prefix", key
             assert resource.cache_dir == str(tmp_path / "data" / ".cache"), key
     local = defs_for().resources["npy_io_manager"]
     assert local.base_dir == str(tmp_path / "data") and os.path.isabs(local.base_dir)
