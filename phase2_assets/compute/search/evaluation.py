@@ -129,6 +129,18 @@ RESULT_COLUMNS = [
 ]
 
 
+_TYPES = {"dataset": pl.String, "model": pl.String, "method": pl.String, "bits": pl.Int64}
+_INTS = ("fixed_overhead_bytes", "index_bytes_total", "n_docs", "n_queries")
+
+
+def empty_results() -> pl.DataFrame:
+    """The results table with no rows, typed as a full one is: a string column compared with a
+    string downstream (method == "binary") must not be a number column just because it is empty."""
+    return pl.DataFrame(
+        schema={c: _TYPES.get(c, pl.Int64 if c in _INTS else pl.Float64) for c in RESULT_COLUMNS}
+    )
+
+
 def conform(table: pl.DataFrame) -> pl.DataFrame:
     """The results columns in order; a column an older partition lacks is null, not invented."""
     missing = [pl.lit(None).alias(c) for c in RESULT_COLUMNS if c not in table.columns]
@@ -144,5 +156,5 @@ def rows_to_table(rows: list[dict], dataset: str, model: str) -> pl.DataFrame:
         ]
     )
     if table.height == 0:
-        return pl.DataFrame(schema={c: pl.Null for c in RESULT_COLUMNS})
+        return empty_results()
     return table.select(RESULT_COLUMNS)

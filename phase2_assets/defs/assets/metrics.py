@@ -186,7 +186,7 @@ def results_table(study: Study, tables: dict):
             "dataset", "model", "method", "bits"
         )
         if collected
-        else pl.DataFrame(schema={c: pl.Float64 for c in evaluation.RESULT_COLUMNS})
+        else evaluation.empty_results()
     )
     yield dg.Output(
         table,
