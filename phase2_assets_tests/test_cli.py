@@ -111,3 +111,16 @@ def test_a_failed_level_stops_the_run_with_its_root_error_and_nothing_after_it(
         runs = instance.get_runs()  # newest first
         assert not runs[0].is_success and runs[0].job_name == "collection_job"
         assert all(r.is_success for r in runs[1:])
+
+    # Another study in the same process starts with the same job name as the one that failed:
+    # Dagster's cache of the last reconstructed job must not hand it the previous study's graph
+    # (before the fix: KeyError 'other' in beir_collection).
+    other = write_tiny_study(
+        tmp_path / "other.yaml",
+        tiny_beir,
+        tiny_model,
+        datasets={"other": {"path": str(tiny_beir), "split": "test"}},
+        tiers={"t": {"datasets": ["other"], "models": ["tiny-bert"], "bits": [8], "pq_bytes": [1]}},
+    )
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "other_home"))
+    assert main(["run", str(other), "--data-dir", str(tmp_path / "other_data")]) == 0

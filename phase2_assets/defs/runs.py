@@ -88,10 +88,16 @@ class LocationRuns:
         import os
         import sys
 
+        from dagster._core.definitions.reconstruct import ReconstructableJob
         from dagster._core.remote_origin import InProcessCodeLocationOrigin
         from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
         sys.modules.pop(DEFINITIONS_MODULE, None)
+        # Dagster keeps the last job it reconstructed (an lru_cache keyed by module and job
+        # name): a study loaded earlier in this process would run instead of this one when its
+        # last job has the same name (a failed collection_job, then another study's).
+        ReconstructableJob.get_definition.cache_clear()
+        ReconstructableJob.get_repository_definition.cache_clear()
         origin = InProcessCodeLocationOrigin(
             LoadableTargetOrigin(module_name=DEFINITIONS_MODULE, working_directory=os.getcwd()),
             location_name=LOCATION,
