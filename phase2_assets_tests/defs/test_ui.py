@@ -211,12 +211,13 @@ def test_phase2_runs_show_on_the_job_pages_and_the_timeline(after_phase2, tmp_pa
         browser.close()
     for name in ("job_runs", "kill_switch_checks", "results_table", "figure_on_asset"):
         assert (shots / f"{name}.png").stat().st_size > 10_000, name
+    _report_legend_shows_every_method_without_scrolling(shots)
 
 
 RESULT_COLUMNS = ("dataset", "model", "method", "bits", "bytes_per_vector", "recall_at_10")
 
 
-def test_the_report_legend_shows_every_method_without_scrolling(after_phase2, tmp_path):
+def _report_legend_shows_every_method_without_scrolling(shots: Path) -> None:
     """The report as a reader opens it: offline (every network request refused), the frontier's
     legend has one entry per method of the results table and no scroll bar."""
     import polars as pl
@@ -225,8 +226,6 @@ def test_the_report_legend_shows_every_method_without_scrolling(after_phase2, tm
     results = Path(os.environ["PHASE2_DATA_DIR"]) / "results"
     methods = set(pl.read_parquet(results / "retrieval_metrics.parquet")["method"])
     assert len(methods) >= 12
-    shots = Path(os.environ.get("PHASE2_TEST_ARTIFACTS") or tmp_path) / "ui"
-    shots.mkdir(parents=True, exist_ok=True)
     refused = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
