@@ -12,7 +12,7 @@ import polars as pl
 
 from phase2_assets.compute.analysis import decisions
 from phase2_assets.compute.report import ledger as ledger_lib
-from phase2_assets.compute.report import page
+from phase2_assets.compute.report import page, sections
 from phase2_assets.compute.report.numbers import fmt
 
 
@@ -208,23 +208,7 @@ def design_memo(
         lines.append("Not evaluated: no regression table yet.")
     lines += ["", "## Adapter baselines (X3)", ""]
     if adapter.height:
-        lines += _table(
-            adapter,
-            [
-                "dataset",
-                "model",
-                "adapter",
-                "bits",
-                "baseline_recall_at_10",
-                "adapted_recall_at_10",
-                "itq_recall_at_10",
-                "pq_recall_at_10",
-                "points_gained",
-                "gap_closed",
-                "itq_gap_closed",
-                "device",
-            ],
-        )
+        lines += _table(adapter, list(sections.ADAPTER_COLUMNS))
     else:
         lines.append("X3 has not run (or K1 paused it).")
     k2 = by_name.get("K2")

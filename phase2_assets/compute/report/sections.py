@@ -35,6 +35,7 @@ ADAPTER_COLUMNS = (
     "pq_recall_at_10",
     "points_gained",
     "gap_closed",
+    "itq_gap_closed",
     "device",
 )
 OWN_BUDGET = "own budget"
