@@ -7,7 +7,7 @@ from importlib import metadata as importlib_metadata
 
 import dagster as dg
 
-from phase2_assets.compute.report.numbers import fmt
+from phase2_assets.compute.report.numbers import fmt, significant
 from phase2_assets.config import Study
 
 _LIBRARIES = ("numpy", "faiss-cpu", "torch", "sentence-transformers", "polars", "dagster")
@@ -72,5 +72,5 @@ def outcome_metadata(meta: dict) -> dict:
         if k in GIVEN and isinstance(v, (int, float)) and not isinstance(v, bool):
             out[k] = dg.MetadataValue.text(fmt(v))
         else:
-            out[k] = float(f"{v:.4g}") if isinstance(v, float) else v  # 4 significant digits
+            out[k] = significant(v) if isinstance(v, float) else v
     return out

@@ -12,6 +12,7 @@ from plotly.offline import get_plotlyjs
 from upath import UPath
 
 from phase2_assets.compute.report.images import render_png
+from phase2_assets.compute.report.numbers import significant
 from phase2_assets.compute.report.page import standalone_figure
 from phase2_assets.defs.locations import storage_root, write_bytes, write_text
 
@@ -84,7 +85,7 @@ def _cell(value):
     if isinstance(value, float):
         if value != value:  # NaN: no JSON number for it
             return None
-        return int(value) if value.is_integer() else float(f"{value:.4g}")
+        return int(value) if value.is_integer() else significant(value)
     return value
 
 

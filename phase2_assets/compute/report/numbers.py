@@ -24,3 +24,8 @@ def fmt(value, missing: str = "n/a") -> str:
             return f"{value:,.0f}"
         return f"{value:.4g}"
     return str(value)
+
+
+def significant(value: float) -> float:
+    """A float kept as a number, to four significant digits (UI metadata and table cells)."""
+    return float(f"{value:.4g}")
