@@ -137,6 +137,11 @@ class Method:
     in_plan: ClassVar[bool] = False  # the study plan's own rows (float32, int8, binary, PQ)
     Params: ClassVar[type[BaseModel]] = NoParams  # validates methods.<name> in the study config
     stored: ClassVar[Stored | None] = None  # how its index is kept, if methods.store lists it
+    # Whether ``search`` may return fewer than k results for a query (an inverted-file or graph
+    # index that finds fewer candidates, faiss's "no result"), padding its row with -1 at the
+    # end. Every method registered here searches exhaustively, so none does; the evaluation
+    # refuses a -1 from a method that does not declare it, and scores the padding as misses.
+    may_return_fewer: ClassVar[bool] = False
 
     def fits(self, dim: int, bits: int | None) -> bool:
         """Whether the method can be built at all at this dimension and budget."""

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from phase2_assets.compute.methods import Built, Method, Settings
-from phase2_assets.compute.search.metrics import retrieval_metrics
+from phase2_assets.compute.search.metrics import PAD, retrieval_metrics
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,95 @@ def qrels_lists(judgements: pl.DataFrame, n_queries: int) -> list[dict[int, floa
     return out
 
 
+class SearchOutputError(ValueError):
+    """A method's search returned ids that cannot be scored: refused, never scored."""
+
+
+def _refuse(method: Method, bits: int | None, what: str, example: str = "") -> SearchOutputError:
+    at = f" at {bits} bits" if bits is not None else ""
+    tail = f"; e.g. {example}" if example else ""
+    return SearchOutputError(
+        f"method {method.name!r}{at}: its search output cannot be scored: {what}{tail}. "
+        "Nothing was scored for it."
+    )
+
+
+def _cell(ids: np.ndarray, r: int, c: int) -> str:
+    return f"query row {r}, column {c}: {ids[r, c].item()!r}"
+
+
+def check_search_output(
+    method: Method, ids, *, n_queries: int, k: int, n_docs: int, bits: int | None = None
+) -> np.ndarray:
+    """``ids`` as returned by ``method.search`` for ``n_queries`` queries and ``k`` results
+    (``k`` = min(requested, n_docs), the ground truth's columns), or ``SearchOutputError``
+    naming the method, what is wrong and one offending cell. A ranking is a 2-d integer array
+    of exactly (n_queries, k) corpus rows in [0, n_docs), no row twice in one query's list;
+    ``PAD`` (-1, "no result") only from a method that declares ``may_return_fewer``, and then
+    only after the query's last result (the metrics score it as a miss)."""
+    if not isinstance(ids, np.ndarray):
+        raise _refuse(method, bits, f"it returned a {type(ids).__name__}, not a numpy array")
+    if ids.ndim != 2:
+        raise _refuse(method, bits, f"a {ids.ndim}-d array of shape {ids.shape}, not 2-d")
+    if not np.issubdtype(ids.dtype, np.integer):
+        example = ""
+        if ids.size and np.issubdtype(ids.dtype, np.floating):
+            nan = np.argwhere(~np.isfinite(ids))
+            r, c = nan[0] if nan.size else (0, 0)
+            example = _cell(ids, int(r), int(c))
+        raise _refuse(method, bits, f"ids of dtype {ids.dtype}, not integer corpus rows", example)
+    if ids.shape != (n_queries, k):
+        raise _refuse(
+            method,
+            bits,
+            f"shape {ids.shape}, expected ({n_queries}, {k}): {n_queries} queries x the top-{k} "
+            "asked for",
+        )
+    if ids.size == 0:
+        return ids
+    pad = ids == PAD
+    bad = (ids < 0) & ~pad | (ids >= n_docs)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise _refuse(
+            method, bits, f"ids outside the corpus rows [0, {n_docs})", _cell(ids, int(r), int(c))
+        )
+    if pad.any():
+        if not method.may_return_fewer:
+            r, c = np.argwhere(pad)[0]
+            raise _refuse(
+                method,
+                bits,
+                f"{int(pad.sum())} of {ids.size} ids are {PAD} (no result), and the method does "
+                "not declare that it may return fewer than k results (may_return_fewer)",
+                _cell(ids, int(r), int(c)),
+            )
+        # Padding only at the end of a row: a result after a -1 is a hole in the ranking.
+        hole = pad[:, :-1] & ~pad[:, 1:]
+        if hole.any():
+            r, c = np.argwhere(hole)[0]
+            raise _refuse(
+                method,
+                bits,
+                f"{PAD} (no result) before a result: padding must come after a query's last result",
+                _cell(ids, int(r), int(c)),
+            )
+    order = np.sort(ids, axis=1)
+    twice = (order[:, 1:] == order[:, :-1]) & (order[:, 1:] != PAD)
+    if twice.any():
+        r = int(np.argwhere(twice)[0][0])
+        value = int(order[r, 1:][twice[r]][0])
+        cols = np.flatnonzero(ids[r] == value)
+        raise _refuse(
+            method,
+            bits,
+            f"corpus row {value} returned {cols.size} times for one query (columns "
+            f"{', '.join(map(str, cols[:10].tolist()))}); each row may appear once per query",
+            _cell(ids, r, int(cols[1])),
+        )
+    return ids
+
+
 def method_row(
     method: Method,
     pred_ids: np.ndarray,
@@ -65,6 +154,10 @@ def method_row(
     bits: int | None,
     search_seconds: float,
 ) -> dict:
+    truth_queries, k = refs.truth_ids.shape
+    check_search_output(
+        method, pred_ids, n_queries=truth_queries, k=k, n_docs=refs.n_docs, bits=bits
+    )
     memory = method.memory(dim, bits)
     row = {
         "method": method.name,
@@ -103,6 +196,7 @@ def search_and_score(
     t0 = time.perf_counter()
     pred = method.search(built, queries, k, bits, settings)
     seconds = time.perf_counter() - t0
+    # method_row checks the ids against (queries, k) before anything is scored.
     return method_row(method, pred, refs, dim=queries.shape[1], bits=bits, search_seconds=seconds)
 
 

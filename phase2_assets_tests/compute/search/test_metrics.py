@@ -47,6 +47,37 @@ def test_recall_query_count_mismatch_raises():
         metrics.recall_at_k(PRED, TRUTH[:1], 2)
 
 
+def test_recall_counts_minus_one_as_a_miss_never_a_hit():
+    """Before: 0.9 (``intersect1d(..., assume_unique=True)`` on ten copies of -1)."""
+    assert metrics.recall_at_k(np.full((1, 10), -1), np.arange(10)[None], 10) == 0.0
+    padded = np.array([[0, 1, 2, -1, -1]])
+    assert metrics.recall_at_k(padded, np.arange(5)[None], 5) == pytest.approx(3 / 5)
+
+
+def test_recall_refuses_a_corpus_row_twice_in_one_row():
+    """Before: one right row repeated ten times scored 0.1 and more (assume_unique)."""
+    with pytest.raises(ValueError, match=r"corpus row 3 appears 10 times in query row 0"):
+        metrics.recall_at_k(np.full((1, 10), 3), np.arange(10)[None], 10)
+    with pytest.raises(ValueError, match=r"corpus row 4 appears 2 times in query row 1"):
+        metrics.recall_at_k(np.array([[0, 1, 2], [4, 5, 4]]), np.array([[0, 1, 2], [4, 5, 6]]), 3)
+
+
+def test_recall_refuses_fewer_columns_than_the_truth_holds_for_k():
+    """Before: k was shrunk to the prediction's 10 columns: recall_at_100 1.0 for a right top-10."""
+    truth = np.arange(200).reshape(2, 100)
+    with pytest.raises(ValueError, match="prediction has 10 columns, the exact top-100 needs"):
+        metrics.recall_at_k(truth[:, :10], truth, 100)
+    # A truth with fewer columns than k (a corpus of fewer than k passages) still sets k.
+    assert metrics.recall_at_k(truth[:, :4], truth[:, :4], 100) == 1.0
+
+
+def test_recall_refuses_floats_and_ids_below_minus_one():
+    with pytest.raises(ValueError, match="must be integer corpus rows, got dtype float64"):
+        metrics.recall_at_k(np.array([[0.0, np.nan]]), np.array([[0, 1]]), 2)
+    with pytest.raises(ValueError, match="id -2 at query row 0, column 1 is not a corpus row"):
+        metrics.recall_at_k(np.array([[0, -2]]), np.array([[0, 1]]), 2)
+
+
 # ---- overlap (Jaccard) ---------------------------------------------------------------------------
 
 
@@ -59,6 +90,13 @@ def test_overlap_is_jaccard():
     assert metrics.overlap_at_k(PRED, TRUTH, 4) == pytest.approx(1 / 3)
     # Jaccard, not recall: at k=3 recall is 2/3 but Jaccard is 1/2.
     assert metrics.overlap_at_k(pred, truth, 3) != metrics.recall_at_k(pred, truth, 3)
+
+
+def test_overlap_refuses_duplicates_and_leaves_padding_out_of_the_set():
+    with pytest.raises(ValueError, match="corpus row 0 appears 2 times"):
+        metrics.overlap_at_k(np.array([[0, 0, 1]]), np.array([[0, 1, 2]]), 3)
+    # {0, 1} vs {0, 1, 2}: the -1 is no member of the top-3 set.
+    assert metrics.overlap_at_k(np.array([[0, 1, -1]]), np.array([[0, 1, 2]]), 3) == 2 / 3
 
 
 # ---- task nDCG -----------------------------------------------------------------------------------
@@ -111,6 +149,18 @@ def test_ndcg_qrels_length_mismatch_raises():
         metrics.ndcg_at_k(np.array([[1, 2]]), [{1: 1.0}, {2: 1.0}], 2)
 
 
+def test_ndcg_refuses_a_row_repeated_above_the_ideal():
+    """Before: 1 + 1/log2(3) + 1/2 = 2.13, nDCG above the ideal of 1."""
+    with pytest.raises(ValueError, match=r"ndcg_at_3: .*corpus row 1 appears 3 times"):
+        metrics.ndcg_at_k(np.array([[1, 1, 1]]), [{1: 1.0}], 3)
+
+
+def test_ndcg_gives_padding_no_gain():
+    # qrels keyed -1 cannot make the padding relevant.
+    got = metrics.ndcg_at_k(np.array([[-1, 1]]), [{-1: 5.0, 1: 1.0}], 2)
+    assert got == pytest.approx((1 / math.log2(3)) / (5.0 + 1 / math.log2(3)))
+
+
 # ---- fidelity nDCG against the float ranking -----------------------------------------------------
 
 
@@ -131,6 +181,16 @@ def test_ndcg_vs_float_skips_queries_with_no_positive_similarity():
     pred = np.array([[6, 8, 5], [9, 8, 7]])
     one = metrics.ndcg_vs_float(pred[:1], truth_ids[:1], truth_scores[:1], 3)
     assert metrics.ndcg_vs_float(pred, truth_ids, truth_scores, 3) == pytest.approx(one)
+
+
+def test_ndcg_vs_float_refuses_duplicates_and_too_few_columns():
+    truth_ids, truth_scores = np.array([[5, 6, 7]]), np.array([[0.9, 0.5, 0.2]])
+    with pytest.raises(ValueError, match="corpus row 5 appears 3 times"):  # before: 1.9
+        metrics.ndcg_vs_float(np.array([[5, 5, 5]]), truth_ids, truth_scores, 3)
+    with pytest.raises(ValueError, match="prediction has 2 columns, the exact top-3 needs 3"):
+        metrics.ndcg_vs_float(np.array([[5, 6]]), truth_ids, truth_scores, 3)
+    padded = metrics.ndcg_vs_float(np.array([[5, -1, -1]]), truth_ids, truth_scores, 3)
+    assert padded == pytest.approx(0.9 / (0.9 + 0.5 / math.log2(3) + 0.2 / 2))
 
 
 def test_identical_predictions_score_perfectly():
