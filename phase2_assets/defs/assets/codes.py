@@ -122,6 +122,7 @@ def build_index(context: dg.AssetExecutionContext, study: Study, method: Method,
     seeds = {name: getattr(settings, field) for name, field in method.stored.seeds}
     yield dg.Output(
         built.index,
+        output_name=method.stored.asset,
         metadata={
             **provenance(study, **seeds),
             **index_metadata(method, built, corpus.shape[1], bits, seconds, settings),
@@ -133,26 +134,50 @@ def build_index(context: dg.AssetExecutionContext, study: Study, method: Method,
 
 
 def index_asset(study: Study, parts: StudyPartitions, method: Method) -> dg.AssetsDefinition:
+    """One stored method's index. A multi-asset of one asset that can be subset: where the tiers
+    do not plan the method at a partition (a tier of ``bits: [64, 512]`` and ``pq_bytes: [8]``
+    plans PQ at 64 bits only), the step yields neither the index nor its checks, which Dagster
+    then reports as skipped; a plain ``@dg.asset`` must yield every declared check."""
     spec = method.stored
     io_manager, kind = FORMATS[spec.format]
+    partitions = parts.pair_bits if method.budget == "bits" else parts.pair
 
-    @dg.asset(
-        **in_plan(CORE, spec.experiments[0]),
+    @dg.multi_asset(
         name=spec.asset,
-        partitions_def=(partitions := parts.pair_bits if method.budget == "bits" else parts.pair),
-        io_manager_key=io_manager,
-        kinds={kind},
-        output_required=False,
+        outs={
+            spec.asset: dg.AssetOut(
+                **in_plan(CORE, spec.experiments[0]),
+                io_manager_key=io_manager,
+                kinds={kind},
+                is_required=False,
+                description=spec.description.format(**vars(settings_of(study))),
+            )
+        },
+        partitions_def=partitions,
         pool=MEMORY_HEAVY if spec.memory_heavy else None,
         ins={"corpus_embeddings": dg.AssetIn()},
-        description=spec.description.format(**vars(settings_of(study))),
         check_specs=[check_spec(spec.asset, c, partitions) for c in spec.index_checks],
+        can_subset=True,  # so that a partition the tiers do not plan yields no check result
     )
     @with_cpu_share
     def _index(context: dg.AssetExecutionContext, corpus_embeddings):
-        yield from build_index(context, study, method, corpus_embeddings)
+        yield from selected_only(context, build_index(context, study, method, corpus_embeddings))
 
     return _index
+
+
+def selected_only(context: dg.AssetExecutionContext, events):
+    """The events of the outputs and checks this run selected (a subsettable asset may be asked
+    for its checks alone, or for the index without them)."""
+    assets, checks = context.selected_asset_keys, context.selected_asset_check_keys
+    for event in events:
+        if isinstance(event, dg.Output) and context.asset_key not in assets:
+            continue
+        if isinstance(event, dg.AssetCheckResult):
+            key = dg.AssetCheckKey(context.asset_key, event.check_name)
+            if key not in checks:
+                continue
+        yield event
 
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
