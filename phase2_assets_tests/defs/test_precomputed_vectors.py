@@ -150,6 +150,46 @@ def test_a_bad_vector_file_fails_by_name_and_keeps_the_earlier_embeddings(
     assert not list((tmp_path / "data" / ".staging").glob("corpus_embeddings-*"))
 
 
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("not_utf8", "corpus_ids.txt: line 2 is not UTF-8 (byte 0xff at column 1)"),
+        ("empty", "corpus.npy: the file is empty (0 bytes), not a .npy array"),
+        ("npz", "corpus.npy: a .npz archive (a zip of arrays: corpus), not one .npy array"),
+        ("bom", "corpus_ids.txt: line 1: id '\\ufeff"),
+        ("spaces", "has whitespace around it"),
+    ],
+)
+def test_an_unreadable_vector_file_is_named_and_leaves_no_staging_file(imported, damage, message):
+    """Before: UnicodeDecodeError, EOFError and AttributeError naming no file, a zero-filled
+    array left in data/.staging/, and a BOM or spaces reported only as an id with no vector."""
+    tmp_path, defs, *_ = imported
+    where = tmp_path / "vectors" / "tiny"
+    ids_file, npy = where / "corpus_ids.txt", where / "corpus.npy"
+    if damage == "not_utf8":
+        lines = ids_file.read_bytes().split(b"\n")
+        ids_file.write_bytes(b"\n".join([lines[0], b"\xff" + lines[1], *lines[2:]]))
+    elif damage == "empty":
+        npy.write_bytes(b"")
+    elif damage == "npz":
+        np.savez(where / "c.npz", corpus=np.load(npy))
+        (where / "c.npz").replace(npy)
+    elif damage == "bom":
+        ids_file.write_text("\ufeff" + ids_file.read_text())
+    elif damage == "spaces":
+        ids_file.write_text("".join(f" {i}\n" for i in ids_file.read_text().splitlines()))
+    stored = tmp_path / "data" / "corpus_embeddings" / f"{PAIR}.npy"
+    before = stored.read_bytes()
+
+    result = _embed(defs)
+    assert not result.success
+    text = _failure_text(result)
+    assert message in text and f"corpus_embeddings [{PAIR}], model 'vectors'" in text
+    assert "Nothing was written" in text
+    assert stored.read_bytes() == before
+    assert list((tmp_path / "data" / ".staging").glob("*.npy")) == []
+
+
 def test_normalize_rescales_and_says_so(tmp_path, tiny_beir):
     n_docs, n_queries = len(_ids(tiny_beir, "corpus.jsonl")), len(_ids(tiny_beir, "queries.jsonl"))
     corpus = _unit(n_docs, 0) * 3.0

@@ -9,9 +9,11 @@ order), or ``corpus.parquet`` / ``queries.parquet`` with an ``id`` column and a 
 hold are ignored and counted) and written, streamed in chunks, in the collection's row order, so
 every asset downstream reads them exactly as it reads encoded ones.
 
-Each way a file can be wrong stops the import with the file and the id: a missing id, a
-duplicate id, the wrong dimension, a NaN/Inf row, a row that is not unit-norm (unless the model
-says ``normalize: true``, which L2-normalises in float32 and is recorded).
+Each way a file can be wrong stops the import with the file and the id (or line): a missing id
+(and, when the id is there but for a byte-order mark or whitespace around it, that), a duplicate
+id, an ids file that is not UTF-8, an empty or unreadable file, a ``.npz`` under a ``.npy`` name,
+the wrong dimension, a NaN/Inf row, a row that is not unit-norm (unless the model says
+``normalize: true``, which L2-normalises in float32 and is recorded).
 """
 
 from __future__ import annotations
@@ -73,22 +75,56 @@ def find_source(folder: str | Path, dataset: str, role: str) -> VectorSource:
 
 def _read_ids(source: VectorSource) -> list[str]:
     if source.ids is not None:
-        with open(source.ids, encoding="utf-8") as fh:
-            return [line.rstrip("\r\n") for line in fh]
-    import pyarrow.parquet as pq
-
-    try:
-        column = pq.read_table(source.vectors, columns=["id"]).column("id")
-    except (KeyError, ValueError) as exc:
-        raise VectorFileError(f"{source.vectors}: no 'id' column ({exc})") from exc
+        try:
+            with open(source.ids, encoding="utf-8") as fh:
+                return [line.rstrip("\r\n") for line in fh]
+        except UnicodeDecodeError:
+            raise _not_utf8(source.ids) from None
+    handle = _parquet_file(source.vectors)
+    if "id" not in handle.schema_arrow.names:
+        raise VectorFileError(f"{source.vectors}: no 'id' column (one id per row)")
+    column = handle.read(columns=["id"]).column("id")
     return [str(x) for x in column.to_pylist()]
 
 
+def _parquet_file(path: Path):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise VectorFileError(f"{path}: not a readable Parquet file ({exc})") from exc
+
+
+def _not_utf8(path: Path) -> VectorFileError:
+    """The line and column of the first byte of ``path`` that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return VectorFileError(
+            f"{path}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x} at column "
+            f"{column}); save the ids as UTF-8 text, one id per line"
+        )
+    return VectorFileError(f"{path}: not UTF-8")  # changed while it was read
+
+
 def _npy_chunks(source: VectorSource, dim: int, chunk: int) -> tuple[str, int, Iterator]:
+    if source.vectors.stat().st_size == 0:
+        raise VectorFileError(f"{source.vectors}: the file is empty (0 bytes), not a .npy array")
     try:
         array = np.load(source.vectors, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
+    except (ValueError, EOFError, OSError) as exc:
         raise VectorFileError(f"{source.vectors}: not a readable .npy array ({exc})") from exc
+    if not isinstance(array, np.ndarray):  # a .npz (a zip of arrays) under a .npy name
+        names = ", ".join(getattr(array, "files", [])[:3])
+        getattr(array, "close", lambda: None)()
+        raise VectorFileError(
+            f"{source.vectors}: a .npz archive (a zip of arrays{f': {names}' if names else ''}),"
+            f" not one .npy array; write it with numpy.save, not numpy.savez"
+        )
     if array.dtype not in (np.float32, np.float16):
         raise VectorFileError(f"{source.vectors}: dtype {array.dtype}; expected float32/float16")
     if array.ndim != 2 or array.shape[1] != dim:
@@ -102,9 +138,8 @@ def _npy_chunks(source: VectorSource, dim: int, chunk: int) -> tuple[str, int, I
 def _parquet_chunks(source: VectorSource, dim: int, chunk: int) -> tuple[str, int, Iterator]:
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    handle = pq.ParquetFile(source.vectors)
+    handle = _parquet_file(source.vectors)
     if "vector" not in handle.schema_arrow.names:
         raise VectorFileError(f"{source.vectors}: no 'vector' column (a list of floats per row)")
     kind = handle.schema_arrow.field("vector").type
@@ -152,12 +187,33 @@ def _positions(source: VectorSource, file_ids: list[str], wanted: Sequence[str])
         positions[row] = where.get(doc, -1)
     missing = [doc for doc in wanted if doc not in seen]
     if missing:
+        _stray_characters(source, file_ids, positions, where, seen)
         raise VectorFileError(
             f"{source.ids or source.vectors}: {len(missing)} id(s) of the collection have no "
             f"vector, e.g. {missing[0]!r}"
             + (f" (and {', '.join(map(repr, missing[1:3]))})" if len(missing) > 1 else "")
         )
     return positions
+
+
+def _stray_characters(source: VectorSource, file_ids, positions, where, seen) -> None:
+    """An id of the file that would be a missing collection id but for a byte-order mark or
+    whitespace around it: say so, with its line (the ids file) or row (Parquet)."""
+    for row in np.flatnonzero(positions < 0):
+        doc = file_ids[row]
+        clean = doc.lstrip("\ufeff").strip()
+        if clean == doc or clean not in where or clean in seen:
+            continue
+        what = (
+            "begins with a byte-order mark (U+FEFF, a BOM); save the file as UTF-8 without one"
+            if doc.startswith("\ufeff")
+            else "has whitespace around it; write one id per line, nothing around it"
+        )
+        at = f"line {row + 1}" if source.ids is not None else f"row {row}"
+        raise VectorFileError(
+            f"{source.ids or source.vectors}: {at}: id {doc!r} {what} (the collection's id is "
+            f"{clean!r})"
+        )
 
 
 def import_vectors(

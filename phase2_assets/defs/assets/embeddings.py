@@ -234,12 +234,14 @@ def import_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
             )
             out.flush()
             del out
-        except vectors.VectorFileError as exc:
+        except BaseException as exc:  # a half (zero-filled) array never stays in .staging
             tmp.unlink(missing_ok=True)
-            raise vectors.VectorFileError(
-                f"{what}, model {model_key!r}: {exc}. Nothing was written; earlier results "
-                f"stay as they were."
-            ) from exc
+            if isinstance(exc, vectors.VectorFileError):
+                raise vectors.VectorFileError(
+                    f"{what}, model {model_key!r}: {exc}. Nothing was written; earlier results "
+                    f"stay as they were."
+                ) from exc
+            raise
         if report.extra_ids:
             context.log.info(f"{what}: {report.extra_ids} ids not in the collection, ignored")
         if report.normalized_rows:

@@ -140,3 +140,57 @@ def test_missing_files_say_what_the_folder_should_hold(tmp_path):
     np.save(tmp_path / "ds" / "queries.npy", _unit(2, 8))
     with pytest.raises(vectors.VectorFileError, match="its ids file .*query_ids.txt is missing"):
         vectors.find_source(tmp_path, "ds", "queries")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("not_utf8", r"corpus_ids.txt: line 3 is not UTF-8 \(byte 0xe9 at column 2\)"),
+        ("empty_npy", r"corpus.npy: the file is empty \(0 bytes\), not a .npy array"),
+        ("truncated_npy", r"corpus.npy: not a readable .npy array"),
+        ("npz", r"corpus.npy: a .npz archive \(a zip of arrays: x\), not one .npy array"),
+        ("bom", r"corpus_ids.txt: line 1: id '\\ufeffd0' begins with a byte-order mark"),
+        ("spaces", r"corpus_ids.txt: line 3: id ' d2 ' has whitespace around it"),
+        ("tab", r"corpus_ids.txt: line 5: id 'd4\\t' has whitespace around it"),
+    ],
+)
+def test_an_unreadable_file_or_a_stray_character_is_named_with_its_file_and_line(
+    tmp_path, damage, message
+):
+    """Before: UnicodeDecodeError, EOFError, AttributeError (none naming the file), and a BOM or
+    spaces reported only as 'id(s) of the collection have no vector'."""
+    x, ids = _unit(5, 8), [f"d{i}" for i in range(5)]
+    folder = tmp_path / "ds"
+    _write_npy(folder, "corpus", ids, x)
+    if damage == "not_utf8":
+        (folder / "corpus_ids.txt").write_bytes(b"d0\nd1\nd\xe9\nd3\nd4\n")
+    elif damage == "empty_npy":
+        (folder / "corpus.npy").write_bytes(b"")
+    elif damage == "truncated_npy":
+        (folder / "corpus.npy").write_bytes((folder / "corpus.npy").read_bytes()[:100])
+    elif damage == "npz":
+        np.savez(folder / "corpus.npz", x=x)
+        (folder / "corpus.npz").rename(folder / "corpus.npy")
+    elif damage == "bom":
+        (folder / "corpus_ids.txt").write_text("\ufeff" + "".join(f"{i}\n" for i in ids))
+    elif damage == "spaces":
+        ids[2] = " d2 "
+    elif damage == "tab":
+        ids[4] = "d4\t"
+    if damage in ("spaces", "tab"):
+        (folder / "corpus_ids.txt").write_text("".join(f"{i}\n" for i in ids))
+    with pytest.raises(vectors.VectorFileError, match=message):
+        _import(tmp_path, [f"d{i}" for i in range(5)])
+
+
+def test_a_parquet_id_with_a_bom_is_named_with_its_row(tmp_path):
+    _write_parquet(tmp_path / "ds", "corpus", ["a", "\ufeffb", "c"], _unit(3, 8))
+    with pytest.raises(vectors.VectorFileError, match=r"corpus.parquet: row 1: id '\\ufeffb'"):
+        _import(tmp_path, ["a", "b", "c"])
+
+
+def test_a_file_that_is_not_parquet_is_named(tmp_path):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "corpus.parquet").write_text("id,vector\n")
+    with pytest.raises(vectors.VectorFileError, match="corpus.parquet: not a readable Parquet"):
+        _import(tmp_path, ["a"])
