@@ -12,8 +12,9 @@ threads = cores // (runs at once x steps at once in a run), at least 1, where
   has none.
 
 Pools never add steps, so they only leave cores idle, never oversubscribe them. ``$PHASE2_THREADS``
-(the machine) or the run tag ``phase2/threads`` (one run) fixes the number instead. Results do not
-depend on it; only seconds do.
+(the machine) or the run tag ``phase2/threads`` (one run) fixes the number instead, at most the
+cores this process may use (a larger number is lowered to them, with a warning that names it).
+Results do not depend on it; only seconds do.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,15 +55,29 @@ class StepShare:
         return {"threads": self.threads, "threads_reason": why}
 
 
-def _fixed(raw: str, where: str) -> int:
-    if not raw.strip().isdigit() or int(raw) < 1:
+def _whole(raw: str) -> int | None:
+    """A whole number written in ASCII digits (``str.isdigit`` also takes '²'), else None."""
+    return int(raw) if re.fullmatch(r"\s*[0-9]+\s*", raw) else None
+
+
+def _fixed(raw: str, where: str, cores: int) -> tuple[int, str]:
+    """The fixed thread count and why; more than the cores this process may use is lowered to
+    them (more threads than cores only makes OpenMP's threads wait on each other, and a number
+    beyond a C int overflows faiss), and the reason says so."""
+    n = _whole(raw)
+    if n is None or n < 1:
         raise ValueError(f"{where}={raw!r}: expected a whole number of threads, >= 1")
-    return int(raw)
+    if n > cores:
+        return cores, (
+            f"{where}={raw.strip()} is more than the {cores} cores this process may use; "
+            f"lowered to {cores}"
+        )
+    return n, where
 
 
 def runs_at_once(run: dg.DagsterRun, instance: dg.DagsterInstance, cores: int) -> int:
-    if run.tags.get(RUNS_AT_ONCE_TAG, "").isdigit():
-        return max(1, int(run.tags[RUNS_AT_ONCE_TAG]))
+    if (tagged := _whole(run.tags.get(RUNS_AT_ONCE_TAG, ""))) is not None:
+        return max(1, tagged)
     if run.remote_job_origin is None:  # executed in the caller's process, not launched
         return 1
     limit = instance.get_concurrency_config().run_queue_config.max_concurrent_runs
@@ -116,9 +132,12 @@ def step_share(context) -> StepShare:
         (context.run.tags.get(THREADS_TAG, ""), f"run tag {THREADS_TAG}"),
     ):
         if raw.strip():
-            return StepShare(_fixed(raw, where), cores, runs, steps, fixed_by=where)
+            threads, why = _fixed(raw, where, cores)
+            if why != where:
+                context.log.warning(why)
+            return StepShare(threads, cores, runs, steps, fixed_by=why)
     threads = threads_lib.share(cores, runs * steps)
-    caps = [(int(v), n) for n in CAP_ENVS if (v := os.environ.get(n, "").strip()).isdigit()]
+    caps = [(v, n) for n in CAP_ENVS if (v := _whole(os.environ.get(n, ""))) is not None]
     cap, name = min(caps, default=(0, ""))
     if 0 < cap < threads:
         return StepShare(cap, cores, runs, steps, fixed_by=f"{name}={cap} caps the share")

@@ -82,6 +82,36 @@ def test_a_bad_thread_count_names_its_source(monkeypatch):
     assert "PHASE2_THREADS='two': expected a whole number of threads" in str(failure)
 
 
+@pytest.mark.parametrize("raw", ["99999999999999999999", "100000"])
+def test_more_threads_than_cores_is_lowered_to_the_cores_and_says_so(monkeypatch, raw):
+    """Before: 99999999999999999999 raised OverflowError inside faiss, naming no setting, and
+    any count above the cores was used as given."""
+    for name in (cpu_share.THREADS_ENV, *cpu_share.CAP_ENVS):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(cpu_share.THREADS_ENV, raw)
+    cores = threads.available_cores()
+    result = dg.materialize([probe], raise_on_error=False)
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    meta = event.step_materialization_data.materialization.metadata
+    assert meta["threads"].value == cores and SEEN["faiss"] == SEEN["torch"] == cores
+    why = f"PHASE2_THREADS={raw} is more than the {cores} cores this process may use"
+    assert meta["threads_reason"].value.startswith(why)
+    monkeypatch.delenv(cpu_share.THREADS_ENV)
+    meta = _materialize(tags={cpu_share.THREADS_TAG: raw})
+    assert meta["probe"]["threads"].value == cores
+    assert meta["probe"]["threads_reason"].value.startswith(f"run tag phase2/threads={raw} is")
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "2.5", "\u00b2", "1e3"])
+def test_a_thread_count_that_is_not_a_whole_number_is_refused_by_name(monkeypatch, raw):
+    monkeypatch.setenv(cpu_share.THREADS_ENV, raw)
+    result = dg.materialize([probe], raise_on_error=False)
+    assert not result.success
+    failure = str(result.get_step_failure_events()[0].step_failure_data.error)
+    assert f"PHASE2_THREADS={raw!r}: expected a whole number of threads, >= 1" in failure
+
+
 def test_limits_are_restored_after_the_step():
     before = faiss.omp_get_max_threads()
     with threads.limited(1):
