@@ -12,9 +12,11 @@ import os
 from pathlib import Path
 
 import fsspec
+from fsspec.registry import known_implementations
 from upath import UPath
 
 from phase2_assets.compute.data.storage import atomic_path
+from phase2_assets.config import StudyConfigError
 
 STORAGE_ENV = "PHASE2_STORAGE_URL"
 LOCAL_PROTOCOLS = ("", "file", "local")
@@ -53,8 +55,9 @@ ALLOW_MEMORY_ENV = "PHASE2_STORAGE_ALLOW_MEMORY"
 VIRTUAL_ROOTS = ("/proc", "/sys", "/dev")
 
 
-class StorageURLError(ValueError):
-    """$PHASE2_STORAGE_URL names no place a study can be kept; the message says why."""
+class StorageURLError(StudyConfigError):
+    """$PHASE2_STORAGE_URL names no place a study can be kept; the message says why. A setting
+    of the study's run, so ``phase2`` prints it as it prints a config error: one line."""
 
 
 def storage_root(data_dir: str | os.PathLike) -> UPath:
@@ -86,12 +89,33 @@ def checked_storage_url(url: str) -> UPath:
         try:
             fsspec.get_filesystem_class(protocol)
         except ImportError as exc:
-            raise StorageURLError(f"{where}: {exc}") from None
+            raise StorageURLError(f"{where}: {_missing_package(protocol, exc)}") from None
     else:
         local = os.path.realpath(local_path(path))
         if any(local == root or local.startswith(root + "/") for root in VIRTUAL_ROOTS):
             raise StorageURLError(f"{where}: {local} is a virtual file system, not storage")
     return path
+
+
+def _missing_package(protocol: str, exc: ImportError) -> str:
+    """Which package the protocol's fsspec file system lives in, and what to do."""
+    missing = getattr(exc.__cause__, "name", None) or exc.name  # the module not found
+    known = known_implementations.get(protocol, {}).get("class", "")
+    package = (missing or known).partition(".")[0]
+    if not package:
+        return str(exc)
+    return (
+        f"{protocol}:// needs the Python package {package}, which is not installed ({exc}); "
+        f"pip install {package}, or unset {STORAGE_ENV} to keep the files in the data folder"
+    )
+
+
+def check_storage_env() -> None:
+    """Refuse a bad ``$PHASE2_STORAGE_URL`` now, before the code location is loaded (Dagster
+    would wrap the one line in a DagsterUserCodeLoadError traceback)."""
+    url = os.environ.get(STORAGE_ENV)
+    if url:
+        checked_storage_url(url)
 
 
 def cache_dir(data_dir: str | os.PathLike) -> Path:

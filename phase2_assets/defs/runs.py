@@ -92,6 +92,9 @@ class LocationRuns:
         from dagster._core.remote_origin import InProcessCodeLocationOrigin
         from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
+        from phase2_assets.defs.locations import check_storage_env
+
+        check_storage_env()  # a bad PHASE2_STORAGE_URL: one line, not Dagster's load traceback
         sys.modules.pop(DEFINITIONS_MODULE, None)
         # Dagster keeps the last job it reconstructed (an lru_cache keyed by module and job
         # name): a study loaded earlier in this process would run instead of this one when its

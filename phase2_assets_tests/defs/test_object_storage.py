@@ -229,3 +229,51 @@ def test_a_storage_url_that_would_lose_the_study_is_refused_naming_the_variable(
     with pytest.raises(StorageURLError, match=why) as exc:
         storage_root(tmp_path)
     assert str(exc.value).startswith(f"{STORAGE_ENV}={url!r}: ")
+
+
+def _without_package(monkeypatch, package: str):
+    """Make fsspec's file system class for a protocol fail as it does without its package."""
+    from phase2_assets.defs import locations
+
+    real = locations.fsspec.get_filesystem_class
+
+    def get_filesystem_class(protocol):
+        if protocol in ("s3", "s3a"):
+            try:
+                raise ModuleNotFoundError(f"No module named {package!r}", name=package)
+            except ModuleNotFoundError as missing:
+                raise ImportError(f"Install {package} to access S3") from missing
+        return real(protocol)
+
+    monkeypatch.setattr(locations.fsspec, "get_filesystem_class", get_filesystem_class)
+
+
+def test_an_object_store_whose_package_is_missing_is_one_line_naming_both(monkeypatch, tmp_path):
+    _without_package(monkeypatch, "s3fs")
+    monkeypatch.setenv(STORAGE_ENV, "s3://bucket/study")
+    with pytest.raises(StorageURLError) as exc:
+        storage_root(tmp_path)
+    message = str(exc.value)
+    assert message.startswith("PHASE2_STORAGE_URL='s3://bucket/study': s3:// needs the Python ")
+    assert "package s3fs, which is not installed" in message and "pip install s3fs" in message
+    assert "\n" not in message
+
+
+def test_phase2_run_refuses_a_missing_object_store_package_in_one_line(
+    monkeypatch, tmp_path, capsys
+):
+    """Before: a 65-line DagsterUserCodeLoadError from loading the code location, the one
+    useful line (``Install s3fs to access S3``) at line 36."""
+    from phase2_assets.cli import main
+
+    _without_package(monkeypatch, "s3fs")
+    for name in ("PHASE2_STUDY", "PHASE2_DATA_DIR", "PHASE2_EXECUTOR"):  # phase2 sets them
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(STORAGE_ENV, "s3://bucket/study")
+    assert main(["run", "demo", "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("phase2: PHASE2_STORAGE_URL='s3://bucket/study': s3:// needs")
+    assert "s3fs" in err
