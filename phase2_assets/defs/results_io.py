@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 from pathlib import Path
 
 import dagster as dg
@@ -38,9 +39,26 @@ def frames(loaded) -> list[pl.DataFrame]:
     return [t for t in loaded.values() if t.height]
 
 
+def results_dir(data_dir: str | Path) -> UPath:
+    """The study-wide tables' folder: under the data folder, or ``$PHASE2_STORAGE_URL``."""
+    return storage_root(data_dir) / "results"
+
+
+def side_table_path(data_dir: str | Path, name: str) -> UPath:
+    """``results/<name>.parquet``: a table beside the study-wide tables, not an asset of its own."""
+    return results_dir(data_dir) / f"{name}.parquet"
+
+
+def write_side_table(data_dir: str | Path, name: str, table: pl.DataFrame) -> None:
+    """Write ``side_table_path`` whole (temporary file and rename, or one PUT)."""
+    buffer = io.BytesIO()
+    table.write_parquet(buffer)
+    write_bytes(side_table_path(data_dir, name), buffer.getvalue())
+
+
 def figures_dir(data_dir: str | Path) -> UPath:
     """Beside the results tables: under the data folder, or ``$PHASE2_STORAGE_URL``."""
-    return storage_root(data_dir) / "results" / "figures"
+    return results_dir(data_dir) / "figures"
 
 
 def attach_figures(data_dir: str | Path, figs: dict[str, go.Figure]) -> dict:

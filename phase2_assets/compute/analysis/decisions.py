@@ -87,9 +87,41 @@ def f1_binary_collapse(results: pl.DataFrame, threshold: float, bits: int = 512)
     )
 
 
-def f2_pq_dominance(results: pl.DataFrame, threshold: float) -> Switch:
+def pq_skipped_note(skipped: pl.DataFrame | None, limit: int = 3) -> str:
+    """The PQ rows of the skipped-rows table (``evaluation.SKIPPED_COLUMNS``) in words, or "":
+    "PQ was skipped at 4 benchmarks (tiny × tiny-bert at 8, 16, 32, 64 bits: <reason>)"."""
+    if skipped is None or skipped.height == 0 or "method" not in skipped.columns:
+        return ""
+    rows = skipped.filter(pl.col("method") == "pq").sort("dataset", "model", "bits")
+    if rows.height == 0:
+        return ""
+    groups = []
+    for (dataset, model, reason), group in rows.group_by(
+        ["dataset", "model", "reason"], maintain_order=True
+    ):
+        bits = ", ".join(str(b) for b in group["bits"].to_list())
+        groups.append(f"{dataset} × {model} at {bits} bits: {reason}")
+    more = f"; and {len(groups) - limit} more" if len(groups) > limit else ""
+    n = rows.height
+    return (
+        f"PQ was skipped at {n} benchmark{'s' if n != 1 else ''} "
+        f"({'; '.join(groups[:limit])}{more})"
+    )
+
+
+def f2_pq_dominance(
+    results: pl.DataFrame, threshold: float, skipped: pl.DataFrame | None = None
+) -> Switch:
+    """F2; ``skipped``, the skipped-rows table, says why PQ rows are absent when they are."""
     pairs = binary_vs_pq(results)
     best = float(pairs["ratio"].max()) if pairs.height else math.nan
+    note = pq_skipped_note(skipped)
+    why_not = ""
+    if not pairs.height:
+        why_not = "no binary and PQ rows at the same bytes" + (f": {note}" if note else " yet")
+    numbers = {"benchmarks": pairs.height, "best_ratio": best, "threshold": threshold}
+    if note:
+        numbers["pq_rows_skipped"] = int((skipped["method"] == "pq").sum())
     return Switch(
         name="F2",
         rule=f"binary recall_at_10 < {threshold} x PQ recall_at_10 at matched memory on every "
@@ -97,8 +129,8 @@ def f2_pq_dominance(results: pl.DataFrame, threshold: float) -> Switch:
         blocks="Tier-2 expansion (tiers after the first)",
         evaluated=pairs.height > 0,
         fired=pairs.height > 0 and best < threshold,
-        numbers={"benchmarks": pairs.height, "best_ratio": best, "threshold": threshold},
-        why_not="" if pairs.height else "no binary and PQ rows at the same bytes yet",
+        numbers=numbers,
+        why_not=why_not,
     )
 
 

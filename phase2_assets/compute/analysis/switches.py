@@ -62,12 +62,15 @@ def evaluate(
     today: dt.date,
     adapter_pair: tuple[str, str],
     adapter_pair_key: str,
+    skipped: pl.DataFrame | None = None,
 ) -> list[decisions.Switch]:
-    """F1, F2, F3, K1, K2 and K3, in the plan's order."""
+    """F1, F2, F3, K1, K2 and K3, in the plan's order. ``skipped``: the planned rows that could
+    not be built, with why (``evaluation.skipped_table``); F2 names the PQ ones when it cannot
+    be judged for want of PQ rows."""
     t = thresholds
     return [
         decisions.f1_binary_collapse(results, t.f1_recall_at_10_512_below),
-        decisions.f2_pq_dominance(results, t.f2_binary_over_pq_below),
+        decisions.f2_pq_dominance(results, t.f2_binary_over_pq_below, skipped),
         decisions.f3_geometry_non_signal(regression, t.f3_abs_rho_below, t.f3_r2_below),
         decisions.k1_core_behind_schedule(
             completion(core_rows, results),

@@ -94,6 +94,8 @@ def render(
                 {
                     "switch": s["name"],
                     "state": s["state"],
+                    # Why a switch could not be judged (no rows yet, its rows skipped and why).
+                    "why not evaluated": s.get("why_not") or "",
                     "rule": s["rule"],
                     "numbers": ", ".join(f"{k} {fmt(v)}" for k, v in s["numbers"].items()),
                     "blocks when fired": s["blocks"],

@@ -12,6 +12,7 @@ from phase2_assets.compute.report import figures
 from phase2_assets.compute.report import ledger as ledger_lib
 from phase2_assets.compute.report.numbers import fmt
 from phase2_assets.compute.report.page import Folded, Links
+from phase2_assets.compute.search.evaluation import SKIPPED_COLUMNS
 
 REGRESSION_COLUMNS = (
     "target",
@@ -88,7 +89,10 @@ def report_sections(
     features: list[str],
     adapter: pl.DataFrame | None = None,
     ledger: pl.DataFrame | None = None,
+    skipped: pl.DataFrame | None = None,
 ) -> list[tuple[str, str, object]]:
+    """``skipped``: the planned rows whose method could not be built, with why
+    (``evaluation.skipped_table``); shown in a "Skipped" section after the results table."""
     sections = [
         (
             "Quality–memory frontier",
@@ -115,6 +119,16 @@ def report_sections(
             ),
         )
     )
+    if skipped is not None and skipped.height:
+        sections.append(
+            (
+                "Skipped",
+                f"{skipped.height} planned row{'s' if skipped.height != 1 else ''} not in the "
+                "results table: the method cannot be built on that corpus "
+                "(data/results/skipped_methods.parquet)",
+                skipped.select([c for c in SKIPPED_COLUMNS if c in skipped.columns]),
+            )
+        )
     if geometry.height:
         sections += [
             ("Geometry of the embeddings (E7)", "", figures.geometry_panels(geometry, features)),
@@ -165,6 +179,11 @@ def report_sections(
                     ),
                     ("verdict.json", "verdict.json", "the verdict with its reasons"),
                     ("budget_ledger.parquet", "budget_ledger.parquet", "measured device hours"),
+                    (
+                        "skipped_methods.parquet",
+                        "skipped_methods.parquet",
+                        "the planned rows that could not be built, with why",
+                    ),
                     ("figures", "figures/", "each figure as an interactive page and a PNG"),
                 )
             ),

@@ -252,3 +252,19 @@ def rows_to_table(rows: list[dict], dataset: str, model: str) -> pl.DataFrame:
     if table.height == 0:
         return empty_results()
     return table.select(RESULT_COLUMNS)
+
+
+# The planned rows that are not in the results table because their method cannot be built on
+# the pair's corpus (PQ's k-means on fewer passages than centroids, say), each with the reason:
+# results/skipped_methods.parquet beside the results table, and the report's "Skipped" section.
+# A table of its own, so the results table keeps numbers in every metric column.
+SKIPPED_COLUMNS = ["dataset", "model", "method", "bits", "reason"]
+_SKIPPED_TYPES = {**_TYPES, "reason": pl.String}
+
+
+def skipped_table(skipped: dict[tuple[str, str, str, int], str]) -> pl.DataFrame:
+    """{(dataset, model, method, bits): reason} as the skipped-rows table, sorted by its key;
+    typed the same with or without rows."""
+    schema = {c: _SKIPPED_TYPES[c] for c in SKIPPED_COLUMNS}
+    rows = [(*key, reason) for key, reason in sorted(skipped.items())]
+    return pl.DataFrame(rows, schema=schema, orient="row")

@@ -20,7 +20,14 @@ from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
 from phase2_assets.defs.pools import MEMORY_HEAVY
 from phase2_assets.defs.progress import with_progress
 from phase2_assets.defs.provenance import provenance
-from phase2_assets.defs.results_io import all_partitions, frames, table_metadata
+from phase2_assets.defs.resources import StudyRuntime
+from phase2_assets.defs.results_io import (
+    all_partitions,
+    frames,
+    side_table_path,
+    table_metadata,
+    write_side_table,
+)
 from phase2_assets.defs.settings import plan_of, settings_of
 
 # What the UI's results tables show, and what each column is.
@@ -46,7 +53,15 @@ COLUMN_DESCRIPTIONS = {
     "n_docs": "passages in the corpus",
     "n_queries": "queries scored",
 }
+SKIPPED_COLUMNS_SHOWN = {
+    "dataset": "BEIR collection",
+    "model": "embedding model (the study config's key)",
+    "method": "retrieval method (registry name)",
+    "bits": "code bits per vector",
+    "reason": "why the method cannot be built on this corpus",
+}
 SCORING_INPUTS = ("query_embeddings", "float_ground_truth", "evaluation_qrels")
+SKIPPED_TABLE = "skipped_methods"  # results/skipped_methods.parquet, beside the results table
 
 
 def _summary(table: pl.DataFrame) -> dict:
@@ -69,9 +84,16 @@ def _timings(rows: list[dict]) -> dict:
     return meta
 
 
-def _table_output(study: Study, rows: list[dict], pair: str) -> dg.Output:
+def _table_output(
+    study: Study, rows: list[dict], pair: str, skipped: dict[str, str] | None = None
+) -> dg.Output:
+    """The partition's rows; ``skipped``: method -> why it could not be built here."""
     table = evaluation.rows_to_table(rows, *split_pair(pair))
-    return dg.Output(table, metadata={**provenance(study), **_summary(table), **_timings(rows)})
+    meta = {**provenance(study), **_summary(table), **_timings(rows)}
+    if skipped:
+        meta["skipped_methods"] = len(skipped)
+        meta["skipped"] = "; ".join(f"{name}: {why}" for name, why in sorted(skipped.items()))
+    return dg.Output(table, metadata=meta)
 
 
 def _references(inputs: dict, n_docs: int) -> evaluation.References:
@@ -123,12 +145,15 @@ def metrics_asset(study: Study, parts: StudyPartitions, method: Method) -> dg.As
     return _metrics
 
 
-def built_here(context, study: Study, budget: str, bits, corpus, queries, refs) -> list[dict]:
-    """Rows of the registered methods that are not stored: build, then search and score."""
+def built_here(
+    context, study: Study, budget: str, bits, corpus, queries, refs
+) -> tuple[list[dict], dict[str, str]]:
+    """Rows of the registered methods that are not stored: build, then search and score; and
+    the methods skipped because they cannot be built on this corpus, with why."""
     pair = context.partition_key if bits is None else split_pair_bits(context.partition_key)[0]
     settings, planned = settings_of(study), plan_of(study, pair)
     chosen = study.methods.extra
-    rows = []
+    rows, skipped = [], {}
     for method in methods_for(budget):
         if method.name in study.methods.store or method.name == "float32":
             continue
@@ -139,6 +164,7 @@ def built_here(context, study: Study, budget: str, bits, corpus, queries, refs) 
         reason = method.requirement(len(corpus), corpus.shape[1], bits, settings)
         if reason is not None:
             context.log.warning(f"{method.name} [{pair}, {bits or 'reference'}] skipped: {reason}")
+            skipped[method.name] = reason
             continue
         step = with_progress(settings, context, f"{method.name} [{pair}, {bits or 'ref'}]")
         t0 = time.perf_counter()
@@ -152,7 +178,7 @@ def built_here(context, study: Study, budget: str, bits, corpus, queries, refs) 
             f"recall_at_10 {row['recall_at_10']:.4f}"
         )
         rows.append(row)
-    return rows
+    return rows, skipped
 
 
 def reference_rows(context, study: Study, corpus, inputs: dict):
@@ -166,19 +192,24 @@ def reference_rows(context, study: Study, corpus, inputs: dict):
         bits=None,
         search_seconds=0.0,
     )
-    rows = [exact, *built_here(context, study, "reference", None, corpus, queries, refs)]
-    return _table_output(study, rows, context.partition_key)
+    built, skipped = built_here(context, study, "reference", None, corpus, queries, refs)
+    return _table_output(study, [exact, *built], context.partition_key, skipped)
 
 
 def bits_rows(context, study: Study, corpus, inputs: dict):
     pair, bits = split_pair_bits(context.partition_key)
     refs = _references(inputs, len(corpus))
-    rows = built_here(context, study, "bits", bits, corpus, inputs["query_embeddings"], refs)
-    return _table_output(study, rows, pair)
+    rows, skipped = built_here(
+        context, study, "bits", bits, corpus, inputs["query_embeddings"], refs
+    )
+    return _table_output(study, rows, pair, skipped)
 
 
-def results_table(study: Study, tables: dict):
-    """Every partition's rows in one table, and the planned rows it still lacks."""
+def results_table(study: Study, tables: dict, data_dir: str):
+    """Every partition's rows in one table, and the planned rows it still lacks. The planned
+    rows whose method cannot be built on its corpus are written beside it, with why
+    (results/skipped_methods.parquet): a table of their own, so that every row of the results
+    table has its metrics."""
     collected = [t for loaded in tables.values() for t in frames(loaded)]
     table = (
         # Partitions written by an older version may lack or carry extra columns.
@@ -188,6 +219,10 @@ def results_table(study: Study, tables: dict):
         if collected
         else evaluation.empty_results()
     )
+    planned = plan.planned_result_rows(study)
+    have = _have(table)
+    skipped = cannot_build(study, table, planned - have)
+    skipped_rows = evaluation.skipped_table(skipped)
     yield dg.Output(
         table,
         metadata={
@@ -200,16 +235,15 @@ def results_table(study: Study, tables: dict):
                     for c, t in table.schema.items()
                 ]
             ),
+            "skipped_rows": skipped_rows.height,
+            "skipped_table": dg.MetadataValue.path(str(side_table_path(data_dir, SKIPPED_TABLE))),
+            "skipped": table_metadata(skipped_rows, SKIPPED_COLUMNS_SHOWN)
+            if skipped_rows.height
+            else "none",
         },
     )
-    planned = plan.planned_result_rows(study)
-    have = set()
-    if table.height:
-        have = {
-            (r[0], r[1], r[2], int(r[3]))
-            for r in table.select("dataset", "model", "method", "bits").iter_rows()
-        }
-    skipped = cannot_build(study, table, planned - have)
+    # After the results table is written, so a failure there leaves both files as they were.
+    write_side_table(data_dir, SKIPPED_TABLE, skipped_rows)
     missing = sorted(planned - have - set(skipped))
     yield dg.AssetCheckResult(
         check_name="planned_rows_present",
@@ -226,6 +260,28 @@ def results_table(study: Study, tables: dict):
             or "none",
         },
     )
+
+
+def _have(table: pl.DataFrame) -> set[tuple[str, str, str, int]]:
+    if table.height == 0:
+        return set()
+    return {
+        (r[0], r[1], r[2], int(r[3]))
+        for r in table.select("dataset", "model", "method", "bits").iter_rows()
+    }
+
+
+def skipped_table(study: Study, table: pl.DataFrame) -> pl.DataFrame:
+    """The planned rows ``table`` (the results table) lacks because their method cannot be built
+    on the pair's corpus, with why (``evaluation.SKIPPED_COLUMNS``): what results_table writes
+    to results/skipped_methods.parquet, for the kill-switches and the report."""
+    # A table without the key columns or the corpus sizes (a hand-made one) names no reasons.
+    if table.height == 0 or not {"dataset", "model", "method", "bits", "n_docs"} <= set(
+        table.columns
+    ):
+        return evaluation.skipped_table({})
+    planned = plan.planned_result_rows(study)
+    return evaluation.skipped_table(cannot_build(study, table, planned - _have(table)))
 
 
 def cannot_build(study: Study, table: pl.DataFrame, rows) -> dict[tuple, str]:
@@ -313,7 +369,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         ],
     )
     @with_cpu_share
-    def retrieval_metrics(context: dg.AssetExecutionContext, **tables):
-        yield from results_table(study, tables)
+    def retrieval_metrics(context: dg.AssetExecutionContext, runtime: StudyRuntime, **tables):
+        yield from results_table(study, tables, runtime.data_dir)
 
     return [reference_metrics, method_metrics, *stored, retrieval_metrics]

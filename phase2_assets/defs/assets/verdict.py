@@ -8,6 +8,7 @@ import polars as pl
 from phase2_assets.compute.analysis import decisions, switches
 from phase2_assets.compute.report import figures, page, sections
 from phase2_assets.config import Study, plan, split_pair
+from phase2_assets.defs.assets.metrics import skipped_table
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import REPORT, in_plan
 from phase2_assets.defs.provenance import outcome_metadata, provenance
@@ -46,6 +47,7 @@ def switches_for(
         today=today or dt.date.today(),
         adapter_pair=split_pair(k2_pair),
         adapter_pair_key=k2_pair,
+        skipped=skipped_table(study, results),
     )
 
 
@@ -162,6 +164,7 @@ def write_report(runtime, study: Study, tables: dict, kill_switches, verdict) ->
             list(study.analysis.features),
             adapter=tables.get("adapter"),
             ledger=tables.get("budget_ledger"),
+            skipped=skipped_table(study, results),
         ),
     )
     return dg.Output(html, metadata={**provenance(study), **meta, "verdict": verdict["colour"]})
