@@ -55,6 +55,17 @@ def _check_name(kind: str, name: str) -> str:
     return name
 
 
+def _check_label(key: str, name, why: str) -> str:
+    """A name that only labels (a study, an adapter): the names' pattern, so that no markup or
+    line break reaches the Markdown memo and the tables' Markdown metadata."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"{key} {name!r} must be lower-case letters, digits, '.', '_' or '-', starting with "
+            f"a letter or digit ({why})"
+        )
+    return name
+
+
 class DatasetConfig(_Strict):
     """A BEIR-format collection: a local folder, a folder under PHASE2_BEIR_DIR, or a download."""
 
@@ -329,6 +340,8 @@ class ExploratoryConfig(_Strict):
         names = [a.get("name") for a in adapters]
         if None in names or len(set(names)) != len(names):
             raise ValueError(f"every adapter needs a unique 'name', got {names}")
+        for i, name in enumerate(names):
+            _check_label(f"adapters[{i}].name", name, "it is written into the memo and the tables")
         return adapters
 
 
@@ -341,7 +354,10 @@ class BudgetConfig(_Strict):
 
 
 class Study(_Strict):
-    name: str
+    name: str = Field(
+        description="The study's name: lower-case letters, digits, '.', '_' or '-' (it titles "
+        "the memo and the report)."
+    )
     description: str = ""
     start_date: dt.date | None = None
     datasets: dict[str, DatasetConfig]
@@ -358,6 +374,11 @@ class Study(_Strict):
     verdict: VerdictConfig = VerdictConfig()
     exploratory: ExploratoryConfig = ExploratoryConfig()
     budget: BudgetConfig = BudgetConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _study_name(cls, name: str) -> str:
+        return _check_label("study name", name, "it titles the memo and the report")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Study:

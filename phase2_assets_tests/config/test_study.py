@@ -309,3 +309,32 @@ def test_a_split_must_be_a_plain_name(tmp_path, bad):
     data["datasets"]["nq"]["split"] = bad
     msg, _ = _error(tmp_path, data)
     assert f"split {bad!r} must be a plain name" in msg
+
+
+# ---- issue 24: names that reach the Markdown memo and metadata -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad", ["<script>alert(1)</script>", "a<b>x</b>", "x\n# heading", "| a | b |", "X3", ""]
+)
+def test_an_adapter_name_with_markup_is_refused_naming_the_key(tmp_path, bad):
+    """Before: the adapter's name landed unescaped in design_memo.md and in Markdown metadata."""
+    data = copy.deepcopy(BASE)
+    data["exploratory"] = {"adapters": [{"name": "ok"}, {"name": bad}]}
+    msg, _ = _error(tmp_path, data)
+    assert f"exploratory.adapters: Value error, adapters[1].name {bad!r} must be" in msg
+
+
+@pytest.mark.parametrize("bad", ["<img src=x onerror=alert(1)>", "Study *one*", "s\n"])
+def test_a_study_name_with_markup_is_refused_naming_the_key(tmp_path, bad):
+    data = copy.deepcopy(BASE)
+    data["name"] = bad
+    msg, _ = _error(tmp_path, data)
+    assert f"name: Value error, study name {bad!r} must be" in msg
+
+
+def test_plain_adapter_and_study_names_are_accepted(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["name"] = "phase2.v2-run_1"
+    data["exploratory"] = {"adapters": [{"name": "affine_tanh_pearson"}, {"name": "rank-kl.2"}]}
+    assert load_study(_write(tmp_path, data)).name == "phase2.v2-run_1"
