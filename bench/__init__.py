@@ -12,15 +12,16 @@ import sys
 from pathlib import Path
 
 
-def child(module: str, *args: str) -> dict:
-    """Run ``python -m <module> *args`` in a fresh interpreter (its peak RSS its own); its last
-    ``BENCH_JSON`` line is the result."""
+def child(module: str, *args: str, env: dict | None = None) -> dict:
+    """Run ``python -m <module> *args`` in a fresh interpreter (its peak RSS its own; ``env``
+    its environment if given); its last ``BENCH_JSON`` line is the result."""
     proc = subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         check=False,
         cwd=Path(__file__).resolve().parents[1],
+        env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{module} {' '.join(args)} failed:\n{proc.stderr[-4000:]}")

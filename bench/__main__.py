@@ -15,6 +15,8 @@ Targets (issue 5), each a ratio against a baseline measured in this invocation:
   OPQ (goal <= 0.01), on the vectors of a finished ``phase2 demo`` (``--data-dir``);
 - ``ground_truth_peak_rss_ratio`` (issue 16): the float ground-truth step alone through Dagster,
   every method enabled, on the 1M x 768 partition: peak RSS / the float32 matrix (goal <= 1.5);
+- ``contended_training_ratio`` (issue 24): one OPQ training beside a busy process / the same
+  training alone, OpenMP threads sleeping when idle (goal <= 3; ``bench/contention.py``);
 - ``method_time_ratio_<name>`` / ``method_peak_rss_ratio_<name>`` (issue 16): every registered
   method on a 500K x 768 partition, worst over its budgets of build + search seconds against PQ's
   at the same bytes (goal <= 3) and of peak RSS against the float32 matrix (goal <= 1.5), with a
@@ -30,11 +32,20 @@ import platform
 import tempfile
 from pathlib import Path
 
-from bench import child, concurrency, encode, hamming, methods, opq_budget
+from bench import child, concurrency, contention, encode, hamming, methods, opq_budget
 
 SIZES = {"full": (1_000_000, 768, 1000), "quick": (100_000, 384, 300)}
 METHOD_SIZES = {"full": (500_000, 768, 1000), "quick": (20_000, 128, 100)}
-TARGETS = ["study", "ground_truth", "encode", "hamming", "concurrency", "opq", "methods"]
+TARGETS = [
+    "study",
+    "ground_truth",
+    "encode",
+    "hamming",
+    "concurrency",
+    "contention",
+    "opq",
+    "methods",
+]
 
 
 def _phase(*args: str) -> dict:
@@ -110,6 +121,11 @@ def main() -> None:
             details["concurrency"] = res
             lines.append(target("concurrent_training_ratio", res["ratio"], "<=2.5"))
             print(lines[-1], flush=True)
+    if "contention" in only:
+        res = contention.compare()
+        details["contention"] = res
+        lines.append(target("contended_training_ratio", res["ratio"], "<=3.0"))
+        print(lines[-1], flush=True)
     if "methods" in only:
         with tempfile.TemporaryDirectory(prefix="phase2-bench-methods-", dir=args.workdir) as tmp:
             measured = methods.compare(Path(tmp), *METHOD_SIZES[size], log=_flush_print)

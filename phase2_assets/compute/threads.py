@@ -43,19 +43,23 @@ def share(cores: int, steps_at_once: int) -> int:
 
 @contextmanager
 def single_thread() -> Iterator[int]:
-    """One thread for a step whose library sums depend on the thread count (LAPACK and BLAS
-    reductions in PCA, ITQ and the geometry's second moments, faiss's OpenMP mean in RaBitQ,
-    torch's CPU reductions in the X3 adapter's training): its numbers are then the same on any
-    number of cores. These steps read samples or one streaming pass, so it costs seconds."""
+    """One thread for a library step whose sums depend on the thread count: LAPACK and BLAS
+    inside PCA, ITQ and OPQ training, faiss's k-means (PQ), its OpenMP mean (RaBitQ), every
+    faiss call that goes through its bundled OpenBLAS (a PCA or rotation applied, PQ's distance
+    tables), torch's CPU reductions in the X3 adapter's training. faiss's OpenBLAS is built on
+    OpenMP and takes faiss's OpenMP thread count at each call, so only pinning both pins it:
+    OpenBLAS's Haswell kernel (AVX2 machines, and AMD EPYC where ``OPENBLAS_CORETYPE=Haswell``)
+    rounds PQ's tables, OPQ's rotations and PCA's projections differently at 2 threads than at 1.
+    Products the study computes itself go through ``exact_products`` and need no pinning."""
     with limited(1) as n:
         yield n
 
 
 @contextmanager
-def single_blas() -> Iterator[None]:
-    """BLAS on one thread, faiss's OpenMP loops untouched: for a library step whose sgemm rounds
-    differently with the thread count (faiss's bundled OpenBLAS applying RaBitQ's rotation)."""
-    with threadpool_limits(limits=1, user_api="blas"):
+def screening_blas(threads: int) -> Iterator[None]:
+    """BLAS on ``threads`` for a product whose rounding is never kept (a float32 product that
+    only screens candidates for ``exact_products``)."""
+    with threadpool_limits(limits=threads, user_api="blas"):
         yield
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phase2_assets.compute import threads
+from phase2_assets.compute import exact_products, threads
 from phase2_assets.compute.data.storage import release_pages
 from phase2_assets.compute.methods import instrument
 
@@ -118,7 +118,7 @@ def moments(vectors: np.ndarray, block: int = 65536) -> Moments:
                 raise ValueError(f"vectors has a non-finite value (NaN or inf) in row {row}")
             row_sum += chunk.sum(axis=0)
             abs_sum += np.abs(chunk).sum(axis=0)
-            gram += chunk.T @ chunk
+            gram += exact_products.matmul(chunk.T, chunk, np.float64)
         release_pages(vectors)
     for array in (row_sum, gram, abs_sum):
         array.setflags(write=False)
@@ -237,9 +237,11 @@ def _pair_cosines(vectors: np.ndarray, pair_sample: int, seed: int) -> np.ndarra
         va, vb = _gather(
             vectors, a[start : start + _PAIR_CHUNK], b[start : start + _PAIR_CHUNK], np.float64
         )
-        norms = np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1)
+        dots = exact_products.row_dots(va, vb, dtype=np.float64)
+        norms = np.sqrt(exact_products.row_dots(va, va, dtype=np.float64))
+        norms *= np.sqrt(exact_products.row_dots(vb, vb, dtype=np.float64))
         ok = norms > 0
-        out.append(np.einsum("ij,ij->i", va[ok], vb[ok]) / norms[ok])
+        out.append(dots[ok] / norms[ok])
     cos = np.concatenate(out) if out else np.zeros(0)
     return np.clip(cos, -1.0, 1.0)
 

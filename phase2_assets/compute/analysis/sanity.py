@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from phase2_assets.compute import exact_products
 from phase2_assets.compute.data.storage import release_pages
 from phase2_assets.compute.methods import instrument
 
@@ -153,7 +154,8 @@ def ground_truth_consistent(
     max_err = 0.0
     for r in rows:
         docs = np.asarray(corpus[np.sort(ids[r])], dtype=np.float64)
-        exact = docs @ np.asarray(queries[r], dtype=np.float64)
+        query = np.broadcast_to(np.asarray(queries[r], dtype=np.float32), docs.shape)
+        exact = exact_products.row_dots(query, docs.astype(np.float32))
         stored = scores[r][np.argsort(ids[r])]
         max_err = max(max_err, float(np.max(np.abs(exact - stored))))
     return Outcome(

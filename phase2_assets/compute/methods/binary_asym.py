@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from phase2_assets.compute import exact_products
 from phase2_assets.compute.methods import instrument
 from phase2_assets.compute.methods.base import Settings, register
 from phase2_assets.compute.methods.binary import Binary
@@ -38,7 +39,7 @@ def project_queries(queries: np.ndarray, bits: int, seed: int) -> np.ndarray:
     q = np.asarray(queries, dtype=np.float32)
     if q.ndim != 2:
         raise ValueError(f"expected a 2-d array of queries, got shape {q.shape}")
-    return q @ instrument.projection_matrix(q.shape[1], bits, seed).T
+    return exact_products.matmul(q, instrument.projection_matrix(q.shape[1], bits, seed).T)
 
 
 def _on_grid(projected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

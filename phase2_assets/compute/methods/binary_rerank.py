@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from phase2_assets.compute import exact_products
 from phase2_assets.compute.methods import instrument
 from phase2_assets.compute.methods.base import (
     Built,
@@ -90,7 +91,8 @@ def rerank(
         rows, inverse = np.unique(sub, return_inverse=True)
         vecs = np.asarray(corpus[rows], dtype=np.float32)
         gathered = vecs[inverse.reshape(sub.shape)]  # (len(sub), s, d)
-        scores = np.matmul(gathered, q[:, :, None])[:, :, 0]
+        pairs = np.repeat(q, s, axis=0), gathered.reshape(-1, gathered.shape[2])
+        scores = exact_products.row_dots(*pairs).reshape(sub.shape)
         _, out[a : a + len(sub)] = merge_topk(scores, sub, k)
     return out
 

@@ -7,7 +7,9 @@ Layout, so a reader can re-implement it bit for bit:
 - RNG: ``numpy.random.Generator(numpy.random.PCG64(seed))``; ``standard_normal((bits, dim))`` in
   float64, cast to float32. Row j is hyperplane j, so codes are nested: the first 64 bits of a
   128-bit code are the 64-bit code (same seed).
-- Bit j of a vector x is 1 iff ``x @ R[j] > 0`` (float32 dot product; exactly 0 gives 0).
+- Bit j of a vector x is 1 iff ``x @ R[j] > 0``, decided by the exact dot product of the float32
+  vectors (``compute/exact_products.positive``), not by a BLAS kernel's rounding of it, so a code
+  is the same on every CPU; exactly 0 gives 0.
 - Packing: bit j lives in byte j // 8 at position j % 8, least significant bit first
   (``numpy.packbits(..., bitorder="little")``), the layout of faiss's binary indexes.
 - Search: exact Hamming distance over all codes; ties are broken by corpus row, lower first.
@@ -20,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from phase2_assets.compute.data.storage import row_blocks
+from phase2_assets.compute.exact_products import positive
 
 INSTRUMENT_VERSION = "1.0.0"
 BIT_ORDER = "little"
@@ -48,7 +51,7 @@ def encode(
     if codes.shape != (n, bits // 8) or codes.dtype != np.uint8:
         raise ValueError(f"output array must be uint8 of shape {(n, bits // 8)}")
     for start, block in row_blocks(vectors, chunk, np.float32):
-        signs = (block @ r_t) > 0
+        signs = positive(block, r_t)
         codes[start : start + len(block)] = np.packbits(signs, axis=1, bitorder=BIT_ORDER)
     return codes
 

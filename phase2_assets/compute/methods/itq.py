@@ -33,6 +33,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from phase2_assets.compute import threads
+from phase2_assets.compute.exact_products import positive
 from phase2_assets.compute.methods import instrument, quantizers
 from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search, register
 
@@ -103,7 +104,7 @@ def encode(
     codes = np.empty((n, bits // 8), dtype=np.uint8)
     for start in range(0, n, block):
         chunk = np.asarray(vectors[start : start + block], dtype=np.float32)
-        signs = ((chunk - mean) @ projection) > 0
+        signs = positive(chunk - mean, projection)
         codes[start : start + len(chunk)] = np.packbits(
             signs, axis=1, bitorder=instrument.BIT_ORDER
         )

@@ -44,6 +44,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
+from phase2_assets.compute import threads
 from phase2_assets.compute.methods import quantizers
 from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
@@ -158,14 +159,17 @@ def build_opq(
         )
     sample = quantizers.training_sample(corpus, train_size, seed)
     t0 = time.perf_counter()
-    rotation, centroids, errors, converged = train_opq(
-        sample,
-        m,
-        seed=seed,
-        init_iterations=init_iterations,
-        max_iterations=max_iterations,
-        tolerance=tolerance,
-    )
+    # Its k-means, rotation updates (numpy's BLAS and LAPACK) and the rotation faiss applies
+    # (faiss's OpenBLAS) round by the thread count: all on one thread (threads.single_thread).
+    with threads.single_thread():
+        rotation, centroids, errors, converged = train_opq(
+            sample,
+            m,
+            seed=seed,
+            init_iterations=init_iterations,
+            max_iterations=max_iterations,
+            tolerance=tolerance,
+        )
     transform = faiss.OPQMatrix(dim, m)
     faiss.copy_array_to_vector(np.ascontiguousarray(rotation.T).ravel(), transform.A)
     transform.is_trained = True
@@ -174,7 +178,8 @@ def build_opq(
     pq_index.is_trained = True
     index = faiss.IndexPreTransform(transform, pq_index)  # faiss keeps both referenced
     t1 = time.perf_counter()
-    quantizers.add_in_blocks(index, corpus, quantizers.pq_encode_block(m, NBITS, block))
+    with threads.single_thread():
+        quantizers.add_in_blocks(index, corpus, quantizers.pq_encode_block(m, NBITS, block))
     training = quantizers.TrainingReport(
         n_train=len(sample),
         recommended_min_train=quantizers.MIN_POINTS_PER_CENTROID * KSUB,

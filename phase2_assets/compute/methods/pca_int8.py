@@ -34,7 +34,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from phase2_assets.compute import threads
+from phase2_assets.compute import exact_products, threads
 from phase2_assets.compute.methods import quantizers
 from phase2_assets.compute.methods.base import Built, Memory, Method, register
 
@@ -55,11 +55,10 @@ def build_pca_int8(
         raise ValueError(f"PCA to {p} dimensions needs 0 < p <= {dim}")
     index = faiss.index_factory(dim, f"PCA{p},{storage}", faiss.METRIC_INNER_PRODUCT)
     # faiss's PCAMatrix sums its covariance and solves the eigenproblem with a thread-dependent
-    # order, and applies it with the bundled OpenBLAS: trained on one thread, applied on one BLAS
-    # thread, so the index is the same on any number of cores.
+    # order, and applies it with the bundled OpenBLAS: trained and applied on one thread, so the
+    # index is the same on any number of cores (``threads.single_thread``).
     with threads.single_thread():
         index.train(quantizers.training_sample(corpus, train_size, seed))
-    with threads.single_blas():
         quantizers.add_in_blocks(index, corpus, block)
     return index
 
@@ -87,7 +86,7 @@ def search_uncentred(
     k = min(k, codes.ntotal)
     out = np.empty((queries.shape[0], k), dtype=np.int64)
     for qs in range(0, queries.shape[0], query_block):
-        q = np.asarray(queries[qs : qs + query_block], dtype=np.float32) @ a_t
+        q = exact_products.matmul(np.asarray(queries[qs : qs + query_block], np.float32), a_t)
         out[qs : qs + len(q)] = quantizers.index_topk(
             codes, np.ascontiguousarray(q), k, query_block=query_block
         )

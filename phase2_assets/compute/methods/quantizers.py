@@ -7,6 +7,7 @@ per sub-quantiser; smaller corpora train on everything and the diagnostics say s
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from phase2_assets.compute import threads
 from phase2_assets.compute.data.storage import release_pages
 from phase2_assets.compute.search.exact_search import merge_topk
 
@@ -154,12 +156,16 @@ def build_pq(
     index.pq.cp.seed = seed
     quiet_kmeans(index.pq)
     sample = training_sample(corpus, train_size, seed)
-    t0 = time.perf_counter()
-    index.train(sample)
-    t1 = time.perf_counter()
     block = pq_encode_block(m, nbits, block)
-    add_in_blocks(index, corpus, block, progress)
-    t2 = time.perf_counter()
+    # k-means assigns with faiss's OpenBLAS, and encoding with sub-vectors of 16 or more
+    # dimensions does too: on one thread, so the centroids and codes are the same on any number
+    # of cores (``threads.single_thread``).
+    with threads.single_thread():
+        t0 = time.perf_counter()
+        index.train(sample)
+        t1 = time.perf_counter()
+        add_in_blocks(index, corpus, block, progress)
+        t2 = time.perf_counter()
     min_train = MIN_POINTS_PER_CENTROID * (1 << nbits)
     return index, _report(index, sample, min_train, t1 - t0, t2 - t1, block)
 
@@ -211,13 +217,30 @@ def index_topk(
     query_block: int = 1024,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Top-k ids (nq, k) from a faiss index, re-ordered by (score desc, row asc)."""
+    """Top-k ids (nq, k) from a faiss index, re-ordered by (score desc, row asc); on one thread
+    where faiss's search goes through its OpenBLAS (``uses_blas``)."""
     k = min(k, index.ntotal)
     out = np.empty((queries.shape[0], k), dtype=np.int64)
-    for qs in range(0, queries.shape[0], query_block):
-        q = np.ascontiguousarray(queries[qs : qs + query_block], dtype=np.float32)
-        scores, ids = index.search(q, k)
-        out[qs : qs + len(q)] = merge_topk(scores, ids, k)[1]
-        if progress:
-            progress(qs + len(q), queries.shape[0])
+    pinned = threads.single_thread() if uses_blas(index) else contextlib.nullcontext()
+    with pinned:
+        for qs in range(0, queries.shape[0], query_block):
+            q = np.ascontiguousarray(queries[qs : qs + query_block], dtype=np.float32)
+            scores, ids = index.search(q, k)
+            out[qs : qs + len(q)] = merge_topk(scores, ids, k)[1]
+            if progress:
+                progress(qs + len(q), queries.shape[0])
     return out
+
+
+def uses_blas(index: faiss.Index) -> bool:
+    """Whether faiss's search of ``index`` calls its OpenBLAS, whose sums depend on the thread
+    count: a transform applied to the queries (PCA, OPQ, a rotation), a flat float index, and
+    PQ's distance tables, which faiss computes with sgemm for sub-vectors of 16 or more
+    dimensions (``ProductQuantizer::compute_inner_prod_tables``). Scalar quantisers and binary
+    codes are scanned vector by vector, the same at any thread count."""
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexScalarQuantizer):
+        return False
+    if isinstance(index, faiss.IndexPQ):
+        return index.pq.dsub >= 16
+    return True

@@ -55,15 +55,13 @@ def build_rabitq(
     index = faiss.index_factory(dim, f"RR{dim},RaBitQ", faiss.METRIC_INNER_PRODUCT)
     rotation = faiss.downcast_VectorTransform(index.chain.at(0))
     faiss.downcast_index(index.index).qb = QUERY_BITS
-    # Thread counts change faiss's numbers in three places, so each is pinned: the rotation's QR
-    # (LAPACK) and the centroid (an OpenMP sum) are made on one thread; the rotation is applied
-    # by faiss's bundled OpenBLAS on one BLAS thread (its sgemm rounds the last bits differently
-    # with 2 threads: different codes on 384-d MiniLM vectors). faiss's OpenMP loops that
-    # encode and search stay parallel.
+    # Thread counts change faiss's numbers in three places, so all run on one thread: the
+    # rotation's QR (LAPACK), the centroid (an OpenMP sum) and the rotation applied by faiss's
+    # bundled OpenBLAS (its sgemm rounds the last bits differently with 2 threads: different
+    # codes on 384-d MiniLM vectors; ``threads.single_thread``).
     with threads.single_thread():
         rotation.init(rotation_seed)  # marks it trained, so index.train keeps this rotation
         index.train(quantizers.training_sample(corpus, train_size, train_seed))
-    with threads.single_blas():
         quantizers.add_in_blocks(index, corpus, block)
     return index
 
@@ -100,11 +98,10 @@ class RaBitQ(Method):
         )
 
     def search(self, built, queries, k, bits, settings):
-        with threads.single_blas():  # the queries' rotation, as the corpus's
-            return quantizers.index_topk(
-                built.index,
-                queries,
-                k,
-                query_block=settings.query_block,
-                progress=settings.progress,
-            )
+        return quantizers.index_topk(
+            built.index,
+            queries,
+            k,
+            query_block=settings.query_block,
+            progress=settings.progress,
+        )

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phase2_assets.compute.data.storage import row_blocks
+from phase2_assets.compute.exact_products import positive
 from phase2_assets.compute.methods import instrument
 from phase2_assets.compute.methods.base import (
     Built,
@@ -81,9 +82,9 @@ def encode_centered(
     codes = np.empty((n, -(-width // 8)), dtype=np.uint8)
     for start, block in row_blocks(vectors, chunk, np.float32):
         centred = block - mean
-        values = centred if r_t is None else centred @ r_t
+        signs = centred > 0 if r_t is None else positive(centred, r_t)
         codes[start : start + len(centred)] = np.packbits(
-            values > 0, axis=1, bitorder=instrument.BIT_ORDER
+            signs, axis=1, bitorder=instrument.BIT_ORDER
         )
     return codes
 
