@@ -9,6 +9,7 @@ the method up and the results table gains rows, not columns.
 
 import importlib
 import pkgutil
+import sys
 from importlib import metadata
 
 from phase2_assets.compute.methods.base import (
@@ -33,25 +34,72 @@ def discover(paths=__path__, package: str = __name__) -> list[str]:
     """Import every method module under ``paths`` (importing registers its methods)."""
     names = sorted(m.name for m in pkgutil.iter_modules(paths) if m.name != "base")
     for name in names:
-        importlib.import_module(f"{package}.{name}")
+        try:
+            importlib.import_module(f"{package}.{name}")
+        except ValueError as exc:
+            clash = _clash(exc)
+            if clash is None:
+                raise
+            raise ValueError(f"{clash}; give one of them another name") from exc
     return names
+
+
+def _origin(cls: type, files: dict[str, str] | None = None) -> str:
+    """A method class's module, and its file (from the traceback while it is being imported)."""
+    module = sys.modules.get(cls.__module__)
+    where = getattr(module, "__file__", None) or (files or {}).get(cls.__module__)
+    return f"{cls.__module__} ({where})" if where else cls.__module__
+
+
+def _taken_by(cls: type[Method], files: dict[str, str] | None = None) -> str:
+    """Which two modules define the method name ``cls`` asks for."""
+    return (
+        f"method {cls.name!r} is defined twice: by {_origin(type(METHODS[cls.name]))} and by "
+        f"{_origin(cls, files)}"
+    )
+
+
+def _clash(exc: BaseException) -> str | None:
+    """If ``exc`` is ``register`` refusing a name already taken, which two modules define it
+    (read from the refused class in ``register``'s frame)."""
+    files: dict[str, str] = {}
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        files[frame.f_globals.get("__name__", "")] = frame.f_code.co_filename
+        if frame.f_code is register.__code__:
+            cls = frame.f_locals.get(frame.f_code.co_varnames[0])
+            if isinstance(cls, type) and getattr(cls, "name", None) in METHODS:
+                return _taken_by(cls, files)
+        tb = tb.tb_next
+    return None
 
 
 def plugins() -> list[str]:
     """Methods of other installed packages: each entry point of the ``phase2_assets.methods``
     group names a module (importing it registers its methods) or a ``Method`` subclass
-    (registered here), so a user adds a scheme without forking."""
+    (registered here), so a user adds a scheme without forking. A plugin method named like one
+    already registered (a built-in's ``pq``, another plugin's) is an error naming both modules;
+    it never replaces the other or is dropped in silence."""
     loaded = []
     for entry in sorted(metadata.entry_points(group=ENTRY_POINTS), key=lambda e: e.name):
+        dist = getattr(entry, "dist", None)
+        where = (
+            f"method plugin {entry.name!r} = {entry.value!r} (entry point group "
+            f"{ENTRY_POINTS!r}{f', package {dist.name!r}' if dist is not None else ''})"
+        )
         try:
             obj = entry.load()
         except Exception as exc:
-            raise ImportError(
-                f"method plugin {entry.name!r} = {entry.value!r} (entry point group "
-                f"{ENTRY_POINTS!r}) could not be loaded: {type(exc).__name__}: {exc}"
-            ) from exc
-        if isinstance(obj, type) and issubclass(obj, Method) and obj.name not in METHODS:
-            register(obj)
+            clash = _clash(exc)
+            if clash is not None:
+                raise ImportError(f"{where}: {clash}; rename the plugin's method") from exc
+            raise ImportError(f"{where} could not be loaded: {type(exc).__name__}: {exc}") from exc
+        if isinstance(obj, type) and issubclass(obj, Method):
+            if obj.name not in METHODS:
+                register(obj)
+            elif type(METHODS[obj.name]) is not obj:  # not this class, registered on import
+                raise ImportError(f"{where}: {_taken_by(obj)}; rename the plugin's method")
         loaded.append(entry.name)
     return loaded
 

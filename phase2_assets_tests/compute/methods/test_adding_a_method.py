@@ -101,3 +101,83 @@ def test_a_broken_plugin_names_its_entry_point(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(site))
     with pytest.raises(ImportError, match=r"method plugin 'broken' = 'no_such_module'"):
         methods.plugins()
+
+
+def _install(site: Path, module: str, source: str, entry: str) -> None:
+    """A distribution as pip leaves it: the module and a dist-info with one entry point."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{module}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[phase2_assets.methods]\n{entry}\n")
+
+
+UNREGISTERED_PQ = """
+from phase2_assets.compute.methods.base import Method
+
+
+class TheirPQ(Method):
+    name = "pq"
+    budget = "bits"
+    follows = "pq"
+    family = "pq"
+    description = "someone else's PQ"
+"""
+
+
+def test_a_plugin_class_named_like_a_built_in_is_an_error_naming_both_modules(
+    tmp_path, monkeypatch
+):
+    """Before: an entry point naming a Method subclass called 'pq' was silently ignored."""
+    _install(tmp_path / "site", "their_pq", UNREGISTERED_PQ, "their_pq = their_pq:TheirPQ")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    builtin = METHODS["pq"]
+    try:
+        with pytest.raises(ImportError) as exc:
+            methods.plugins()
+    finally:
+        sys.modules.pop("their_pq", None)
+    message = str(exc.value)
+    assert "method plugin 'their_pq' = 'their_pq:TheirPQ'" in message
+    assert "package 'their_pq'" in message
+    assert "method 'pq' is defined twice: by phase2_assets.compute.methods.pq (" in message
+    assert "and by their_pq (" in message and "their_pq.py" in message
+    assert METHODS["pq"] is builtin  # the built-in stays
+
+
+def test_a_plugin_module_registering_a_built_in_name_is_an_error_naming_both_modules(
+    tmp_path, monkeypatch
+):
+    """Before: "could not be loaded: ValueError: method 'pq' registered twice", naming neither
+    the plugin's module nor the built-in's."""
+    source = recipe().replace('"my_method"', '"pq"')
+    _install(tmp_path / "site", "pq_again", source, "pq_again = pq_again")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    try:
+        with pytest.raises(ImportError) as exc:
+            methods.plugins()
+    finally:
+        sys.modules.pop("pq_again", None)
+    message = str(exc.value)
+    assert message.startswith("method plugin 'pq_again' = 'pq_again'")
+    assert "method 'pq' is defined twice: by phase2_assets.compute.methods.pq (" in message
+    assert "and by pq_again (" in message and "pq_again.py" in message
+
+
+def test_a_dropped_in_module_named_like_a_built_in_is_an_error_naming_both_modules(
+    tmp_path, monkeypatch
+):
+    """Before: "method 'pq' registered twice", naming neither module."""
+    folder = tmp_path / "methods"
+    folder.mkdir()
+    (folder / "zz_pq.py").write_text(recipe().replace('"my_method"', '"pq"'))
+    monkeypatch.setattr(methods, "__path__", [*methods.__path__, str(folder)])
+    try:
+        with pytest.raises(ValueError) as exc:
+            methods.discover(methods.__path__)
+    finally:
+        sys.modules.pop("phase2_assets.compute.methods.zz_pq", None)
+    message = str(exc.value)
+    assert "method 'pq' is defined twice: by phase2_assets.compute.methods.pq (" in message
+    assert f"and by phase2_assets.compute.methods.zz_pq ({folder / 'zz_pq.py'})" in message
