@@ -69,6 +69,7 @@ def storage_root(data_dir: str | os.PathLike) -> UPath:
 
 def checked_storage_url(url: str) -> UPath:
     where = f"{STORAGE_ENV}={url!r}"
+    url = _local_file_url(url, where)
     try:
         path = UPath(url)
     except Exception as exc:  # noqa: BLE001 - an unknown protocol, a missing fsspec package
@@ -95,6 +96,27 @@ def checked_storage_url(url: str) -> UPath:
         if any(local == root or local.startswith(root + "/") for root in VIRTUAL_ROOTS):
             raise StorageURLError(f"{where}: {local} is a virtual file system, not storage")
     return path
+
+
+def _local_file_url(url: str, where: str) -> str:
+    """``file://localhost/abs`` is ``/abs`` (RFC 8089), which fsspec would read as the relative
+    folder ``./localhost/abs``: written as ``file:///abs``. Another host is refused, since its
+    files are not reachable from here as a path."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("file", "local"):
+        return url
+    host, _, path = rest.partition("/")
+    if not host:
+        return url
+    if host.lower() != "localhost":
+        raise StorageURLError(
+            f"{where}: {host!r} is the host of this {scheme}:// URL, and files on another host are "
+            f"not reachable here as a path; write {scheme}:///<absolute path> (or "
+            f"{scheme}://localhost/<absolute path>), or mount that host's folder here"
+        )
+    if not path.strip("/"):
+        raise StorageURLError(f"{where}: names no folder; write {scheme}:///<absolute path>")
+    return f"{scheme}:///{path}"
 
 
 def _missing_package(protocol: str, exc: ImportError) -> str:

@@ -277,3 +277,36 @@ def test_phase2_run_refuses_a_missing_object_store_package_in_one_line(
     assert len(err.splitlines()) == 1, err
     assert err.startswith("phase2: PHASE2_STORAGE_URL='s3://bucket/study': s3:// needs")
     assert "s3fs" in err
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST"])
+def test_file_localhost_is_the_absolute_path_not_a_folder_named_localhost(
+    host, monkeypatch, tmp_path
+):
+    """RFC 8089: file://localhost/abs is /abs. Before: the study was written to ./localhost/abs."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    store = tmp_path / "store"
+    monkeypatch.setenv(STORAGE_ENV, f"file://{host}{store}")
+    root = storage_root(tmp_path / "data")
+    assert root.protocol == "file" and root.path == str(store)
+    written = gates.write_gates(tmp_path / "data", [{"name": "F1", "fired": False}])
+    assert (store / "results" / "kill_switches.json").is_file()
+    assert written.path == str(store / "results" / "kill_switches.json")
+    assert list(cwd.iterdir()) == []  # no ./localhost/... folder
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("file://otherhost/srv/study", "'otherhost' is the host of this file:// URL"),
+        ("file://localhost", "names no folder"),
+        ("file://localhost/proc/x", "/proc/x is a virtual file system"),
+    ],
+)
+def test_a_file_url_on_another_host_or_with_no_folder_is_refused(url, why, monkeypatch, tmp_path):
+    monkeypatch.setenv(STORAGE_ENV, url)
+    with pytest.raises(StorageURLError, match=why) as exc:
+        storage_root(tmp_path)
+    assert str(exc.value).startswith(f"{STORAGE_ENV}={url!r}: ")
