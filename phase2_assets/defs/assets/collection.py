@@ -6,6 +6,7 @@ import dagster as dg
 
 from phase2_assets.compute.data import beir
 from phase2_assets.config import Study
+from phase2_assets.defs.atomic_steps import all_or_nothing
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import CORE, in_plan
 from phase2_assets.defs.partitions import StudyPartitions
@@ -99,6 +100,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             ),
         },
     )
+    @all_or_nothing
     @with_cpu_share
     def beir_collection(context: dg.AssetExecutionContext, runtime: StudyRuntime):
         """Read a BEIR-format folder (local, under PHASE2_BEIR_DIR, or downloaded)."""

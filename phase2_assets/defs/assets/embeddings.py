@@ -10,6 +10,7 @@ import numpy as np
 from phase2_assets.compute.analysis import sanity
 from phase2_assets.compute.data import beir, encoders, resumable, storage, vectors
 from phase2_assets.config import Study, split_pair
+from phase2_assets.defs.atomic_steps import all_or_nothing
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.gates import assert_expansion_open
 from phase2_assets.defs.groups import CORE, in_plan
@@ -315,6 +316,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         ],
         pool="embedding",
     )
+    @all_or_nothing
     @with_cpu_share
     def embeddings(context: dg.AssetExecutionContext, runtime: StudyRuntime, corpus, queries):
         """Encode with sentence-transformers (progress in the run log every chunk), or import
