@@ -9,6 +9,7 @@ from phase2_assets.compute.analysis import decisions, switches
 from phase2_assets.compute.report import figures, page, sections
 from phase2_assets.config import Study, plan, split_pair
 from phase2_assets.defs.assets.metrics import skipped_table
+from phase2_assets.defs.atomic_steps import all_or_nothing
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import REPORT, in_plan
 from phase2_assets.defs.provenance import outcome_metadata, provenance
@@ -193,6 +194,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
         check_specs=_check_specs(study),
         can_subset=True,  # so that a switch that cannot be judged yields no check result
     )
+    @all_or_nothing
     @with_cpu_share
     def kill_switches(context: dg.AssetExecutionContext, retrieval_metrics, regression, adapter):
         yield from evaluate_switches(context, study, retrieval_metrics, regression, adapter)
