@@ -5,9 +5,10 @@ sentence-transformers, but they have the vectors. A model entry with ``vectors: 
 ``<folder>/<dataset key>/`` instead of encoding: ``corpus.npy`` + ``corpus_ids.txt`` and
 ``queries.npy`` + ``query_ids.txt`` (float32 or float16, memory-mapped; one id per line, in row
 order), or ``corpus.parquet`` / ``queries.parquet`` with an ``id`` column and a list column
-``vector``. The rows are matched to the collection's ids (any order; ids the collection does not
-hold are ignored and counted) and written, streamed in chunks, in the collection's row order, so
-every asset downstream reads them exactly as it reads encoded ones.
+``vector`` (a list, large list or fixed-size list of float16/32/64: pyarrow's, polars'
+``List`` and ``Array``). The rows are matched to the collection's ids (any order; ids the
+collection does not hold are ignored and counted) and written, streamed in chunks, in the
+collection's row order, so every asset downstream reads them exactly as it reads encoded ones.
 
 Each way a file can be wrong stops the import with the file and the id (or line): a missing id
 (and, when the id is there but for a byte-order mark or whitespace around it, that), a duplicate
@@ -143,7 +144,8 @@ def _parquet_chunks(source: VectorSource, dim: int, chunk: int) -> tuple[str, in
     if "vector" not in handle.schema_arrow.names:
         raise VectorFileError(f"{source.vectors}: no 'vector' column (a list of floats per row)")
     kind = handle.schema_arrow.field("vector").type
-    if not (pa.types.is_list(kind) or pa.types.is_fixed_size_list(kind)):
+    lists = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
+    if not any(is_list(kind) for is_list in lists):  # polars writes List(Float32) as large_list
         raise VectorFileError(f"{source.vectors}: column 'vector' is {kind}, not a list")
     if pa.types.is_fixed_size_list(kind) and kind.list_size != dim:
         raise VectorFileError(

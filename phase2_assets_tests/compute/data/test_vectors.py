@@ -194,3 +194,37 @@ def test_a_file_that_is_not_parquet_is_named(tmp_path):
     (tmp_path / "ds" / "corpus.parquet").write_text("id,vector\n")
     with pytest.raises(vectors.VectorFileError, match="corpus.parquet: not a readable Parquet"):
         _import(tmp_path, ["a"])
+
+
+@pytest.mark.parametrize(
+    "dtype", ["list32", "list64", "array32", "array64"], ids=lambda d: f"polars-{d}"
+)
+def test_a_vector_column_written_by_polars_is_read(tmp_path, dtype):
+    """Before: polars' List(Float32) (Arrow large_list) was refused as 'not a list'."""
+    import polars as pl
+
+    x = _unit(6, 8)
+    inner = pl.Float32 if dtype.endswith("32") else pl.Float64
+    kind = pl.List(inner) if dtype.startswith("list") else pl.Array(inner, 8)
+    frame = pl.DataFrame({"id": [f"d{i}" for i in range(6)], "vector": x.tolist()})
+    (tmp_path / "ds").mkdir()
+    frame.with_columns(pl.col("vector").cast(kind)).write_parquet(
+        tmp_path / "ds" / "corpus.parquet"
+    )
+    stored = pq.read_schema(tmp_path / "ds" / "corpus.parquet").field("vector").type
+    assert pa.types.is_large_list(stored) or pa.types.is_fixed_size_list(stored)
+    out, report = _import(tmp_path, [f"d{i}" for i in (5, 0, 3, 1, 2, 4)])
+    np.testing.assert_allclose(out, x[[5, 0, 3, 1, 2, 4]], rtol=1e-6)
+    assert report.source_rows == 6 and report.dtype == (
+        "float" if inner == pl.Float32 else "double"
+    )
+
+
+def test_a_large_list_of_the_wrong_length_is_named(tmp_path):
+    vector = pa.array([[0.6, 0.8], [1.0]], type=pa.large_list(pa.float32()))
+    (tmp_path / "ds").mkdir()
+    pq.write_table(
+        pa.table({"id": ["a", "b"], "vector": vector}), tmp_path / "ds" / "corpus.parquet"
+    )
+    with pytest.raises(vectors.VectorFileError, match="corpus.parquet: row 1 has 1 values"):
+        _import(tmp_path, ["a", "b"], dim=2)
