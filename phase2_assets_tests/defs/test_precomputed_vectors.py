@@ -190,6 +190,22 @@ def test_an_unreadable_vector_file_is_named_and_leaves_no_staging_file(imported,
     assert list((tmp_path / "data" / ".staging").glob("*.npy")) == []
 
 
+def test_a_failed_query_import_leaves_neither_staged_array_behind(imported):
+    """The corpus imports, then the queries fail: the step stores nothing (all or nothing), so
+    the corpus array staged first must not stay in data/.staging either."""
+    tmp_path, defs, *_ = imported
+    (tmp_path / "vectors" / "tiny" / "queries.parquet").write_bytes(b"not parquet")
+    stored = tmp_path / "data" / "query_embeddings" / f"{PAIR}.npy"
+    before = stored.read_bytes()
+    result = _embed(defs)
+    assert not result.success
+    text = _failure_text(result)
+    assert f"query_embeddings [{PAIR}], model 'vectors'" in text
+    assert "queries.parquet: not a readable Parquet file" in text
+    assert stored.read_bytes() == before
+    assert list((tmp_path / "data" / ".staging").glob("*.npy")) == []
+
+
 def test_normalize_rescales_and_says_so(tmp_path, tiny_beir):
     n_docs, n_queries = len(_ids(tiny_beir, "corpus.jsonl")), len(_ids(tiny_beir, "queries.jsonl"))
     corpus = _unit(n_docs, 0) * 3.0

@@ -208,70 +208,76 @@ IMPORTS = {  # output: (role of the vector files, the collection's frame and its
 
 def import_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
     """Read one pair's precomputed vectors, matched to the collection's ids and checked row by
-    row (``vectors.import_vectors``); yields each staged array with where it came from."""
+    row (``vectors.import_vectors``); yields each staged array with where it came from. A
+    failure leaves nothing in ``.staging``: neither its own half (zero-filled) array nor an
+    earlier role's, which the step's all-or-nothing outputs never stored."""
+    pair = context.partition_key
+    frames = {"corpus": corpus, "queries": queries}
+    staged = []
+    try:
+        for output, (role, id_column) in IMPORTS.items():
+            tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
+            staged.append(tmp)
+            ids = frames[role][id_column].to_list()
+            yield output, tmp, len(ids), _import_role(context, study, output, role, ids, tmp)
+    except BaseException as exc:
+        if not isinstance(exc, GeneratorExit):  # closed early by its reader: not a failure
+            for path in staged:
+                path.unlink(missing_ok=True)
+        raise
+
+
+def _import_role(context, study: Study, output: str, role: str, ids: list, tmp) -> dict:
+    """One role's vectors imported into the staged array ``tmp``; its metadata."""
     pair = context.partition_key
     dataset, model_key = split_pair(pair)
     cfg = study.models[model_key]
-    frames = {"corpus": corpus, "queries": queries}
-    for output, (role, id_column) in IMPORTS.items():
-        ids = frames[role][id_column].to_list()
-        tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
-        what = f"{output} [{pair}]"
-        t0 = time.perf_counter()
-        try:
-            source = vectors.find_source(cfg.vectors, dataset, role)
-            context.log.info(f"{what}: importing precomputed vectors from {source.vectors}")
-            out = np.lib.format.open_memmap(
-                tmp, mode="w+", dtype=np.float32, shape=(len(ids), cfg.dim)
-            )
-            report = vectors.import_vectors(
-                source,
-                ids,
-                out,
-                normalize=cfg.normalize,
-                tolerance=study.checks.norm_tolerance,
-                chunk=study.retrieval.encode_chunk,
-                progress=both(log_progress(context, what, "vectors"), terminal_bar(what)),
-            )
-            out.flush()
-            del out
-        except BaseException as exc:  # a half (zero-filled) array never stays in .staging
-            tmp.unlink(missing_ok=True)
-            if isinstance(exc, vectors.VectorFileError):
-                raise vectors.VectorFileError(
-                    f"{what}, model {model_key!r}: {exc}. Nothing was written; earlier results "
-                    f"stay as they were."
-                ) from exc
-            raise
-        if report.extra_ids:
-            context.log.info(f"{what}: {report.extra_ids} ids not in the collection, ignored")
-        if report.normalized_rows:
-            context.log.warning(
-                f"{what}: normalize: true L2-normalised {report.normalized_rows} rows that "
-                f"were not unit-norm"
-            )
-        yield (
-            output,
-            tmp,
-            len(ids),
-            {
-                "encoder": "precomputed",
-                "model": cfg.label,
-                "vectors_file": str(source.vectors),
-                "vectors_sha256": storage.sha256_file(source.vectors),
-                **(
-                    {"ids_file": str(source.ids), "ids_sha256": storage.sha256_file(source.ids)}
-                    if source.ids
-                    else {}
-                ),
-                "source_dtype": report.dtype,
-                "source_rows": report.source_rows,
-                "extra_ids_ignored": report.extra_ids,
-                "normalize": cfg.normalize,
-                "rows_normalized": report.normalized_rows,
-                "seconds": round(time.perf_counter() - t0, 3),
-            },
+    what = f"{output} [{pair}]"
+    t0 = time.perf_counter()
+    try:
+        source = vectors.find_source(cfg.vectors, dataset, role)
+        context.log.info(f"{what}: importing precomputed vectors from {source.vectors}")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(ids), cfg.dim))
+        report = vectors.import_vectors(
+            source,
+            ids,
+            out,
+            normalize=cfg.normalize,
+            tolerance=study.checks.norm_tolerance,
+            chunk=study.retrieval.encode_chunk,
+            progress=both(log_progress(context, what, "vectors"), terminal_bar(what)),
         )
+        out.flush()
+        del out
+    except vectors.VectorFileError as exc:
+        raise vectors.VectorFileError(
+            f"{what}, model {model_key!r}: {exc}. Nothing was written; earlier results "
+            f"stay as they were."
+        ) from exc
+    if report.extra_ids:
+        context.log.info(f"{what}: {report.extra_ids} ids not in the collection, ignored")
+    if report.normalized_rows:
+        context.log.warning(
+            f"{what}: normalize: true L2-normalised {report.normalized_rows} rows that "
+            f"were not unit-norm"
+        )
+    return {
+        "encoder": "precomputed",
+        "model": cfg.label,
+        "vectors_file": str(source.vectors),
+        "vectors_sha256": storage.sha256_file(source.vectors),
+        **(
+            {"ids_file": str(source.ids), "ids_sha256": storage.sha256_file(source.ids)}
+            if source.ids
+            else {}
+        ),
+        "source_dtype": report.dtype,
+        "source_rows": report.source_rows,
+        "extra_ids_ignored": report.extra_ids,
+        "normalize": cfg.normalize,
+        "rows_normalized": report.normalized_rows,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
 
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
