@@ -48,7 +48,7 @@ def _execute(runner, request, counter: list[int]) -> bool:
     return run.is_success
 
 
-def run_study(config: str, data_dir: str | None = None, *, report_only: bool = False) -> int:
+def run_study(config: str | None, data_dir: str | None = None, *, report_only: bool = False) -> int:
     """Materialise every planned partition of ``config``; 0 if all succeeded.
 
     Follows the study's plan (``config/plan.py``) tier by tier, as the tier sensors do: the core
@@ -57,15 +57,32 @@ def run_study(config: str, data_dir: str | None = None, *, report_only: bool = F
     executed in this process. Everything runs again on every invocation: "done" is what this
     invocation ran. The first failed run stops it, since later levels would read what that run
     did not write.
+
+    ``config`` None (``phase2 report`` without one): the study that made the data folder
+    (``defs/study_stamp``), else $PHASE2_STUDY, else the full plan. A folder that holds another
+    study is refused, naming both, before anything runs.
     """
     from phase2_assets.config import load_study, plan
-    from phase2_assets.defs import gates, runs
+    from phase2_assets.defs import gates, runs, study_stamp
     from phase2_assets.defs.build import default_data_dir
     from phase2_assets.defs.execution import EXECUTOR_ENV
     from phase2_assets.defs.progress import PROGRESS_BAR_ENV
 
-    study = load_study(config)
     data = Path(data_dir or default_data_dir()).resolve()
+    try:
+        stamp = study_stamp.read(data)
+        if config is None:
+            config = stamp["config"] if stamp else os.environ.get("PHASE2_STUDY") or "study"
+        study = load_study(config)
+        before = study_stamp.claim(data, study, config)
+    except study_stamp.OtherStudyError as exc:
+        print(f"phase2: {exc}", file=sys.stderr)
+        return 2
+    if before and before.get("config_hash") != study.config_hash():
+        print(
+            f"study {study.name!r}: its config changed since this folder's last run (hash "
+            f"{before.get('config_hash')} -> {study.config_hash()})"
+        )
     # The code location reads the study, the data folder and the executor from the environment.
     os.environ["PHASE2_STUDY"] = config
     os.environ["PHASE2_DATA_DIR"] = str(data)
@@ -149,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="every planned partition of a study config")
     run.add_argument("config", help="path to a study YAML (or a bundled name: study, demo)")
     rep = sub.add_parser("report", help="(re)build the study-wide tables and report.html")
-    rep.add_argument("config", nargs="?", default=None, help="study (default: $PHASE2_STUDY)")
+    rep.add_argument(
+        "config",
+        nargs="?",
+        default=None,
+        help="study (default: the one that made the data folder, else $PHASE2_STUDY)",
+    )
     for p in sub.choices.values():
         p.add_argument("--data-dir", default=None, help="output folder (default: ./data)")
     keys = sub.add_parser(
@@ -168,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return run_study("demo", args.data_dir)
         if args.command == "report":
-            config = args.config or os.environ.get("PHASE2_STUDY") or "study"
-            return run_study(config, args.data_dir, report_only=True)
+            return run_study(args.config, args.data_dir, report_only=True)
         return run_study(args.config, args.data_dir)
     except StudyConfigError as exc:
         print(f"phase2: {exc}", file=sys.stderr)

@@ -59,8 +59,30 @@ def test_run_twice_on_other_thread_counts_gives_identical_files(
     assert differ == ["budget_ledger.parquet"], differ
     ledger_a = pl.read_parquet(a / "results" / "budget_ledger.parquet")
     ledger_b = pl.read_parquet(b / "results" / "budget_ledger.parquet")
-    measured = ["gpu_hours", "cpu_hours", "budget_used"]
+    measured = ["gpu_hours", "cpu_hours", "spent_gpu_hours", "spent_cpu_hours", "budget_used"]
     assert ledger_a.drop(measured).equals(ledger_b.drop(measured))
+
+    # The same study again on the same folder: the ledger counts the materialisations behind the
+    # results (not every one ever made), so the memo and the report do not change either.
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "a" / "dagster_home"))
+    assert main(["run", str(study), "--data-dir", str(a)]) == 0
+    again = _every_file(a / "results")
+    assert again.keys() == results_a.keys()
+    assert sorted(n for n in again if again[n] != results_a[n]) in ([], ["budget_ledger.parquet"])
+    ledger_again = pl.read_parquet(a / "results" / "budget_ledger.parquet")
+    assert ledger_again.drop(measured).equals(ledger_a.drop(measured))
+
+    # `phase2 report` with another study on this folder is refused, naming both, and changes
+    # nothing (before: the default study emptied adapter.parquet and rewrote the verdict);
+    # without a config it rebuilds with the folder's own study.
+    capsys.readouterr()
+    assert main(["report", "demo", "--data-dir", str(a)]) == 2
+    err = capsys.readouterr().err
+    assert "holds study 'tiny'" in err and "not study 'demo'" in err and "study.json" in err
+    assert _every_file(a / "results") == again
+    assert main(["report", "--data-dir", str(a)]) == 0
+    rebuilt = _every_file(a / "results")
+    assert sorted(n for n in rebuilt if rebuilt[n] != again[n]) in ([], ["budget_ledger.parquet"])
 
 
 def _every_file(folder):

@@ -161,6 +161,18 @@ class _FileStore(dg.UPathIOManager):
         raise NotImplementedError
 
 
+def _row_count(path: UPath) -> int | None:
+    """Rows of the Parquet file at ``path`` from its footer, None if there is none (or it is not
+    readable as Parquet: it is about to be replaced anyway)."""
+    import pyarrow.parquet as pq
+
+    try:
+        with path.open("rb") as fh:
+            return pq.ParquetFile(fh).metadata.num_rows
+    except (OSError, ValueError):
+        return None
+
+
 class CorruptedAssetError(ValueError):
     """A stored file no longer matches the checksum recorded when it was materialised."""
 
@@ -277,6 +289,21 @@ class NpzStore(_FileStore):
 
 class ParquetStore(_FileStore):
     extension = ".parquet"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: pl.DataFrame, path: UPath) -> None:
+        """Write the table; a table that replaces one with more rows says so (a warning in the
+        run log, ``rows_before`` and ``rows_dropped`` on the materialisation), since a rebuild
+        that loses rows (another study's config, a tier not run) is otherwise silent."""
+        before = _row_count(path)
+        super().dump_to_path(context, obj, path)
+        if before is not None and obj.height < before:
+            context.log.warning(
+                f"{context.asset_key.to_user_string()}: the new table has {obj.height} rows, "
+                f"the one it replaced at {path} had {before}"
+            )
+            context.add_output_metadata(
+                {"rows_before": before, "rows_dropped": before - obj.height}
+            )
 
     def _write(self, obj: pl.DataFrame, path):
         with storage.atomic_path(path, suffix=".parquet") as tmp:

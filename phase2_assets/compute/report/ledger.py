@@ -2,9 +2,13 @@
 
 Every embedding (E1) and adapter (X3) materialisation records its device and seconds; the plan
 caps GPU time per experiment (E1 <= 25 GPU-hours, X3 <= 5) and for the whole of Phase 2 (<= 65).
-CPU seconds are ledgered beside them, so a CPU-only study still shows what it cost. A record's
-GPU seconds count against the budget of its experiment; re-materialisations count again, because
-the GPU time was spent again.
+CPU seconds are ledgered beside them, so a CPU-only study still shows what it cost.
+
+What counts against a budget is the cost of the results as they stand: the latest
+materialisation of each (asset, partition). Counting every materialisation made the ledger, and
+with it the memo and the report, change each time the same study ran again on its folder (1, then
+2 materialisations of the adapter) and charged the budget twice for one result. What reruns spent
+on top is kept beside it (``spent_gpu_hours``, ``spent_cpu_hours``, every materialisation).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ COLUMNS = {
     "materialisations": pl.Int64,
     "gpu_hours": pl.Float64,
     "cpu_hours": pl.Float64,
+    "spent_gpu_hours": pl.Float64,
+    "spent_cpu_hours": pl.Float64,
     "budget_gpu_hours": pl.Float64,
     "budget_used": pl.Float64,
     "within_budget": pl.Boolean,
@@ -34,16 +40,33 @@ class DeviceRecord:
     device: str  # "cuda:0", "cpu", ...
     seconds: float  # wall seconds on that device
     cpu_seconds: float = 0.0  # process CPU time
+    order: int = 0  # the event's place in the instance's log: larger is newer
+
+
+def _hours(records: list[DeviceRecord]) -> tuple[float, float]:
+    gpu = sum(r.seconds for r in records if r.device.startswith("cuda")) / 3600
+    return gpu, sum(r.cpu_seconds for r in records) / 3600
+
+
+def latest(records: list[DeviceRecord]) -> list[DeviceRecord]:
+    """The newest record of each (asset, partition): what the current results cost."""
+    newest: dict[tuple[str, str | None], DeviceRecord] = {}
+    for r in sorted(records, key=lambda r: r.order):
+        newest[r.asset, r.partition] = r
+    return list(newest.values())
 
 
 def _row(experiment: str, records: list[DeviceRecord], budget: float | None) -> dict:
-    gpu = sum(r.seconds for r in records if r.device.startswith("cuda")) / 3600
-    cpu = sum(r.cpu_seconds for r in records) / 3600
+    current = latest(records)
+    gpu, cpu = _hours(current)
+    spent_gpu, spent_cpu = _hours(records)
     return {
         "experiment": experiment,
-        "materialisations": len(records),
+        "materialisations": len(current),
         "gpu_hours": gpu,
         "cpu_hours": cpu,
+        "spent_gpu_hours": spent_gpu,
+        "spent_cpu_hours": spent_cpu,
         "budget_gpu_hours": budget,
         "budget_used": gpu / budget if budget else None,
         "within_budget": gpu <= budget if budget is not None else None,

@@ -218,9 +218,10 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         kinds={"polars"},
         deps=[*LEDGER],
         description=(
-            "data/results/budget_ledger.parquet: GPU-hours and CPU-hours of every embedding (E1) "
-            "and adapter (X3) materialisation recorded in this Dagster instance, summed per "
-            "experiment and for Phase 2, against the plan's budgets (config `budget:`)."
+            "data/results/budget_ledger.parquet: GPU-hours and CPU-hours of the embeddings (E1) "
+            "and adapters (X3) behind the current results (the latest materialisation of each "
+            "partition in this Dagster instance), summed per experiment and for Phase 2, against "
+            "the plan's budgets (config `budget:`); spent_* columns add what reruns spent."
         ),
         check_specs=[
             dg.AssetCheckSpec(
@@ -282,4 +283,5 @@ def device_records(instance: dg.DagsterInstance, limit: int = 10000):
                 device=str(meta["device"].value),
                 seconds=float(meta["device_seconds"].value),
                 cpu_seconds=float(meta["cpu_seconds"].value) if "cpu_seconds" in meta else 0.0,
+                order=record.storage_id,
             )

@@ -13,6 +13,7 @@ import polars as pl
 from phase2_assets.compute.methods import METHODS, Built, Method, methods_for
 from phase2_assets.compute.search import evaluation
 from phase2_assets.config import Study, plan, split_pair
+from phase2_assets.defs import study_stamp
 from phase2_assets.defs.assets.codes import check_result, check_spec, partition_of, stored_methods
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import CORE, in_plan
@@ -210,6 +211,7 @@ def results_table(study: Study, tables: dict, data_dir: str):
     rows whose method cannot be built on its corpus are written beside it, with why
     (results/skipped_methods.parquet): a table of their own, so that every row of the results
     table has its metrics."""
+    study_stamp.claim(data_dir, study, None)  # another study's folder: refused, naming both
     collected = [t for loaded in tables.values() for t in frames(loaded)]
     table = (
         # Partitions written by an older version may lack or carry extra columns.

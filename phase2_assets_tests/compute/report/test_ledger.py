@@ -48,3 +48,19 @@ def test_unbudgeted_experiments_are_listed_without_a_verdict():
 def test_negative_seconds_are_refused_naming_the_record():
     with pytest.raises(ValueError, match=r"adapter \[p\]"):
         ledger([DeviceRecord("X3", "adapter", "p", "cpu", -1.0)], BUDGETS, 65.0)
+
+
+def test_a_rematerialised_partition_counts_once_at_its_latest_cost():
+    """Running the same study again must not change the ledger's count or charge twice: the
+    newest materialisation of each (asset, partition) is what the results cost."""
+    records = [
+        DeviceRecord("X3", "adapter", "p", "cuda:0", 3600.0, 10.0, order=5),
+        DeviceRecord("X3", "adapter", "p", "cuda:0", 1800.0, 20.0, order=9),  # the rerun
+        DeviceRecord("X3", "adapter", "q", "cuda:0", 900.0, 0.0, order=7),
+    ]
+    row = _rows(ledger(records, BUDGETS, 65.0))["X3"]
+    assert row["materialisations"] == 2
+    assert row["gpu_hours"] == pytest.approx(0.75)  # 1800 s (the newer of p) + 900 s (q)
+    assert row["cpu_hours"] == pytest.approx(20 / 3600)
+    assert row["spent_gpu_hours"] == pytest.approx(1.75)  # every materialisation
+    assert row["budget_used"] == pytest.approx(0.75 / 5)
