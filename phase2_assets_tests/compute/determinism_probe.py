@@ -70,10 +70,20 @@ def method_cases():
                 yield name, bits
 
 
+def _points():
+    """30 regression points of two features and a planted target (E8/X2's shape)."""
+    import polars as pl
+
+    rng = np.random.default_rng(2)
+    x1, x2 = rng.uniform(0, 1, 30), rng.uniform(0, 1, 30)
+    return pl.DataFrame({"x1": x1, "x2": x2, "y": 0.5 - 0.2 * x1 + rng.normal(0, 0.01, 30)})
+
+
 def study_numbers(threads: int) -> dict[str, str]:
-    """Digests of the study's own reductions: ground truth, codes, geometry, X3 adapter."""
+    """Digests of the study's own reductions: ground truth, codes, geometry, the X3 adapter, the
+    E8/X2 predictors."""
     from phase2_assets.compute import threads as threads_lib
-    from phase2_assets.compute.analysis import adapter, geometry
+    from phase2_assets.compute.analysis import adapter, geometry, predictors
     from phase2_assets.compute.methods import Settings, instrument
     from phase2_assets.compute.search import exact_search
 
@@ -82,6 +92,7 @@ def study_numbers(threads: int) -> dict[str, str]:
         name="quick", epochs=3, train_size=1024, anchors=256, neighbours=10, negatives=10
     )
     with threads_lib.limited(threads):
+        predicted = predictors.fit_predictors(_points(), ["x1", "x2"], "y", seed=0, n_bootstrap=50)
         scores, ids = exact_search.float_topk(queries, corpus, 100, corpus_block=1024)
         shape = geometry.embedding_geometry(corpus, pair_sample=500, seed=1)
         fitted = adapter.AdapterMethod(config, seed=3, device="cpu")
@@ -92,6 +103,7 @@ def study_numbers(threads: int) -> dict[str, str]:
             "instrument_codes": _digest(instrument.encode(corpus, 256, 7)),
             "geometry": hashlib.sha256(repr(shape).encode()).hexdigest()[:16],
             "adapter_codes": _digest(adapter_codes),
+            "predictors": hashlib.sha256(predicted.write_csv().encode()).hexdigest()[:16],
         }
 
 
