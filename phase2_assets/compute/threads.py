@@ -13,9 +13,11 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from threadpoolctl import threadpool_limits
 
@@ -55,12 +57,25 @@ def single_thread() -> Iterator[int]:
         yield n
 
 
-@contextmanager
-def screening_blas(threads: int) -> Iterator[None]:
-    """BLAS on ``threads`` for a product whose rounding is never kept (a float32 product that
-    only screens candidates for ``exact_products``)."""
-    with threadpool_limits(limits=threads, user_api="blas"):
-        yield
+def blocks_in_parallel(fn: Callable[[Any], Any], items: Iterable) -> Iterator:
+    """``fn(item)`` for every item, on as many Python threads as this step's OpenMP share, each
+    with faiss (and so faiss's OpenBLAS) on one thread: a library call whose sums depend on its
+    thread count gives the same numbers at any share, and the blocks still use every core (faiss
+    releases the GIL). Results in the order of ``items``."""
+    import faiss
+
+    workers = faiss.omp_get_max_threads()
+    if workers <= 1:
+        with single_thread():
+            yield from map(fn, items)
+        return
+
+    def pinned(item):
+        faiss.omp_set_num_threads(1)  # this thread's OpenMP setting only
+        return fn(item)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(pinned, items)
 
 
 @contextmanager
