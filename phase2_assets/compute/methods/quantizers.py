@@ -156,17 +156,58 @@ def build_pq(
     quiet_kmeans(index.pq)
     sample = training_sample(corpus, train_size, seed)
     block = pq_encode_block(m, nbits, block)
-    # k-means assigns with faiss's OpenBLAS, and encoding with sub-vectors of 16 or more
-    # dimensions does too: on one thread, so the centroids and codes are the same on any number
-    # of cores (``threads.single_thread``).
-    with threads.single_thread():
-        t0 = time.perf_counter()
-        index.train(sample)
-        t1 = time.perf_counter()
-        add_in_blocks(index, corpus, block, progress)
-        t2 = time.perf_counter()
+    t0 = time.perf_counter()
+    train_pq(index, sample)
+    t1 = time.perf_counter()
+    encode_in_blocks(index, corpus, block, progress)
+    t2 = time.perf_counter()
     min_train = MIN_POINTS_PER_CENTROID * (1 << nbits)
     return index, _report(index, sample, min_train, t1 - t0, t2 - t1, block)
+
+
+def train_pq(index: faiss.IndexPQ, sample: np.ndarray) -> None:
+    """``index.train(sample)`` as faiss does it (``ProductQuantizer::train``: one k-means per
+    sub-quantiser, each with ``pq.cp`` and a flat L2 index), the sub-quantisers side by side on
+    the step's cores, each on one thread: k-means assigns with faiss's OpenBLAS, whose sums
+    depend on the thread count, so the centroids are the same on any number of cores and equal
+    to a one-thread ``index.train`` (a test compares the bytes)."""
+    pq = index.pq
+    dsub = pq.dsub
+
+    def one(j: int) -> np.ndarray:
+        clustering = faiss.Clustering(dsub, pq.ksub, pq.cp)
+        clustering.train(
+            np.ascontiguousarray(sample[:, j * dsub : (j + 1) * dsub]), faiss.IndexFlatL2(dsub)
+        )
+        return faiss.vector_to_array(clustering.centroids)
+
+    centroids = np.concatenate(list(threads.blocks_in_parallel(one, range(pq.M))))
+    faiss.copy_array_to_vector(centroids, pq.centroids)
+    index.is_trained = True
+
+
+def encode_in_blocks(
+    index: faiss.Index,
+    corpus: np.ndarray,
+    block: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Add a (possibly memory-mapped) corpus, the blocks encoded side by side on the step's
+    cores, each on one thread (faiss encodes sub-vectors of 16 or more dimensions with its
+    OpenBLAS), the codes added in row order: the same codes as ``add`` on one thread."""
+    n = corpus.shape[0]
+
+    def encode(start: int) -> np.ndarray:
+        codes = index.sa_encode(np.ascontiguousarray(corpus[start : start + block], np.float32))
+        release_pages(corpus)
+        return codes
+
+    for start, codes in zip(
+        range(0, n, block), threads.blocks_in_parallel(encode, range(0, n, block)), strict=True
+    ):
+        index.add_sa_codes(codes)
+        if progress:
+            progress(min(start + block, n), n)
 
 
 def build_int8(
