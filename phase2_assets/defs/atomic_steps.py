@@ -20,8 +20,12 @@ from collections.abc import Callable
 import dagster as dg
 
 
-def _blocking(context) -> set[tuple[dg.AssetKey, str]]:
-    return {(s.asset_key, s.name) for s in context.assets_def.check_specs if s.blocking}
+def _is_blocking_failure(event, blocking: set[tuple[dg.AssetKey, str]]) -> bool:
+    if not isinstance(event, dg.AssetCheckResult) or event.passed:
+        return False
+    if event.asset_key is None:  # a one-asset step: the check's name says which
+        return any(name == event.check_name for _, name in blocking)
+    return (dg.AssetKey.from_coercible(event.asset_key), event.check_name) in blocking
 
 
 def all_or_nothing(fn: Callable) -> Callable:
@@ -32,14 +36,8 @@ def all_or_nothing(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def body(context, *args, **kwargs):
         events = list(fn(context, *args, **kwargs))  # raises before anything is stored
-        blocking = _blocking(context)
-        failed = [
-            e.check_name
-            for e in events
-            if isinstance(e, dg.AssetCheckResult)
-            and not e.passed
-            and (dg.AssetKey.from_coercible(e.asset_key), e.check_name) in blocking
-        ]
+        blocking = {(s.asset_key, s.name) for s in context.assets_def.check_specs if s.blocking}
+        failed = [e.check_name for e in events if _is_blocking_failure(e, blocking)]
         withheld = [e.output_name for e in events if isinstance(e, dg.Output)]
         if failed and withheld:
             context.log.error(

@@ -44,3 +44,39 @@ def test_a_failed_import_replaces_neither_embedding(imported, tiny_beir):  # noq
     assert [_sha(f) for f in files] == before  # neither file was replaced
     stored = [e.asset_key for e in result.all_events if e.is_step_materialization]
     assert not stored
+
+
+def test_a_failed_blocking_check_stores_no_ground_truth(tmp_path, tiny_study, monkeypatch):
+    """The ground truth's blocking check fails (scores planted off by 0.01): the step stores
+    nothing, so the earlier file and materialisation stay (before: the file was replaced and
+    only downstream steps were stopped)."""
+    import dagster as dg
+
+    from phase2_assets.compute.search import exact_search
+    from phase2_assets_tests.defs import graph_helpers as gh
+
+    instance = dg.DagsterInstance.ephemeral()
+    _, defs = gh.build(tiny_study, tmp_path / "data")
+    assert gh.materialize(defs, "dataset", "tiny", instance).success
+    assert gh.materialize(defs, "pair", "tiny__tiny-bert", instance).success
+    stored = tmp_path / "data" / "float_ground_truth" / "tiny__tiny-bert.npz"
+    before = _sha(stored)
+    key = dg.AssetKey("float_ground_truth")
+    first = instance.get_latest_materialization_event(key).run_id
+    exact = exact_search.float_topk
+
+    def off_by_a_little(*args, **kwargs):
+        scores, ids = exact(*args, **kwargs)
+        return scores + 0.01, ids
+
+    monkeypatch.setattr(exact_search, "float_topk", off_by_a_little)
+    result = defs.resolve_job_def("embedding_job").execute_in_process(
+        partition_key="tiny__tiny-bert",
+        instance=instance,
+        asset_selection=[key],
+        raise_on_error=False,
+    )
+    checks = gh.check_evaluations(result)
+    assert not checks["float_ground_truth:self_consistent"].passed
+    assert _sha(stored) == before
+    assert instance.get_latest_materialization_event(key).run_id == first

@@ -13,6 +13,7 @@ import numpy as np
 from phase2_assets.compute.data import storage
 from phase2_assets.compute.methods import METHODS, Check, Method
 from phase2_assets.config import Study
+from phase2_assets.defs.atomic_steps import all_or_nothing
 from phase2_assets.defs.cpu_share import with_cpu_share
 from phase2_assets.defs.groups import CORE, in_plan
 from phase2_assets.defs.partitions import StudyPartitions, partitioned_check, split_pair_bits
@@ -159,6 +160,7 @@ def index_asset(study: Study, parts: StudyPartitions, method: Method) -> dg.Asse
         check_specs=[check_spec(spec.asset, c, partitions) for c in spec.index_checks],
         can_subset=True,  # so that a partition the tiers do not plan yields no check result
     )
+    @all_or_nothing  # a failed blocking check (the instrument's codes) stores no index
     @with_cpu_share
     def _index(context: dg.AssetExecutionContext, corpus_embeddings):
         yield from selected_only(context, build_index(context, study, method, corpus_embeddings))
