@@ -24,7 +24,7 @@ import numpy as np
 from phase2_assets.compute.data.storage import row_blocks
 from phase2_assets.compute.exact_products import positive
 
-INSTRUMENT_VERSION = "1.0.0"
+INSTRUMENT_VERSION = "1.1.0"  # 1.1: bits by the exact dot product, the same on every CPU
 BIT_ORDER = "little"
 
 
