@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from phase2_assets.compute import exact_products
-from phase2_assets.compute.data.storage import row_blocks
+from phase2_assets.compute.data.storage import release_pages, row_blocks
 
 
 def merge_topk(
@@ -55,12 +55,16 @@ def _within_slack(rows: np.ndarray, scores: np.ndarray, nq: int, k: int, slack: 
 
 
 def _rescore(queries, corpus, rows, ids, chunk: int = 16384) -> np.ndarray:
-    """Exact scores of the (query row, corpus id) pairs, gathered a chunk at a time."""
+    """Exact scores of the (query row, corpus id) pairs, gathered a chunk at a time in corpus
+    order, a memory-mapped corpus's pages dropped after each: random rows of a memmap would
+    otherwise leave most of the file resident (1.85 GB for a 1.54 GB matrix)."""
     out = np.empty(len(rows), dtype=np.float32)
-    for a in range(0, len(rows), chunk):
-        r, i = rows[a : a + chunk], ids[a : a + chunk]
-        vectors = np.asarray(corpus[i], dtype=np.float32)
-        out[a : a + chunk] = exact_products.row_dots(queries[r], vectors)
+    order = np.argsort(ids, kind="stable")
+    for a in range(0, len(order), chunk):
+        pick = order[a : a + chunk]
+        vectors = np.asarray(corpus[ids[pick]], dtype=np.float32)
+        out[pick] = exact_products.row_dots(queries[rows[pick]], vectors)
+        release_pages(corpus)
     return out
 
 
