@@ -3,7 +3,7 @@
 Two (dataset, model) pairs of the same synthetic vectors, each with OPQ as its only method beyond
 the plan, and a ``dagster dev`` (webserver + daemon) on a temporary instance that lets two runs
 and two ``memory_heavy`` steps proceed at once. Measured from the runs' own start and end times
-(``codes_job`` at 512 bits: PQ and OPQ with 64 sub-quantisers, their searches and checks):
+(``bits_job`` at 512 bits: PQ and OPQ with 64 sub-quantisers, their searches and checks):
 
 - *alone*: one run, tagged ``phase2/threads`` = every core (the machine to itself);
 - *shared*: both runs launched together, each step taking its share (cores / 2 runs);
@@ -100,7 +100,7 @@ def _wall(server, run_ids: list[str]) -> float:
 
 
 def _run(server, tags: dict[str, str] | None, pairs=PAIRS) -> float:
-    ids = [server.launch("codes_job", f"{BITS}|{pair}", tags) for pair in pairs]
+    ids = [server.launch("bits_job", f"{BITS}|{pair}", tags) for pair in pairs]
     for run_id in ids:
         server.wait(run_id, timeout=3600)
     return _wall(server, ids)
@@ -109,9 +109,9 @@ def _run(server, tags: dict[str, str] | None, pairs=PAIRS) -> float:
 def compare(workdir: Path) -> dict:
     import os
 
-    from phase2_assets.defs.cpu_share import THREADS_TAG
-    from phase2_assets.defs.instance import write_local_config
-    from phase2_assets_tests.dagster_dev import dagster_dev
+    from phase2_assets.cli.instance import write_local_config
+    from phase2_assets.defs.execution.cpu_share import THREADS_TAG
+    from phase2_assets.testing.dagster_dev import dagster_dev
 
     work = workdir / "concurrency"
     work.mkdir(parents=True, exist_ok=True)

@@ -57,8 +57,8 @@ def _defs(workdir: Path, config: str = "study.yaml"):
 def post_embedding(defs) -> dict[str, list[str]]:
     """The Core assets after E1 at the pair and bit levels, read from where each asset says it
     sits in the plan (its group and experiment tag) and the job of its partition level."""
-    from phase2_assets.defs.groups import CORE, EXPERIMENT_TAG
-    from phase2_assets.defs.jobs import LEVEL_JOBS
+    from phase2_assets.defs.graph.groups import CORE, EXPERIMENT_TAG
+    from phase2_assets.defs.graph.jobs import LEVEL_JOBS
 
     specs = {key: spec for a in defs.assets for key, spec in a.specs_by_key.items()}
     out = {}

@@ -8,7 +8,7 @@ import polars as pl
 from dagster import DagsterInstance
 
 from phase2_assets.cli import main
-from phase2_assets_tests.conftest import write_tiny_study
+from phase2_assets.testing.tiny import write_tiny_study
 
 
 def _digests(folder):
@@ -123,15 +123,15 @@ def test_a_failed_level_stops_the_run_with_its_root_error_and_nothing_after_it(
     corpus.write_bytes(b"\xef\xbb\xbf" + corpus.read_bytes())
     assert main(["run", str(study), "--data-dir", str(data)]) == 1
     out, err = capsys.readouterr()
-    assert "collection_job[tiny]: FAILURE" in out
-    assert "embedding_job" not in out and "results:" not in out and "verdict" not in out.lower()
+    assert "dataset_job[tiny]: FAILURE" in out
+    assert "pair_job" not in out and "results:" not in out and "verdict" not in out.lower()
     assert f"{corpus}:1: malformed JSON (Unexpected UTF-8 BOM" in err
-    assert "stopped at collection_job[tiny]" in err
+    assert "stopped at dataset_job[tiny]" in err
     assert err.count("Traceback") == 0
     assert (data / "results" / "report.html").read_bytes() == report  # not rewritten
     with DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()  # newest first
-        assert not runs[0].is_success and runs[0].job_name == "collection_job"
+        assert not runs[0].is_success and runs[0].job_name == "dataset_job"
         assert all(r.is_success for r in runs[1:])
 
     # Another study in the same process starts with the same job name as the one that failed:

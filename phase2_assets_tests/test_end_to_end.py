@@ -15,7 +15,7 @@ import pytest
 
 from phase2_assets.cli import main
 from phase2_assets.compute.methods import METHODS
-from phase2_assets_tests.conftest import shared_datasets_dir
+from phase2_assets.testing.tiny import shared_datasets_dir
 
 BEIR_DIR = shared_datasets_dir()
 

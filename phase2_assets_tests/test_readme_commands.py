@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from phase2_assets_tests.dagster_dev import ROOT, dagster_dev, dagster_env, demo_named_study
+from phase2_assets.testing.dagster_dev import ROOT, dagster_dev, dagster_env, demo_named_study
 
 
 def readme_commands(block_name: str) -> list[str]:
@@ -82,13 +82,13 @@ def test_the_readme_commands_run_as_written(tmp_path, tiny_beir, tiny_model):
     launched = sorted((r["job"], r["partition"] or "") for r in runs)
     assert launched == sorted(
         [
-            ("collection_job", "scifact"),
-            ("embedding_job", "scifact__minilm"),
-            ("codes_job", "256|scifact__minilm"),
-            ("codes_job", "64|scifact__minilm"),  # the tier backfill
-            ("codes_job", "256|scifact__minilm"),
-            ("codes_job", "64|scifact__minilm"),  # --all
-            ("codes_job", "256|scifact__minilm"),
+            ("dataset_job", "scifact"),
+            ("pair_job", "scifact__minilm"),
+            ("bits_job", "256|scifact__minilm"),
+            ("bits_job", "64|scifact__minilm"),  # the tier backfill
+            ("bits_job", "256|scifact__minilm"),
+            ("bits_job", "64|scifact__minilm"),  # --all
+            ("bits_job", "256|scifact__minilm"),
             ("adapter_job", "scifact__minilm"),
             ("results_job", ""),
         ]
@@ -128,8 +128,9 @@ def test_a_slot_held_by_a_killed_run_does_not_hang_the_readme_command(
     tmp_path, tiny_beir, tiny_model
 ):
     """Before: the README's pq_index line logged only a DEBUG "Step blocked by limit for pool
-    memory_heavy" and waited forever on the dead run's slot. Now loading the code location marks
-    the dead run failed and frees its slot; the line finishes well within 60 s."""
+    memory_heavy" and waited forever on the dead run's slot. Now the run's IO managers, which start
+    before any step claims a slot, mark the dead run failed and free its slot; the line finishes
+    well within 60 s."""
     import dagster as dg
 
     commands = readme_commands("materialize")

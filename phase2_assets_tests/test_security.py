@@ -18,8 +18,8 @@ import pytest
 from phase2_assets.compute.data import encoders
 from phase2_assets.config import load_study
 from phase2_assets.defs.build import build_definitions
-from phase2_assets_tests.conftest import write_tiny_study
-from phase2_assets_tests.defs import graph_helpers as gh
+from phase2_assets.testing import graph as gh
+from phase2_assets.testing.tiny import write_tiny_study
 
 ROOT = Path(__file__).resolve().parents[1]
 PICKLE_MODULES = {

@@ -14,7 +14,6 @@ import dagster as dg
 
 from phase2_assets.compute.methods import METHODS
 from phase2_assets.config import Study
-from phase2_assets.defs import execution
 from phase2_assets.defs.assets import (
     analysis,
     codes,
@@ -25,13 +24,15 @@ from phase2_assets.defs.assets import (
     metrics,
     verdict,
 )
-from phase2_assets.defs.groups import check_placed
-from phase2_assets.defs.io_managers import io_manager_resources
-from phase2_assets.defs.jobs import build_jobs
-from phase2_assets.defs.locations import cache_dir, storage_root
-from phase2_assets.defs.partitions import build_partitions
-from phase2_assets.defs.resources import runtime_from_env
-from phase2_assets.defs.tiers import build_tier_sensors
+from phase2_assets.defs.execution import executors as execution
+from phase2_assets.defs.execution.slots import dead_runs_sensor
+from phase2_assets.defs.graph.groups import check_placed
+from phase2_assets.defs.graph.jobs import build_jobs
+from phase2_assets.defs.graph.partitions import build_partitions
+from phase2_assets.defs.graph.sensors import build_tier_sensors
+from phase2_assets.defs.steps.runtime import runtime_from_env
+from phase2_assets.defs.storage.io_managers import io_manager_resources
+from phase2_assets.defs.storage.locations import cache_dir, storage_root
 
 ASSET_MODULES = (collection, embeddings, ground_truth, codes, metrics, analysis, exploratory)
 
@@ -59,7 +60,7 @@ def build_definitions(
     return dg.Definitions(
         assets=assets,
         jobs=level_jobs,
-        sensors=build_tier_sensors(study, data_dir, level_jobs),
+        sensors=[*build_tier_sensors(study, data_dir, level_jobs), dead_runs_sensor()],
         resources=resources,
         executor=execution.executor_from_env(execution.step_pools(assets)),
     )

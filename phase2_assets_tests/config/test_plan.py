@@ -6,7 +6,7 @@ import pytest
 
 from phase2_assets.config import load_study, plan
 from phase2_assets.config.plan import Request
-from phase2_assets_tests.conftest import write_tiny_study
+from phase2_assets.testing.tiny import write_tiny_study
 
 PAIR, PAIR2 = "tiny__a", "tiny__b"
 GATE = Request("results", None, plan.GATE_TABLES)

@@ -53,7 +53,7 @@ def test_a_failed_blocking_check_stores_no_ground_truth(tmp_path, tiny_study, mo
     import dagster as dg
 
     from phase2_assets.compute.search import exact_search
-    from phase2_assets_tests.defs import graph_helpers as gh
+    from phase2_assets.testing import graph as gh
 
     instance = dg.DagsterInstance.ephemeral()
     _, defs = gh.build(tiny_study, tmp_path / "data")
@@ -70,7 +70,7 @@ def test_a_failed_blocking_check_stores_no_ground_truth(tmp_path, tiny_study, mo
         return scores + 0.01, ids
 
     monkeypatch.setattr(exact_search, "float_topk", off_by_a_little)
-    result = defs.resolve_job_def("embedding_job").execute_in_process(
+    result = defs.resolve_job_def("pair_job").execute_in_process(
         partition_key="tiny__tiny-bert",
         instance=instance,
         asset_selection=[key],

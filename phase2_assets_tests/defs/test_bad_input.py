@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from phase2_assets.config import StudyConfigError, load_study
-from phase2_assets_tests.conftest import write_tiny_study
-from phase2_assets_tests.defs import graph_helpers as gh
+from phase2_assets.testing import graph as gh
+from phase2_assets.testing.tiny import write_tiny_study
 
 
 def _failure_text(result) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from phase2_assets.config import load_study
 from phase2_assets.defs.build import build_definitions
-from phase2_assets.defs.groups import EXPERIMENT_TAG, GROUP_ORDER, check_placed
+from phase2_assets.defs.graph.groups import EXPERIMENT_TAG, GROUP_ORDER, check_placed
 
 # The plan's reading of every asset (STUDY.md): group in the lineage view, experiment id.
 EXPECTED = {
@@ -80,9 +80,7 @@ def test_every_check_says_what_it_guards(defs):
 
 def test_every_job_is_described(defs):
     jobs = {job.name: job for job in defs.jobs}
-    assert {"collection_job", "embedding_job", "codes_job", "adapter_job", "results_job"} <= set(
-        jobs
-    )
+    assert {"dataset_job", "pair_job", "bits_job", "adapter_job", "results_job"} <= set(jobs)
     for name, job in jobs.items():
         assert job.description, name
 
@@ -106,8 +104,8 @@ def test_each_job_runs_the_assets_of_its_partition_level(defs):
         for job in defs.jobs
     }
     assert runs == {
-        "collection_job": {"corpus", "queries", "qrels"},
-        "embedding_job": {
+        "dataset_job": {"corpus", "queries", "qrels"},
+        "pair_job": {
             "corpus_embeddings",
             "query_embeddings",
             "float_ground_truth",
@@ -117,7 +115,7 @@ def test_each_job_runs_the_assets_of_its_partition_level(defs):
             "reference_metrics",
             "embedding_geometry",
         },
-        "codes_job": {
+        "bits_job": {
             "binary_codes",
             "pq_index",
             "binary_metrics",

@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from phase2_assets.compute.methods import instrument
-from phase2_assets_tests.defs.graph_helpers import build, materialize
+from phase2_assets.testing.graph import build, materialize
 
 PAIR = "tiny__tiny-bert"
 
 ONE_PARTITION = textwrap.dedent(
     """
     import sys
-    from phase2_assets.defs.partitions import pair_bits_key
-    from phase2_assets_tests.defs.graph_helpers import build, materialize
+    from phase2_assets.defs.graph.partitions import pair_bits_key
+    from phase2_assets.testing.graph import build, materialize
 
     study, defs = build(sys.argv[1], sys.argv[2])
     result = materialize(defs, "bits", pair_bits_key(sys.argv[3], int(sys.argv[4])))

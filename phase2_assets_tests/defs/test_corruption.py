@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from phase2_assets.defs.partitions import pair_bits_key
-from phase2_assets_tests.defs.graph_helpers import build, materialize
+from phase2_assets.defs.graph.partitions import pair_bits_key
+from phase2_assets.testing.graph import build, materialize
 
 PAIR, BITS = "tiny__tiny-bert", 32
 METRICS = [dg.AssetKey("binary_metrics")]

@@ -6,8 +6,8 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from phase2_assets.compute import threads
-from phase2_assets.defs import cpu_share
-from phase2_assets.defs.cpu_share import with_cpu_share
+from phase2_assets.defs.execution import cpu_share
+from phase2_assets.defs.execution.cpu_share import with_cpu_share
 
 SEEN: dict[str, object] = {}
 

@@ -21,17 +21,14 @@ import yaml
 from dagster._config import process_config, resolve_to_config_type
 from dagster._core.instance.ref import InstanceRef
 
+from phase2_assets.cli.instance import cli_run_tags, write_local_config
 from phase2_assets.config import load_study
-from phase2_assets.defs import execution, jobs, pools
 from phase2_assets.defs.build import build_definitions
-from phase2_assets.defs.instance import (
-    HOST_TAG,
-    PID_TAG,
-    cli_run_tags,
-    release_orphaned_slots,
-    write_local_config,
-)
-from phase2_assets.defs.locations import STORAGE_ENV
+from phase2_assets.defs.execution import executors as execution
+from phase2_assets.defs.execution import pools
+from phase2_assets.defs.execution.slots import HOST_TAG, PID_TAG, release_orphaned_slots
+from phase2_assets.defs.graph import jobs
+from phase2_assets.defs.storage.locations import STORAGE_ENV
 
 CLUSTER = Path(__file__).resolve().parents[2] / "deploy" / "cluster"
 PG_ENV = {
@@ -123,7 +120,7 @@ def test_slots_of_a_killed_phase2_process_are_freed_and_its_run_failed(tmp_path)
             "daemon": {},  # launched by a daemon: left to its run monitoring
         }.items():
             run = dg.DagsterRun(
-                job_name="embedding_job",
+                job_name="pair_job",
                 run_id=str(uuid.uuid4()),
                 tags=tags,
                 status=dg.DagsterRunStatus.STARTED,

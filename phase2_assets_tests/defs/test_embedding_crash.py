@@ -22,9 +22,9 @@ import dagster as dg
 import numpy as np
 
 from phase2_assets.compute.data import resumable
-from phase2_assets.defs.io_managers import staging_path
-from phase2_assets_tests.conftest import write_tiny_study
-from phase2_assets_tests.defs.graph_helpers import build, materialize
+from phase2_assets.defs.storage.io_managers import staging_path
+from phase2_assets.testing.graph import build, materialize
+from phase2_assets.testing.tiny import write_tiny_study
 
 PAIR = "tiny__tiny-bert"
 N_DOCS, N_QUERIES = 300, 12  # the tiny collection
@@ -36,7 +36,7 @@ KILLED_RUN = textwrap.dedent(
     import sys, time
     import dagster as dg
     from phase2_assets.compute.data import resumable
-    from phase2_assets_tests.defs.graph_helpers import build
+    from phase2_assets.testing.graph import build
 
     real = resumable.encode_to
 

@@ -15,8 +15,8 @@ import pytest
 
 from phase2_assets.compute.analysis import adapter as adapter_lib
 from phase2_assets.config import plan
-from phase2_assets_tests.conftest import write_tiny_study
-from phase2_assets_tests.defs import graph_helpers as gh
+from phase2_assets.testing import graph as gh
+from phase2_assets.testing.tiny import write_tiny_study
 
 PAIRS = ("tiny__tiny-bert", "tiny2__tiny-bert")
 RESULT_TABLES = ["retrieval_metrics", "geometry", "bfi", "regression", "adapter"]

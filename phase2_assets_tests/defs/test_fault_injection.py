@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from phase2_assets_tests.conftest import write_tiny_study
-from phase2_assets_tests.defs.graph_helpers import build, materialize
+from phase2_assets.testing.graph import build, materialize
+from phase2_assets.testing.tiny import write_tiny_study
 
 PAIR, BITS = "tiny__tiny-bert", 32
 
@@ -29,8 +29,8 @@ KILLED_WRITE = textwrap.dedent(
     import io, sys, time
     import numpy as np
     from phase2_assets.compute.data import storage
-    from phase2_assets.defs.partitions import pair_bits_key
-    from phase2_assets_tests.defs.graph_helpers import build, materialize
+    from phase2_assets.defs.graph.partitions import pair_bits_key
+    from phase2_assets.testing.graph import build, materialize
 
     def half_then_hang(target, array, allow_pickle=False):
         buffer = io.BytesIO()
@@ -55,7 +55,7 @@ def _sha(path: Path) -> str:
 
 def _first_codes(tmp_path: Path, data: Path, tiny_beir, tiny_model) -> Path:
     """Materialise the codes once with the default seed: the result a fault must not touch."""
-    from phase2_assets.defs.partitions import pair_bits_key
+    from phase2_assets.defs.graph.partitions import pair_bits_key
 
     _, defs = build(write_tiny_study(tmp_path / "first.yaml", tiny_beir, tiny_model), data)
     assert materialize(defs, "dataset", "tiny").success
@@ -65,7 +65,7 @@ def _first_codes(tmp_path: Path, data: Path, tiny_beir, tiny_model) -> Path:
 
 
 def test_kill_9_mid_write_keeps_the_previous_codes_byte_for_byte(tmp_path, tiny_beir, tiny_model):
-    from phase2_assets.defs.partitions import pair_bits_key
+    from phase2_assets.defs.graph.partitions import pair_bits_key
 
     data = tmp_path / "data"
     codes = _first_codes(tmp_path, data, tiny_beir, tiny_model)
@@ -114,7 +114,7 @@ def test_a_full_disk_fails_the_run_with_a_clear_error_and_keeps_the_previous_cod
     import errno
 
     from phase2_assets.compute.data import storage
-    from phase2_assets.defs.partitions import pair_bits_key
+    from phase2_assets.defs.graph.partitions import pair_bits_key
 
     data = tmp_path / "data"
     codes = _first_codes(tmp_path, data, tiny_beir, tiny_model)

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from phase2_assets.cli import main
-from phase2_assets.defs import gates
-from phase2_assets_tests.conftest import write_tiny_study
-from phase2_assets_tests.defs import graph_helpers as gh
+from phase2_assets.defs.storage import gates
+from phase2_assets.testing import graph as gh
+from phase2_assets.testing.tiny import write_tiny_study
 
 
 def two_tier_study(path, beir, model):

@@ -8,12 +8,12 @@ import pytest
 
 from phase2_assets.compute.methods import METHODS, instrument
 from phase2_assets.config import plan
-from phase2_assets_tests.defs import graph_helpers as gh
+from phase2_assets.testing import graph as gh
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, tiny_beir, tiny_model):
-    from phase2_assets_tests.conftest import write_tiny_study
+    from phase2_assets.testing.tiny import write_tiny_study
 
     root = tmp_path_factory.mktemp("graph")
     study_path = write_tiny_study(root / "tiny.yaml", tiny_beir, tiny_model)
@@ -75,7 +75,7 @@ def test_stored_arrays_are_plain_npy(tiny_run):
 
 
 def test_methods_extra_limits_the_methods_beyond_the_plan(tmp_path, tiny_beir, tiny_model):
-    from phase2_assets_tests.conftest import write_tiny_study
+    from phase2_assets.testing.tiny import write_tiny_study
 
     path = write_tiny_study(tmp_path / "t.yaml", tiny_beir, tiny_model, methods={"extra": ["itq"]})
     _, defs = gh.build(path, tmp_path / "data")
@@ -94,7 +94,7 @@ def test_a_method_not_stored_is_built_and_scored_where_it_is_evaluated(
     tmp_path, tiny_beir, tiny_model
 ):
     """methods.store decides which indexes are assets; the rows are the same either way."""
-    from phase2_assets_tests.conftest import write_tiny_study
+    from phase2_assets.testing.tiny import write_tiny_study
 
     rows = {}
     for store in (["binary", "pq", "int8"], ["binary", "pq"]):
@@ -120,7 +120,7 @@ def test_a_method_not_stored_is_built_and_scored_where_it_is_evaluated(
 
 def test_methods_store_refuses_a_method_that_cannot_be_stored(tmp_path, tiny_beir, tiny_model):
     from phase2_assets.config import StudyConfigError, load_study
-    from phase2_assets_tests.conftest import write_tiny_study
+    from phase2_assets.testing.tiny import write_tiny_study
 
     for store, message in (
         (["binary", "itq"], r"methods.store: 'itq' cannot be stored"),
@@ -134,7 +134,7 @@ def test_methods_store_refuses_a_method_that_cannot_be_stored(tmp_path, tiny_bei
 
 
 def test_methods_extra_with_an_unknown_name_is_refused(tmp_path, tiny_beir, tiny_model):
-    from phase2_assets_tests.conftest import write_tiny_study
+    from phase2_assets.testing.tiny import write_tiny_study
 
     path = write_tiny_study(tmp_path / "t.yaml", tiny_beir, tiny_model, methods={"extra": ["lsh"]})
     with pytest.raises(ValueError, match=r"methods.extra names unknown methods \['lsh'\]"):
@@ -144,7 +144,7 @@ def test_methods_extra_with_an_unknown_name_is_refused(tmp_path, tiny_beir, tiny
 def test_a_tiny_corpus_runs_every_method_and_names_what_it_skipped(tmp_path, tiny_model):
     """50 passages: too few for PQ's and OPQ's 256 centroids. The whole plan still succeeds;
     those rows are skipped with the reason, in the log and in the planned-rows check."""
-    from phase2_assets_tests.conftest import write_tiny_beir, write_tiny_study
+    from phase2_assets.testing.tiny import write_tiny_beir, write_tiny_study
 
     beir = write_tiny_beir(tmp_path / "beir" / "tiny", n_docs=50)
     path = write_tiny_study(tmp_path / "t.yaml", beir, tiny_model)

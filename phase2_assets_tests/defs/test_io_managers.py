@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from phase2_assets.defs.io_managers import StudyStorage
+from phase2_assets.defs.storage.io_managers import StudyStorage
 
 
 def test_a_table_that_replaces_a_longer_one_says_so(tmp_path):

@@ -18,15 +18,20 @@ import polars as pl
 import pytest
 from upath import UPath
 
-from phase2_assets.defs import gates
-from phase2_assets.defs.io_managers import NpyStore, StagedArray, io_manager_resources, staging_path
-from phase2_assets.defs.locations import (
+from phase2_assets.defs.storage import gates
+from phase2_assets.defs.storage.io_managers import (
+    NpyStore,
+    StagedArray,
+    io_manager_resources,
+    staging_path,
+)
+from phase2_assets.defs.storage.locations import (
     ALLOW_MEMORY_ENV,
     STORAGE_ENV,
     StorageURLError,
     storage_root,
 )
-from phase2_assets_tests.defs import graph_helpers as gh
+from phase2_assets.testing import graph as gh
 
 PAIR = "tiny__bert"
 PAIRS = dg.StaticPartitionsDefinition([PAIR])
@@ -233,7 +238,7 @@ def test_a_storage_url_that_would_lose_the_study_is_refused_naming_the_variable(
 
 def _without_package(monkeypatch, package: str):
     """Make fsspec's file system class for a protocol fail as it does without its package."""
-    from phase2_assets.defs import locations
+    from phase2_assets.defs.storage import locations
 
     real = locations.fsspec.get_filesystem_class
 

@@ -10,7 +10,7 @@ import pytest
 from phase2_assets.cli import main
 from phase2_assets.config import load_study
 from phase2_assets.config.plan import partition_keys
-from phase2_assets.defs.partitions import split_pair_bits
+from phase2_assets.defs.graph.partitions import split_pair_bits
 
 
 def test_each_tier_is_its_own_partition_set():
@@ -72,8 +72,8 @@ def test_a_tier_whose_bits_and_pq_sizes_differ_runs_every_partition_it_plans(
     import polars as pl
 
     from phase2_assets.config import plan
-    from phase2_assets_tests.conftest import write_tiny_study
-    from phase2_assets_tests.defs import graph_helpers as gh
+    from phase2_assets.testing import graph as gh
+    from phase2_assets.testing.tiny import write_tiny_study
 
     path = write_tiny_study(
         tmp_path / "t.yaml", tiny_beir, tiny_model, tiers={"tier1": _tier(bits, pq_bytes)}
@@ -109,8 +109,8 @@ def test_a_bits_partition_no_tier_plans_is_skipped_with_its_checks(tmp_path, tin
     import polars as pl
 
     from phase2_assets.config import plan
-    from phase2_assets_tests.conftest import write_tiny_study
-    from phase2_assets_tests.defs import graph_helpers as gh
+    from phase2_assets.testing import graph as gh
+    from phase2_assets.testing.tiny import write_tiny_study
 
     models = {
         "tiny-bert": {"name": "tests/tiny-bert", "path": str(tiny_model), "dim": 32},

@@ -12,9 +12,9 @@ import pytest
 
 from phase2_assets.compute.data import storage
 from phase2_assets.config import StudyConfigError, load_study
-from phase2_assets.defs import jobs
-from phase2_assets_tests.conftest import write_tiny_study
-from phase2_assets_tests.defs import graph_helpers as gh
+from phase2_assets.defs.graph import jobs
+from phase2_assets.testing import graph as gh
+from phase2_assets.testing.tiny import write_tiny_study
 
 PAIR = "tiny__vectors"
 DIM = 32

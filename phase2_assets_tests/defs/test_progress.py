@@ -7,8 +7,8 @@ import re
 
 import dagster as dg
 
-from phase2_assets.defs.progress import log_progress, terminal_bar
-from phase2_assets_tests.defs import graph_helpers as gh
+from phase2_assets.defs.steps.progress import log_progress, terminal_bar
+from phase2_assets.testing import graph as gh
 
 
 class _Log:
@@ -78,7 +78,7 @@ def test_the_terminal_bar_shows_rate_and_time_left_and_nothing_without_a_termina
 
 
 def test_the_bar_is_drawn_only_when_someone_is_watching(monkeypatch):
-    from phase2_assets.defs import progress
+    from phase2_assets.defs.steps import progress
 
     monkeypatch.setenv(progress.PROGRESS_BAR_ENV, "0")
     assert progress._terminal() is None

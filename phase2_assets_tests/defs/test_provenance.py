@@ -6,7 +6,7 @@ import platform
 from importlib import metadata
 
 from phase2_assets.config import load_study
-from phase2_assets.defs.provenance import outcome_metadata, provenance
+from phase2_assets.defs.steps.provenance import outcome_metadata, provenance
 
 
 def test_library_versions_are_one_line_with_every_library():

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from phase2_assets.compute.report import images
-from phase2_assets.defs.results_io import PLOTLY_JS, attach_figures, figures_dir
+from phase2_assets.defs.steps.study_tables import PLOTLY_JS, attach_figures, figures_dir
 
 
 def _figs() -> dict[str, go.Figure]:

@@ -11,7 +11,7 @@ import json
 import polars as pl
 import pytest
 
-from phase2_assets_tests.defs import graph_helpers as gh
+from phase2_assets.testing import graph as gh
 
 REASON = "k-means needs at least 256 training vectors"
 
@@ -19,7 +19,7 @@ REASON = "k-means needs at least 256 training vectors"
 @pytest.fixture(scope="module")
 def small_study(tmp_path_factory, tiny_model):
     """The tiny study on 100 passages, every level materialised as ``phase2 run`` does."""
-    from phase2_assets_tests.conftest import write_tiny_beir, write_tiny_study
+    from phase2_assets.testing.tiny import write_tiny_beir, write_tiny_study
 
     root = tmp_path_factory.mktemp("skipped")
     beir = write_tiny_beir(root / "beir" / "tiny", n_docs=100)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from phase2_assets.defs import gates
-from phase2_assets.defs.tiers import tier_plan
-from phase2_assets_tests.conftest import write_tiny_study
-from phase2_assets_tests.defs import graph_helpers as gh
+from phase2_assets.defs.graph.sensors import tier_plan
+from phase2_assets.defs.storage import gates
+from phase2_assets.testing import graph as gh
+from phase2_assets.testing.tiny import write_tiny_study
 
 PAIR = "tiny__tiny-bert"
 
@@ -26,21 +26,21 @@ def _evaluate(defs, name: str, instance):
 def test_the_tier_sensor_walks_its_levels_then_stops(tmp_path, tiny_beir, tiny_model):
     study, defs = gh.build(write_tiny_study(tmp_path / "s.yaml", tiny_beir, tiny_model), tmp_path)
     instance, data = dg.DagsterInstance.ephemeral(), str(tmp_path)
-    assert {s.name for s in defs.sensors} == {"tier1", "tier3"}
+    assert {s.name for s in defs.sensors} == {"tier1", "tier3", "release_dead_runs_slots"}
+    sweep = _evaluate(defs, "release_dead_runs_slots", instance)  # on by default, launches nothing
+    assert not sweep.run_requests and sweep.skip_message == "no dead run holds a slot"
 
     tick = _evaluate(defs, "tier1", instance)  # through Dagster, as the daemon runs it
-    assert [(r.job_name, r.partition_key) for r in tick.run_requests] == [
-        ("collection_job", "tiny")
-    ]
+    assert [(r.job_name, r.partition_key) for r in tick.run_requests] == [("dataset_job", "tiny")]
     request = tick.run_requests[0]
     assert request.tags["phase2/tier"] == "tier1" and study.config_hash() in request.run_key
     assert "embeddings" in tier_plan(study, instance, data, "tier3").skip_message
 
     assert gh.materialize(defs, "dataset", "tiny", instance).success
-    assert _keys(tier_plan(study, instance, data, "tier1")) == [("embedding_job", PAIR)]
+    assert _keys(tier_plan(study, instance, data, "tier1")) == [("pair_job", PAIR)]
     assert gh.materialize(defs, "pair", PAIR, instance).success
     bits = _keys(tier_plan(study, instance, data, "tier1"))
-    assert bits == [("codes_job", f"{b}|{PAIR}") for b in (8, 16, 32, 64)]
+    assert bits == [("bits_job", f"{b}|{PAIR}") for b in (8, 16, 32, 64)]
     assert _keys(tier_plan(study, instance, data, "tier3")) == [("adapter_job", PAIR)]
     for _, key in bits:
         assert gh.materialize(defs, "bits", key, instance).success
@@ -56,13 +56,13 @@ def test_the_tier_sensor_walks_its_levels_then_stops(tmp_path, tiny_beir, tiny_m
 
     instance.add_run(
         DagsterRun(
-            job_name="collection_job",
+            job_name="dataset_job",
             run_id=str(uuid.uuid4()),
             status=dg.DagsterRunStatus.FAILURE,
             tags={"dagster/partition": "tiny"},
         )
     )
-    assert _keys(tier_plan(study, instance, data, "tier1")) == [("collection_job", "tiny")]
+    assert _keys(tier_plan(study, instance, data, "tier1")) == [("dataset_job", "tiny")]
 
 
 def test_an_expansion_tier_waits_for_f1_f2_and_stops_when_one_fired(
@@ -84,7 +84,7 @@ def test_an_expansion_tier_waits_for_f1_f2_and_stops_when_one_fired(
         return {"name": name, "rule": "r", "numbers": {}, "evaluated": True, "fired": fired}
 
     gates.write_gates(data, [switch("F1", False), switch("F2", False)])
-    assert _keys(tier_plan(study, instance, data, "tier2")) == [("collection_job", "tiny")]
+    assert _keys(tier_plan(study, instance, data, "tier2")) == [("dataset_job", "tiny")]
     gates.write_gates(data, [switch("F1", True), switch("F2", False)])
     assert tier_plan(study, instance, data, "tier2").skip_message == (
         "Blocked by kill-switch F1: tier2 is stopped. F1: r ({})"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from phase2_assets_tests.dagster_dev import dagster_dev, dagster_env, demo_named_study
+from phase2_assets.testing.dagster_dev import dagster_dev, dagster_env, demo_named_study
 
 DATASET, PAIR = "scifact", "scifact__minilm"  # the demo's keys, on the tiny data
 
@@ -77,8 +77,8 @@ def test_lineage_launch_and_check_results_in_a_real_browser(webserver, tmp_path)
         page.screenshot(path=shots / "lineage_groups.png")
 
         # Launch one dataset partition, then one (dataset, model) partition.
-        assert webserver.wait(webserver.launch("collection_job", DATASET)) == "SUCCESS"
-        assert webserver.wait(webserver.launch("embedding_job", PAIR)) == "SUCCESS"
+        assert webserver.wait(webserver.launch("dataset_job", DATASET)) == "SUCCESS"
+        assert webserver.wait(webserver.launch("pair_job", PAIR)) == "SUCCESS"
 
         # The embeddings' lineage: upstream data, downstream search and analysis, by group.
         page.goto(f"{webserver.url}/assets/corpus_embeddings?view=lineage")
@@ -142,7 +142,7 @@ def test_phase2_runs_show_on_the_job_pages_and_the_timeline(after_phase2, tmp_pa
     from playwright.sync_api import expect, sync_playwright
 
     runs = after_phase2.runs()
-    codes_runs = [r for r in runs if r["job"] == "codes_job"]
+    codes_runs = [r for r in runs if r["job"] == "bits_job"]
     assert len(codes_runs) == 2 and all(r["status"] == "SUCCESS" for r in runs)
     shots = Path(os.environ.get("PHASE2_TEST_ARTIFACTS") or tmp_path) / "ui"
     shots.mkdir(parents=True, exist_ok=True)
@@ -150,15 +150,15 @@ def test_phase2_runs_show_on_the_job_pages_and_the_timeline(after_phase2, tmp_pa
         browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
-        page.goto(f"{after_phase2.url}/locations/__repository__@phase2_assets/jobs/codes_job/runs")
+        page.goto(f"{after_phase2.url}/locations/__repository__@phase2_assets/jobs/bits_job/runs")
         _dismiss_welcome(page)
         for run in codes_runs:  # the job's Runs tab lists the runs phase2 made
             expect(page.get_by_text(run["id"][:8]).first).to_be_visible()
         page.screenshot(path=shots / "job_runs.png", full_page=True)
         page.goto(f"{after_phase2.url}/overview/activity/timeline")
-        for job in ("collection_job", "embedding_job", "codes_job", "results_job"):
+        for job in ("dataset_job", "pair_job", "bits_job", "results_job"):
             expect(page.get_by_text(job, exact=True).first).to_be_visible()
-        # The code location's row counts every run phase2 made; codes_job's bar holds its two.
+        # The code location's row counts every run phase2 made; bits_job's bar holds its two.
         expect(page.get_by_text(str(len(runs)), exact=True).first).to_be_visible()
         expect(page.get_by_text(str(len(codes_runs)), exact=True).first).to_be_visible()
         page.wait_for_timeout(1000)
@@ -168,7 +168,7 @@ def test_phase2_runs_show_on_the_job_pages_and_the_timeline(after_phase2, tmp_pa
         # green Succeeded; the asset's summary counts each state.
         import json
 
-        from phase2_assets.defs import gates
+        from phase2_assets.defs.storage import gates
 
         gate = gates.gate_path(Path(os.environ["PHASE2_DATA_DIR"]))
         states = {s["name"]: s["state"] for s in json.loads(gate.read_text())["switches"]}

@@ -1,7 +1,8 @@
 """The instrument: seeded Gaussian random projection + sign, bit-packed, with exact Hamming top-k.
 
-Frozen by golden tests (`phase2_assets_tests/compute/golden/`): any change to the bytes produced
-here must fail those tests and bump INSTRUMENT_VERSION, which every code asset records.
+Frozen by the golden codes in the instrument's tests (`compute/methods/test_instrument.py`): any
+change to the bytes produced here must fail those tests and bump INSTRUMENT_VERSION, which every
+code asset records.
 
 Layout, so a reader can re-implement it bit for bit:
 - RNG: ``numpy.random.Generator(numpy.random.PCG64(seed))``; ``standard_normal((bits, dim))`` in

@@ -8,13 +8,18 @@ from phase2_assets.compute.analysis import geometry
 from phase2_assets.compute.analysis import regression as regression_lib
 from phase2_assets.compute.report import figures, page
 from phase2_assets.config import Study, split_pair
-from phase2_assets.defs.cpu_share import with_cpu_share
-from phase2_assets.defs.groups import ANALYSIS, in_plan
-from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
-from phase2_assets.defs.provenance import outcome_metadata, provenance
-from phase2_assets.defs.resources import StudyRuntime
-from phase2_assets.defs.results_io import all_partitions, attach_figures, frames, table_metadata
-from phase2_assets.defs.settings import bfi_formula
+from phase2_assets.defs.execution.cpu_share import with_cpu_share
+from phase2_assets.defs.graph.groups import ANALYSIS, in_plan
+from phase2_assets.defs.graph.partitions import StudyPartitions, split_pair_bits
+from phase2_assets.defs.steps.provenance import outcome_metadata, provenance
+from phase2_assets.defs.steps.runtime import StudyRuntime
+from phase2_assets.defs.steps.settings import bfi_formula
+from phase2_assets.defs.steps.study_tables import (
+    all_partitions,
+    attach_figures,
+    frames,
+    table_metadata,
+)
 
 BFI_COLUMNS = {
     "dataset": "BEIR collection",

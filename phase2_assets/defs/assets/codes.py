@@ -13,14 +13,14 @@ import numpy as np
 from phase2_assets.compute.data import storage
 from phase2_assets.compute.methods import METHODS, Check, Method
 from phase2_assets.config import Study
-from phase2_assets.defs.atomic_steps import all_or_nothing
-from phase2_assets.defs.cpu_share import with_cpu_share
-from phase2_assets.defs.groups import CORE, in_plan
-from phase2_assets.defs.partitions import StudyPartitions, partitioned_check, split_pair_bits
-from phase2_assets.defs.pools import MEMORY_HEAVY
-from phase2_assets.defs.progress import with_progress
-from phase2_assets.defs.provenance import check_metadata, provenance
-from phase2_assets.defs.settings import plan_of, settings_of
+from phase2_assets.defs.execution.cpu_share import with_cpu_share
+from phase2_assets.defs.execution.pools import MEMORY_HEAVY
+from phase2_assets.defs.graph.groups import CORE, in_plan
+from phase2_assets.defs.graph.partitions import StudyPartitions, partitioned_check, split_pair_bits
+from phase2_assets.defs.steps.all_or_nothing import all_or_nothing
+from phase2_assets.defs.steps.progress import with_progress
+from phase2_assets.defs.steps.provenance import check_metadata, provenance
+from phase2_assets.defs.steps.settings import plan_of, settings_of
 
 FORMATS = {"npy": ("npy_io_manager", "numpy"), "faiss": ("faiss_io_manager", "faiss")}
 

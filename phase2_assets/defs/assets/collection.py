@@ -6,12 +6,12 @@ import dagster as dg
 
 from phase2_assets.compute.data import beir
 from phase2_assets.config import Study
-from phase2_assets.defs.atomic_steps import all_or_nothing
-from phase2_assets.defs.cpu_share import with_cpu_share
-from phase2_assets.defs.groups import CORE, in_plan
-from phase2_assets.defs.partitions import StudyPartitions
-from phase2_assets.defs.provenance import provenance
-from phase2_assets.defs.resources import StudyRuntime
+from phase2_assets.defs.execution.cpu_share import with_cpu_share
+from phase2_assets.defs.graph.groups import CORE, in_plan
+from phase2_assets.defs.graph.partitions import StudyPartitions
+from phase2_assets.defs.steps.all_or_nothing import all_or_nothing
+from phase2_assets.defs.steps.provenance import provenance
+from phase2_assets.defs.steps.runtime import StudyRuntime
 
 
 def read_collection(context, study: Study, runtime: StudyRuntime):

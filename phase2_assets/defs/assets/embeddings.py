@@ -10,15 +10,15 @@ import numpy as np
 from phase2_assets.compute.analysis import sanity
 from phase2_assets.compute.data import beir, encoders, resumable, storage, vectors
 from phase2_assets.config import Study, split_pair
-from phase2_assets.defs.atomic_steps import all_or_nothing
-from phase2_assets.defs.cpu_share import with_cpu_share
-from phase2_assets.defs.gates import assert_expansion_open
-from phase2_assets.defs.groups import CORE, in_plan
-from phase2_assets.defs.io_managers import StagedArray, staging_path
-from phase2_assets.defs.partitions import StudyPartitions, partitioned_check
-from phase2_assets.defs.progress import both, log_progress, terminal_bar
-from phase2_assets.defs.provenance import check_metadata, provenance
-from phase2_assets.defs.resources import StudyRuntime
+from phase2_assets.defs.execution.cpu_share import with_cpu_share
+from phase2_assets.defs.graph.groups import CORE, in_plan
+from phase2_assets.defs.graph.partitions import StudyPartitions, partitioned_check
+from phase2_assets.defs.steps.all_or_nothing import all_or_nothing
+from phase2_assets.defs.steps.progress import both, log_progress, terminal_bar
+from phase2_assets.defs.steps.provenance import check_metadata, provenance
+from phase2_assets.defs.steps.runtime import StudyRuntime
+from phase2_assets.defs.storage.gates import assert_expansion_open
+from phase2_assets.defs.storage.io_managers import StagedArray, staging_path
 
 NORM_CHECK = (
     "Every vector is finite and has L2 norm 1 within the configured tolerance. Cosine similarity "

@@ -17,15 +17,15 @@ from phase2_assets.compute.report import memo, page
 from phase2_assets.compute.report.ledger import DeviceRecord, ledger, over_budget
 from phase2_assets.compute.search import evaluation
 from phase2_assets.config import Study, split_pair
-from phase2_assets.defs import gates
-from phase2_assets.defs.cpu_share import with_cpu_share
-from phase2_assets.defs.groups import EXPLORATORY, REPORT, in_plan
-from phase2_assets.defs.partitions import StudyPartitions
-from phase2_assets.defs.pools import EMBEDDING
-from phase2_assets.defs.provenance import provenance
-from phase2_assets.defs.resources import StudyRuntime
-from phase2_assets.defs.results_io import all_partitions, frames
-from phase2_assets.defs.settings import bfi_formula, settings_of
+from phase2_assets.defs.execution.cpu_share import with_cpu_share
+from phase2_assets.defs.execution.pools import EMBEDDING
+from phase2_assets.defs.graph.groups import EXPLORATORY, REPORT, in_plan
+from phase2_assets.defs.graph.partitions import StudyPartitions
+from phase2_assets.defs.steps.provenance import provenance
+from phase2_assets.defs.steps.runtime import StudyRuntime
+from phase2_assets.defs.steps.settings import bfi_formula, settings_of
+from phase2_assets.defs.steps.study_tables import all_partitions, frames
+from phase2_assets.defs.storage import gates
 
 LEDGER = {  # which asset's device seconds count against which budget
     "corpus_embeddings": "E1",

@@ -9,13 +9,13 @@ import polars as pl
 from phase2_assets.compute.analysis import sanity
 from phase2_assets.compute.search import evaluation, exact_search
 from phase2_assets.config import Study
-from phase2_assets.defs.atomic_steps import all_or_nothing
-from phase2_assets.defs.cpu_share import with_cpu_share
-from phase2_assets.defs.groups import CORE, in_plan
-from phase2_assets.defs.partitions import StudyPartitions, partitioned_check
-from phase2_assets.defs.pools import MEMORY_HEAVY
-from phase2_assets.defs.progress import log_progress
-from phase2_assets.defs.provenance import check_metadata, provenance
+from phase2_assets.defs.execution.cpu_share import with_cpu_share
+from phase2_assets.defs.execution.pools import MEMORY_HEAVY
+from phase2_assets.defs.graph.groups import CORE, in_plan
+from phase2_assets.defs.graph.partitions import StudyPartitions, partitioned_check
+from phase2_assets.defs.steps.all_or_nothing import all_or_nothing
+from phase2_assets.defs.steps.progress import log_progress
+from phase2_assets.defs.steps.provenance import check_metadata, provenance
 
 
 def exact_top_k(context, study: Study, corpus_embeddings, query_embeddings):

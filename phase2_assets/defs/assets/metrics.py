@@ -13,23 +13,23 @@ import polars as pl
 from phase2_assets.compute.methods import METHODS, Built, Method, methods_for
 from phase2_assets.compute.search import evaluation
 from phase2_assets.config import Study, plan, split_pair
-from phase2_assets.defs import study_stamp
 from phase2_assets.defs.assets.codes import check_result, check_spec, partition_of, stored_methods
-from phase2_assets.defs.cpu_share import with_cpu_share
-from phase2_assets.defs.groups import CORE, in_plan
-from phase2_assets.defs.partitions import StudyPartitions, split_pair_bits
-from phase2_assets.defs.pools import MEMORY_HEAVY
-from phase2_assets.defs.progress import with_progress
-from phase2_assets.defs.provenance import provenance
-from phase2_assets.defs.resources import StudyRuntime
-from phase2_assets.defs.results_io import (
+from phase2_assets.defs.execution.cpu_share import with_cpu_share
+from phase2_assets.defs.execution.pools import MEMORY_HEAVY
+from phase2_assets.defs.graph.groups import CORE, in_plan
+from phase2_assets.defs.graph.partitions import StudyPartitions, split_pair_bits
+from phase2_assets.defs.steps.progress import with_progress
+from phase2_assets.defs.steps.provenance import provenance
+from phase2_assets.defs.steps.runtime import StudyRuntime
+from phase2_assets.defs.steps.settings import plan_of, settings_of
+from phase2_assets.defs.steps.study_tables import (
     all_partitions,
     frames,
     side_table_path,
     table_metadata,
     write_side_table,
 )
-from phase2_assets.defs.settings import plan_of, settings_of
+from phase2_assets.defs.storage import study_stamp
 
 # What the UI's results tables show, and what each column is.
 RESULT_COLUMNS_SHOWN = {

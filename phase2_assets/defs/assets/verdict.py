@@ -9,12 +9,12 @@ from phase2_assets.compute.analysis import decisions, switches
 from phase2_assets.compute.report import figures, page, sections
 from phase2_assets.config import Study, plan, split_pair
 from phase2_assets.defs.assets.metrics import skipped_table
-from phase2_assets.defs.atomic_steps import all_or_nothing
-from phase2_assets.defs.cpu_share import with_cpu_share
-from phase2_assets.defs.groups import REPORT, in_plan
-from phase2_assets.defs.provenance import outcome_metadata, provenance
-from phase2_assets.defs.resources import StudyRuntime
-from phase2_assets.defs.results_io import attach_figures, optional_table
+from phase2_assets.defs.execution.cpu_share import with_cpu_share
+from phase2_assets.defs.graph.groups import REPORT, in_plan
+from phase2_assets.defs.steps.all_or_nothing import all_or_nothing
+from phase2_assets.defs.steps.provenance import outcome_metadata, provenance
+from phase2_assets.defs.steps.runtime import StudyRuntime
+from phase2_assets.defs.steps.study_tables import attach_figures, optional_table
 
 RESULTS = {
     "retrieval_metrics": dg.AssetIn(key=["results", "retrieval_metrics"]),

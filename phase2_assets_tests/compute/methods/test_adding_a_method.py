@@ -53,8 +53,8 @@ def test_a_dropped_in_module_is_registered_and_works(dropped_in):
 def test_its_rows_reach_the_results_table_of_the_next_run(
     dropped_in, tmp_path, tiny_beir, tiny_model
 ):
-    from phase2_assets_tests.conftest import write_tiny_study
-    from phase2_assets_tests.defs import graph_helpers as gh
+    from phase2_assets.testing import graph as gh
+    from phase2_assets.testing.tiny import write_tiny_study
 
     path = write_tiny_study(
         tmp_path / "s.yaml",

@@ -15,7 +15,7 @@ from upath import UPath
 from phase2_assets.compute.report.images import render_png
 from phase2_assets.compute.report.numbers import significant
 from phase2_assets.compute.report.page import standalone_figure
-from phase2_assets.defs.locations import storage_root, write_bytes, write_text
+from phase2_assets.defs.storage.locations import storage_root, write_bytes, write_text
 
 
 def all_partitions() -> dg.AssetIn:

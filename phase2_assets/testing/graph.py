@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from phase2_assets.cli import runs
 from phase2_assets.config import load_study, plan
-from phase2_assets.defs import jobs, runs
 from phase2_assets.defs.build import build_definitions
-from phase2_assets.defs.gates import read_gates
+from phase2_assets.defs.graph import jobs
+from phase2_assets.defs.storage.gates import read_gates
 
 # The level jobs, and a few narrower selections of the results job for the gate tests.
 SELECTIONS = {

@@ -1,7 +1,7 @@
 """How the graph is cut into runs, and where the steps of a run execute.
 
 Backfill policy: one partition per run, at every partitioned level (dataset, pair, pair x bits).
-A run of a level's job already does all of that partition's work (``codes_job`` builds and scores
+A run of a level's job already does all of that partition's work (``bits_job`` builds and scores
 every method at one bit length), so the overhead that remains is one run per partition. Batching
 several bit lengths into one run would need what this graph cannot give in Dagster 1.13: the
 file-per-partition IO managers (``UPathIOManager``) refuse an output that spans partitions;
@@ -10,12 +10,12 @@ only do for all of its partitions at once; and the blocking checks are evaluated
 (partitioned asset checks are a preview feature).
 
 Run layout: per-run overhead is kept small relative to the work by where steps run. The
-``embedding_job`` (model on the device, memory-heavy ground truth and int8) gives each step its
+``pair_job`` (model on the device, memory-heavy ground truth and int8) gives each step its
 own process, or its own pod on Kubernetes, sized by pool. The other jobs run every step in the
 run's own process: their steps take seconds on small datasets, and a process per step first loads
 the code location, 2 to 4 s on 2 cores (a pod per step, far more).
 
-Executor: ``$PHASE2_EXECUTOR`` picks the step executor of ``embedding_job`` and of ad-hoc asset
+Executor: ``$PHASE2_EXECUTOR`` picks the step executor of ``pair_job`` and of ad-hoc asset
 runs: ``multiprocess`` (default; at most ``$PHASE2_MAX_CONCURRENT`` steps at once, default one per
 CPU), ``in_process``, or ``k8s`` (``dagster_k8s.k8s_job_executor``: one pod per step; needs the
 ``cluster`` extra). The cluster library is imported only when asked for.
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import dagster as dg
 
-from phase2_assets.defs import pools
+from phase2_assets.defs.execution import pools
 
 EXECUTOR_ENV = "PHASE2_EXECUTOR"
 MAX_CONCURRENT_ENV = "PHASE2_MAX_CONCURRENT"

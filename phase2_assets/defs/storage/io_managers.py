@@ -29,7 +29,8 @@ import polars as pl
 from upath import UPath
 
 from phase2_assets.compute.data import storage
-from phase2_assets.defs.locations import is_local, local_path
+from phase2_assets.defs.execution import slots
+from phase2_assets.defs.storage.locations import is_local, local_path
 
 
 @dataclass(frozen=True)
@@ -370,6 +371,10 @@ class StudyStorage(dg.ConfigurableIOManagerFactory):
     cache_dir: str | None = None
 
     def create_io_manager(self, context) -> dg.UPathIOManager:
+        # Every step initialises its IO managers before an in-process run claims a pool slot,
+        # so a run launched outside the daemon and ``phase2`` (``dagster asset materialize``)
+        # frees the slots of dead local runs here first instead of waiting on them forever.
+        slots.sweep_once(context.instance, context.run.run_id if context.run else None)
         if self.format not in _STORES:
             raise ValueError(f"unknown storage format {self.format!r}; one of {sorted(_STORES)}")
         return _STORES[self.format](UPath(self.base_dir), self.cache_dir)

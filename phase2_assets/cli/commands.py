@@ -14,7 +14,8 @@ def _instance(data_dir: Path):
     """$DAGSTER_HOME (default data/dagster_home), with the local dagster.yaml if it has none."""
     from dagster import DagsterInstance
 
-    from phase2_assets.defs.instance import release_orphaned_slots, write_local_config
+    from phase2_assets.cli.instance import write_local_config
+    from phase2_assets.defs.execution.slots import release_orphaned_slots
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(data_dir / "dagster_home")))
     write_local_config(home)
@@ -31,12 +32,12 @@ _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 def _execute(runner, request, counter: list[int]) -> bool:
     """Run one request (a run of the code location, executed here); whether it succeeded."""
-    from phase2_assets.defs import runs
-    from phase2_assets.defs.cpu_share import RUNS_AT_ONCE_TAG
-    from phase2_assets.defs.instance import cli_run_tags
+    from phase2_assets.cli.instance import cli_run_tags
+    from phase2_assets.defs.execution.cpu_share import RUNS_AT_ONCE_TAG
+    from phase2_assets.defs.graph.requests import label_of
 
     counter[0] += 1
-    label = runs.label_of(request)
+    label = label_of(request)
     print(f"[{counter[0]}] {label} ...", flush=True)
     t0 = time.perf_counter()
     run = runner.execute(request, run_config=_QUIET, tags={**cli_run_tags(), RUNS_AT_ONCE_TAG: "1"})
@@ -53,7 +54,7 @@ def run_study(config: str | None, data_dir: str | None = None, *, report_only: b
 
     Follows the study's plan (``config/plan.py``) tier by tier, as the tier sensors do: the core
     tier, the expansion tiers unless F1/F2 fired, then X3 and every study-wide table. Each step
-    is a run of the code location (``defs/runs.LocationRuns``), as `dagster job launch` makes it,
+    is a run of the code location (``cli/runs.LocationRuns``), as `dagster job launch` makes it,
     executed in this process. Everything runs again on every invocation: "done" is what this
     invocation ran. The first failed run stops it, since later levels would read what that run
     did not write.
@@ -62,11 +63,13 @@ def run_study(config: str | None, data_dir: str | None = None, *, report_only: b
     (``defs/study_stamp``), else $PHASE2_STUDY, else the full plan. A folder that holds another
     study is refused, naming both, before anything runs.
     """
+    from phase2_assets.cli import runs
     from phase2_assets.config import load_study, plan
-    from phase2_assets.defs import gates, runs, study_stamp
     from phase2_assets.defs.build import default_data_dir
-    from phase2_assets.defs.execution import EXECUTOR_ENV
-    from phase2_assets.defs.progress import PROGRESS_BAR_ENV
+    from phase2_assets.defs.execution.executors import EXECUTOR_ENV
+    from phase2_assets.defs.graph.requests import label_of
+    from phase2_assets.defs.steps.progress import PROGRESS_BAR_ENV
+    from phase2_assets.defs.storage import gates, study_stamp
 
     data = Path(data_dir or default_data_dir()).resolve()
     try:
@@ -103,7 +106,7 @@ def run_study(config: str | None, data_dir: str | None = None, *, report_only: b
             failed = plan.follow(study, lambda: gates.read_gates(data), execute, say=print)
     if failed:
         print(
-            f"phase2: stopped at {runs.label_of(failed[0])}, which failed (its run log is in "
+            f"phase2: stopped at {label_of(failed[0])}, which failed (its run log is in "
             "`dagster dev`); later levels would read what it did not write",
             file=sys.stderr,
         )
@@ -114,7 +117,7 @@ def run_study(config: str | None, data_dir: str | None = None, *, report_only: b
 
 
 def _print_summary(data: Path) -> None:
-    from phase2_assets.defs.locations import storage_root
+    from phase2_assets.defs.storage.locations import storage_root
 
     results = storage_root(data) / "results"  # the data folder, or $PHASE2_STORAGE_URL
     table = results / "retrieval_metrics.parquet"

@@ -18,8 +18,8 @@ from __future__ import annotations
 import dagster as dg
 
 from phase2_assets.config import Study, plan
-from phase2_assets.defs import gates
-from phase2_assets.defs.runs import done_in_instance, run_requests
+from phase2_assets.defs.graph.requests import done_in_instance, run_requests
+from phase2_assets.defs.storage import gates
 
 SENSOR_INTERVAL_SECONDS = 30
 

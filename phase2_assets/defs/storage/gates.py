@@ -18,7 +18,7 @@ from upath import UPath
 
 from phase2_assets.compute.data import storage
 from phase2_assets.config import plan
-from phase2_assets.defs.locations import storage_root, write_text
+from phase2_assets.defs.storage.locations import storage_root, write_text
 
 GATE_FILE = Path("results") / "kill_switches.json"
 

@@ -1,37 +1,21 @@
-"""The Dagster instance on one machine: the dagster.yaml that ``phase2`` writes, and its upkeep."""
+"""Pool slots held by runs that died: found and freed, so no step waits forever on them.
+
+A step frees its pool slot when it ends, but a run process killed outright (the kernel's OOM
+killer, SIGKILL) keeps it, and with a pool limit of 1 every later step of that pool waits
+forever. ``phase2`` sweeps before each run; the ``release_dead_runs_slots`` sensor sweeps on the
+daemon; and a run launched any other way (``dagster asset materialize``, ``dagster job
+execute``) sweeps once when its IO managers start, before its steps claim slots.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
-from importlib import resources
-from pathlib import Path
 
 import dagster as dg
 
-LOCAL_CONFIG = "dagster_local.yaml"  # in phase2_assets/config
 PID_TAG = "phase2/cli_pid"
 HOST_TAG = "phase2/cli_host"
-
-
-def local_config_text() -> str:
-    return resources.files("phase2_assets.config").joinpath(LOCAL_CONFIG).read_text()
-
-
-def write_local_config(home: str | os.PathLike) -> Path:
-    """``home/dagster.yaml`` for one machine (SQLite storage, pool limits, run queue), unless
-    one with content is there: an edited file is kept, an empty one (as older versions of
-    ``phase2`` left) is replaced."""
-    path = Path(home) / "dagster.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or not path.read_text().strip():
-        path.write_text(local_config_text())
-    return path
-
-
-def cli_run_tags() -> dict[str, str]:
-    """Tags of a run that ``phase2`` executes in its own process (see release_orphaned_slots)."""
-    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
 def release_orphaned_slots(instance: dg.DagsterInstance) -> list[str]:
@@ -116,20 +100,44 @@ def _orphaned_cli_run(run: dg.DagsterRun) -> bool:
     return not _alive(int(pid))
 
 
-def sweep_on_load() -> None:
-    """At every load of the code location (``dagster asset materialize``, ``dagster job
-    launch``, each run worker, ``dagster dev``): free what dead local runs hold, so no step of
-    a new run waits forever on a slot held by a killed process. Says what it did on stderr."""
+def sweep(instance: dg.DagsterInstance) -> list[str]:
+    """Free what dead local runs hold, saying what was done on stderr (the console of
+    ``dagster asset materialize`` and of the daemon)."""
     import sys
 
-    if (
-        not os.environ.get("DAGSTER_HOME")
-        or not (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").exists()
-    ):
-        return
-    try:
-        instance = dg.DagsterInstance.get()
-    except Exception:  # noqa: BLE001 - no usable instance here: nothing to sweep
-        return
-    for line in release_orphaned_slots(instance):
+    lines = release_orphaned_slots(instance)
+    for line in lines:
         print(f"phase2: {line}", file=sys.stderr, flush=True)
+    return lines
+
+
+_SWEPT: set[str] = set()
+
+
+def sweep_once(instance: dg.DagsterInstance | None, run_id: str | None) -> None:
+    """``sweep`` at most once per run and process, and only on a local instance."""
+    if instance is None or run_id is None or run_id in _SWEPT:
+        return
+    _SWEPT.add(run_id)
+    if is_local_instance(instance):
+        sweep(instance)
+
+
+def dead_runs_sensor() -> dg.SensorDefinition:
+    """On the daemon (``dagster dev``, a deployment): every 30 s, dead local runs are marked
+    failed and their pool slots freed, so a queued run never waits on a killed process."""
+
+    @dg.sensor(
+        name="release_dead_runs_slots",
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Marks local runs whose processes died (SIGKILL, the OOM killer) failed and frees "
+            "the pool slots they held, so no queued step waits forever. Launches nothing."
+        ),
+    )
+    def release_dead_runs_slots(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        lines = sweep(context.instance)
+        return dg.SkipReason("; ".join(lines) if lines else "no dead run holds a slot")
+
+    return release_dead_runs_slots

@@ -3,7 +3,7 @@
 No asset is listed here: each job runs the assets whose partitions are its level's, so a new
 asset is in the right job by being defined with the right partitions.
 
-Run layout (see ``execution``): ``embedding_job`` and ``adapter_job`` run each step in its own
+Run layout (see ``execution``): ``pair_job`` and ``adapter_job`` run each step in its own
 process or pod with the configured executor (a GPU pod on Kubernetes); the other jobs run all
 their steps in the run's own process.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from phase2_assets.defs.partitions import StudyPartitions
+from phase2_assets.defs.graph.partitions import StudyPartitions
 
-DATASET_JOB = "collection_job"
-PAIR_JOB = "embedding_job"
-BITS_JOB = "codes_job"
+DATASET_JOB = "dataset_job"
+PAIR_JOB = "pair_job"
+BITS_JOB = "bits_job"
 RESULTS_JOB = "results_job"
 ADAPTER_JOB = "adapter_job"
 

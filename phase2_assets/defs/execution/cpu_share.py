@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from phase2_assets.compute import threads as threads_lib
-from phase2_assets.defs.execution import max_concurrent_from_env
+from phase2_assets.defs.execution.executors import max_concurrent_from_env
 
 THREADS_ENV = "PHASE2_THREADS"
 # The OpenMP/BLAS variables a user sets to limit every library: they cap the share, as they would

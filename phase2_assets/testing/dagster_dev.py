@@ -14,10 +14,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from phase2_assets.defs.instance import write_local_config
-from phase2_assets_tests.conftest import write_tiny_study
+from phase2_assets.cli.instance import write_local_config
+from phase2_assets.testing.tiny import write_tiny_study
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository: workspace.yaml
 LOCATION = "phase2_assets"  # workspace.yaml
 
 
@@ -188,9 +188,10 @@ def dagster_dev(tmp_path: Path, env: dict[str, str]) -> Iterator[Webserver]:
     port = free_port()
     log_path = tmp_path / "dagster_dev.log"
     with open(log_path, "w") as log:
+        command = [sys.executable, "-m", "dagster", "dev", "-w", str(ROOT / "workspace.yaml")]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", str(ROOT / "workspace.yaml")]
-            + ["--host", "127.0.0.1", "--port", str(port)],
+            command,
             cwd=ROOT,
             env=env,
             stdout=log,
