@@ -1,12 +1,12 @@
-"""The code location Dagster loads (``dg``, ``dagster dev``, ``dagster job launch``): the study
-named by $PHASE2_STUDY (default: the full plan). Importing it does nothing else."""
+"""The code location Dagster loads (``dg``, ``dagster dev``, ``dagster job launch``): the
+components under ``defs/`` — the study of ``defs/study/defs.yaml`` (by default the one named by
+$PHASE2_STUDY, else the full plan). Importing it does nothing else."""
+
+from pathlib import Path
 
 import dagster as dg
-
-from phase2_assets.config import load_study
-from phase2_assets.defs.build import build_definitions
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions(load_study())
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
