@@ -1,9 +1,9 @@
-"""``python -m bench.method_tables [RESULTS] [--pair dataset__model]``: the README's method
+"""``python -m bench.method_tables [RESULTS] [--pair dataset__model]``: the measured method
 tables, printed from a finished run's results table with the date, the commit and the threads,
-so the README's numbers are regenerated, never typed.
+so the numbers quoted in bench/RESULTS.md are regenerated, never typed.
 
-Each method's peer (what a search engineer already runs that it reproduces) is listed from
-``PEERS``; a method without one says so.
+Each method's peer (what a search engineer already runs that it reproduces) is the one its class
+declares, as in docs/methods.md; a method without one, or no longer registered, says none.
 """
 
 from __future__ import annotations
@@ -16,27 +16,13 @@ from pathlib import Path
 
 import polars as pl
 
-PEERS = {
-    "binary": "the plan's instrument (random projection + sign)",
-    "sign": "sentence-transformers `quantize_embeddings(precision='ubinary')`, bitbudget `binary`",
-    "sign_rescore": "sentence-transformers binary search + int8 rescoring (`rescore_multiplier`)",
-    "float16": "faiss SQfp16, pgvector `halfvec`",
-    "int4": "faiss SQ4",
-    "int8": "faiss SQ8 (sentence-transformers `int8` uses the same min/max ranges)",
-    "truncate": "Matryoshka truncation (bitbudget `truncate`)",
-    "truncate_int8": "Matryoshka truncation + int8",
-    "pca_float": "bitbudget `pca`",
-    "pca_int8": "PCA + faiss SQ8",
-    "pq": "faiss IndexPQ",
-    "opq": "faiss OPQ + IndexPQ (Ge et al.'s training)",
-    "itq": "ITQ (Gong & Lazebnik 2011)",
-    "rabitq": "faiss IndexRaBitQ (Gao & Long 2024)",
-    "binary_rerank": "binary shortlist + float32 re-ranking",
-    "binary_asym": "asymmetric (float query) scoring of the codes",
-    "sign_centered": "sign of mean-centred dimensions",
-    "sign_centered_proj": "the instrument on mean-centred vectors",
-    "float32": "exact search (the ground truth)",
-}
+from phase2_assets.compute.methods import METHODS
+
+
+def peer(method: str) -> str:
+    """What the method reproduces or stands for, as its class declares it."""
+    registered = METHODS.get(method)
+    return (registered.peer if registered is not None else None) or "none"
 
 
 def _cell(row: dict | None) -> str:
@@ -77,9 +63,9 @@ def tables(results: pl.DataFrame, pair: str | None = None) -> str:
         key=lambda mb: (mb[1], mb[0]),
     )
     for m, b in reference:
-        lines.append(f"| {m} | {b} | {_cell(by[(m, b)])} | {PEERS.get(m, 'none')} |")
+        lines.append(f"| {m} | {b} | {_cell(by[(m, b)])} | {peer(m)} |")
     lines += ["", "| bit-budget method | peer |", "|---|---|"]
-    lines += [f"| {m} | {PEERS.get(m, 'none')} |" for m in bit_methods]
+    lines += [f"| {m} | {peer(m)} |" for m in bit_methods]
     return "\n".join(lines)
 
 

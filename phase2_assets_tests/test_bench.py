@@ -81,6 +81,18 @@ def test_method_tables_are_printed_from_the_results_table():
     assert "d × m" in text and "commit" in text
 
 
+def test_method_tables_take_each_peer_from_its_method_class(monkeypatch):
+    """No list of peers beside the methods: the class's own ``peer``, and "none" for a method
+    that is not registered (a results table written before it was removed)."""
+    from bench import method_tables
+    from phase2_assets.compute.methods import METHODS
+
+    monkeypatch.setattr(type(METHODS["pq"]), "peer", "someone's PQ")
+    assert method_tables.peer("pq") == "someone's PQ"
+    assert method_tables.peer("no_such_method") == "none"
+    assert not hasattr(method_tables, "PEERS")
+
+
 def test_every_method_bench_sets_each_method_against_pq_at_its_bytes(tmp_path):
     from bench import methods
 

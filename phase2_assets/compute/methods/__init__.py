@@ -1,10 +1,12 @@
 """The registry of retrieval methods: one module per method, one row per method in the table.
 
-Adding a method: drop ``phase2_assets/compute/methods/<name>.py`` with a ``Method`` subclass
-decorated with ``@register`` and write its known-answer test, or ship it in a package of your own
-with an entry point in the ``phase2_assets.methods`` group. Every module of this folder is imported
-here, in name order, then every entry point, so nothing else is edited: the evaluation assets pick
-the method up and the results table gains rows, not columns.
+Adding a method (docs/extending/a-method.md): drop ``phase2_assets/compute/methods/<name>.py``
+with a ``Method`` subclass decorated with ``@register`` that also says what the methods table
+says of it (its peer, code bytes, ...), and write its known-answer test, or ship it in a package
+of your own with an entry point in the ``phase2_assets.methods`` group. Every module of this
+folder is imported here, in name order, then every entry point, so nothing else is edited: the
+evaluation assets pick the method up, the results table gains rows, not columns, and
+``docs/methods.md`` is regenerated from the registry (``table``).
 """
 
 import importlib
@@ -28,11 +30,14 @@ from phase2_assets.compute.methods.base import (
 )
 
 ENTRY_POINTS = "phase2_assets.methods"
+# Modules of this folder that define no method: the base classes, and the methods table's
+# command (imported here, ``python -m`` would run a second copy of it).
+NOT_METHODS = ("base", "table")
 
 
 def discover(paths=__path__, package: str = __name__) -> list[str]:
     """Import every method module under ``paths`` (importing registers its methods)."""
-    names = sorted(m.name for m in pkgutil.iter_modules(paths) if m.name != "base")
+    names = sorted(m.name for m in pkgutil.iter_modules(paths) if m.name not in NOT_METHODS)
     for name in names:
         try:
             importlib.import_module(f"{package}.{name}")

@@ -22,7 +22,9 @@ from phase2_assets.compute.methods import instrument
 
 @dataclass(frozen=True)
 class Settings:
-    """The parameters methods need, taken from the study config by the Dagster layer."""
+    """The parameters methods need, taken from the study config by the Dagster layer. Its
+    defaults are the study schema's too (``config/study.py`` reads them from here), so a
+    method built in a test or a bench sees what a study that sets nothing would give it."""
 
     projection_seed: int = 42
     pq_seed: int = 7
@@ -137,6 +139,12 @@ class Method:
     in_plan: ClassVar[bool] = False  # the study plan's own rows (float32, int8, binary, PQ)
     Params: ClassVar[type[BaseModel]] = NoParams  # validates methods.<name> in the study config
     stored: ClassVar[Stored | None] = None  # how its index is kept, if methods.store lists it
+    # What the methods table (docs/methods.md, written by ``python -m
+    # phase2_assets.compute.methods.table``) says of the method, beside its description:
+    peer: ClassVar[str | None] = None  # what a search engineer already runs that it reproduces
+    code_bytes: ClassVar[str | None] = None  # bytes_per_vector in b (bits) and d (dimension)
+    fits_when: ClassVar[str] = ""  # ``fits`` in b and d, where it is not always true
+    also_counted: ClassVar[str] = "—"  # the memory it is charged for beside its codes
     # Whether ``search`` may return fewer than k results for a query (an inverted-file or graph
     # index that finds fewer candidates, faiss's "no result"), padding its row with -1 at the
     # end. Every method registered here searches exhaustively, so none does; the evaluation

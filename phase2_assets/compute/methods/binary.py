@@ -19,6 +19,9 @@ class Binary(Method):
     budget = "bits"
     in_plan = True
     description = "The instrument: seeded Gaussian projection + sign, exact Hamming top-k."
+    peer = "the plan's instrument (random projection + sign)"
+    code_bytes = "b/8"
+    also_counted = "projection 4·b·d (regenerable from its seed, counted anyway)"
     stored = Stored(
         asset="binary_codes",
         format="npy",

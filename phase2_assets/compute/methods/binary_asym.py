@@ -97,6 +97,8 @@ class BinaryAsym(Binary):
         "The instrument's codes scored asymmetrically: real projected query (R q) against the "
         "documents' ±1 sign codes, exact top-k."
     )
+    peer = "asymmetric (float query) scoring of the codes"
+    also_counted = "projection 4·b·d"
 
     def search(self, built, queries, k, bits, settings):
         index = built.index

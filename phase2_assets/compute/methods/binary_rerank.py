@@ -143,6 +143,9 @@ class BinaryRerank(Method):
         "The instrument's Hamming top-(r x k) shortlist re-scored with exact float32 inner "
         "products (floats stay on disk: external bytes)."
     )
+    peer = "binary shortlist + float32 re-ranking"
+    code_bytes = "b/8"
+    also_counted = "projection 4·b·d; floats on disk: 4·d external bytes / vector"
 
     def code_bits(self, dim, bits):
         return bits

@@ -21,6 +21,8 @@ class Float16(ScalarQuantized):
     family = "scalar"
     qtype = faiss.ScalarQuantizer.QT_fp16
     description = "faiss SQfp16: every dimension as an IEEE half, exhaustive inner product."
+    peer = "faiss SQfp16, pgvector `halfvec`"
+    code_bytes = "2·d"
 
     def code_bits(self, dim, bits):
         return 16 * dim

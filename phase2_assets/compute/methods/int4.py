@@ -21,6 +21,9 @@ class Int4(ScalarQuantized):
     family = "scalar"
     qtype = faiss.ScalarQuantizer.QT_4bit
     description = "faiss SQ4: 16 levels per dimension on the corpus min/max range, inner product."
+    peer = "faiss SQ4"
+    code_bytes = "d/2"
+    also_counted = "ranges 2·4·d"
 
     def code_bits(self, dim, bits):
         return 4 * dim

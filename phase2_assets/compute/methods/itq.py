@@ -142,6 +142,10 @@ class ITQ(Method):
         "PCA to b dims + Iterative Quantization (learned rotation, Gong & Lazebnik 2011), "
         "sign codes, exact Hamming top-k."
     )
+    peer = "ITQ (Gong & Lazebnik 2011)"
+    code_bytes = "b/8"
+    fits_when = "b ≤ d"
+    also_counted = "PCA, mean and rotation: 4·(d·b + d + b²)"
 
     def fits(self, dim, bits):
         return bits <= dim

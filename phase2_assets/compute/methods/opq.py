@@ -227,6 +227,10 @@ class OPQ(Method):
         "OPQ rotation (Ge et al., CVPR 2013; trained to a tolerance) + faiss IndexPQ, "
         "M = bits/8 sub-quantisers of 8 bits, asymmetric inner product."
     )
+    peer = "faiss OPQ + IndexPQ (Ge et al.'s training)"
+    code_bytes = "b/8"
+    fits_when = "b/8 divides d"
+    also_counted = "rotation 4·d² + codebooks 4·256·d"
 
     follows = "pq"
 

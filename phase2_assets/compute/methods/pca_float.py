@@ -25,6 +25,10 @@ class PCAFloat(Method):
         "PCA to bits/32 dims in float32: the binary code's bytes spent on a few exact "
         "principal coordinates; corpus centred, query not (ranking of q.Px)."
     )
+    peer = "bitbudget `pca`"
+    code_bytes = "b/8"
+    fits_when = "32 divides b, b/32 ≤ d"
+    also_counted = "PCA and mean: 4·(d·b/32 + d)"
 
     def fits(self, dim, bits):
         return bits % 32 == 0 and 0 < bits // 32 <= dim

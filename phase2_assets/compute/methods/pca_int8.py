@@ -102,6 +102,10 @@ class PCAInt8(Method):
         "PCA to bits/8 dims + faiss SQ8 (one byte per kept dimension): the binary code's bytes "
         "spent on fewer, finer coordinates; corpus centred, query not (ranking of q.Px)."
     )
+    peer = "PCA + faiss SQ8"
+    code_bytes = "b/8"
+    fits_when = "b/8 ≤ d"
+    also_counted = "PCA, mean and ranges: 4·(d·b/8 + d + 2·b/8)"
 
     def fits(self, dim, bits):
         return 0 < bits // 8 <= dim

@@ -12,6 +12,10 @@ class PQ(Method):
     family = "pq"
     budget = "bits"
     description = "faiss IndexPQ, M = bits/8 sub-quantisers of 8 bits, asymmetric distance."
+    peer = "faiss IndexPQ"
+    code_bytes = "b/8"
+    fits_when = "b/8 divides d"
+    also_counted = "codebooks 4·256·d"
 
     follows = "pq"
     in_plan = True

@@ -74,6 +74,9 @@ class RaBitQ(Method):
         "faiss IndexRaBitQ after a seeded random rotation (Gao & Long, SIGMOD 2024): 1 bit per "
         "dimension + 2 float factors per vector, 4-bit query, unbiased inner-product estimate."
     )
+    peer = "faiss IndexRaBitQ (Gao & Long 2024)"
+    code_bytes = "⌈d/8⌉"
+    also_counted = "rotation 4·d² + 4·d; 2 float factors / vector as `extra_bytes_per_vector`"
 
     def code_bits(self, dim, bits):
         return dim

@@ -16,6 +16,8 @@ class Float32(Method):
     budget = "reference"
     in_plan = True
     description = "Exact inner product on the float32 vectors: the ground truth itself."
+    peer = "exact search (the ground truth)"
+    code_bytes = "4·d"
 
     def code_bits(self, dim, bits):
         return 32 * dim
@@ -51,6 +53,9 @@ class Int8(ScalarQuantized):
     qtype = faiss.ScalarQuantizer.QT_8bit
     in_plan = True
     description = "faiss SQ8: one byte per dimension, per-dimension min/max ranges."
+    peer = "faiss SQ8 (sentence-transformers `int8` uses the same min/max ranges)"
+    code_bytes = "d"
+    also_counted = "ranges 2·4·d"
     stored = Stored(
         asset="int8_index",
         format="faiss",

@@ -45,6 +45,8 @@ class Sign(Method):
         "Sign of each raw dimension (d bits, no projection or centring: sentence-transformers' "
         "ubinary), exact Hamming top-k."
     )
+    peer = "sentence-transformers `quantize_embeddings(precision='ubinary')`, bitbudget `binary`"
+    code_bytes = "⌈d/8⌉"
 
     def code_bits(self, dim, bits):
         return padded_bits(dim)

@@ -113,6 +113,9 @@ class SignCentered(Method):
         "Sign of each raw dimension minus the corpus mean (d bits, padded to a byte), exact "
         "Hamming top-k."
     )
+    peer = "sign of mean-centred dimensions"
+    code_bytes = "⌈d/8⌉"
+    also_counted = "mean 4·d"
 
     def code_bits(self, dim, bits):
         return _padded(dim)
@@ -138,6 +141,9 @@ class SignCenteredProj(Method):
         "The instrument applied to mean-centred vectors: sign(R (x - mu)), same seed and bits, "
         "exact Hamming top-k."
     )
+    peer = "the instrument on mean-centred vectors"
+    code_bytes = "b/8"
+    also_counted = "mean 4·d + projection 4·b·d"
 
     def code_bits(self, dim, bits):
         return bits

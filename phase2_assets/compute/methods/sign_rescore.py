@@ -80,6 +80,9 @@ class SignRescore(Method):
         "sign's Hamming shortlist of rescore_multiplier x k, rescored with the float query "
         "against int8 documents (sentence-transformers' pipeline; int8 on disk: external bytes)."
     )
+    peer = "sentence-transformers binary search + int8 rescoring (`rescore_multiplier`)"
+    code_bytes = "⌈d/8⌉"
+    also_counted = "ranges 2·4·d; int8 on disk: d external bytes / vector"
 
     def code_bits(self, dim, bits):
         return padded_bits(dim)

@@ -38,6 +38,9 @@ class Truncate(Method):
     family = "reduced"
     budget = "bits"
     description = "The first bits/32 dimensions in float32, re-normalised: Matryoshka truncation."
+    peer = "Matryoshka truncation (bitbudget `truncate`)"
+    code_bytes = "b/8"
+    fits_when = "32 divides b, b/32 ≤ d"
 
     def fits(self, dim, bits):
         return bits % 32 == 0 and 0 < bits // 32 <= dim

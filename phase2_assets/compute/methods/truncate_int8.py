@@ -19,6 +19,10 @@ class TruncateInt8(Method):
     family = "scalar"
     budget = "bits"
     description = "The first bits/8 dimensions, re-normalised, in faiss SQ8 (one byte each)."
+    peer = "Matryoshka truncation + int8"
+    code_bytes = "b/8"
+    fits_when = "b/8 ≤ d"
+    also_counted = "ranges 2·4·b/8"
 
     def fits(self, dim, bits):
         return 0 < bits // 8 <= dim

@@ -1,5 +1,6 @@
-"""The README's "Adding a method" recipe, run as written: the module dropped into the methods
-folder is registered with nothing else edited, and its rows reach the next run's results table."""
+"""docs/extending/a-method.md's recipe, run as written: the module dropped into the methods
+folder is registered with nothing else edited, its row reaches the generated methods table, and
+its rows reach the next run's results table."""
 
 from __future__ import annotations
 
@@ -12,16 +13,15 @@ import polars as pl
 import pytest
 
 from phase2_assets.compute import methods
-from phase2_assets.compute.methods import METHODS, Plan, Settings, instrument
+from phase2_assets.compute.methods import METHODS, Plan, Settings, instrument, table
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+RECIPE = Path(__file__).resolve().parents[3] / "docs" / "extending" / "a-method.md"
 
 
 def recipe() -> str:
-    text = README.read_text()
-    block = re.search(r"<!-- readme-method -->\s*```python\n(.*?)```", text, re.S)
-    assert block, "the README's method recipe block is missing"
-    return "\n".join(line.removeprefix("  ") for line in block.group(1).splitlines())
+    block = re.search(r"<!-- docs-method -->\s*```python\n(.*?)```", RECIPE.read_text(), re.S)
+    assert block, f"{RECIPE}: the method recipe block is missing"
+    return block.group(1)
 
 
 @pytest.fixture
@@ -48,6 +48,18 @@ def test_a_dropped_in_module_is_registered_and_works(dropped_in):
     np.testing.assert_array_equal(built.index, instrument.encode(corpus, 64, 42 + 3))
     ids = method.search(built, corpus[:5], 1, 64, settings)
     assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]  # each vector finds itself first
+
+
+def test_a_dropped_in_module_is_a_row_of_the_generated_table(dropped_in):
+    """No table to edit by hand: the command's next page has the method's row and parameter,
+    and the row's formulas hold for the method."""
+    page = table.render()
+    assert (
+        "| `my_method` | each planned code length (b ≤ 8·d) | The instrument with another "
+        "projection seed, for the UI. | b/8 | projection 4·b·d | the instrument, reseeded |"
+    ) in page
+    assert "| `methods.my_method.seed_offset` | 1 | added to seeds.projection |" in page
+    assert table.check(METHODS["my_method"]) == []
 
 
 def test_its_rows_reach_the_results_table_of_the_next_run(
