@@ -19,6 +19,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from phase2_assets.compute.methods.base import Settings as MethodSettings
+
 STUDIES_DIR = Path(__file__).parent / "studies"
 PAIR_SEPARATOR = "__"
 # Matched with fullmatch: "$" alone also matches before a trailing newline.
@@ -28,6 +30,10 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 TIER_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 SPLIT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_BITS = 4096
+# The keys that become the methods' ``Settings`` (``defs/steps/settings.py``) take their defaults
+# from there, so each is written once: a method built in a test or a bench without a study sees
+# what a study that leaves the key out gives it.
+METHOD_DEFAULTS = MethodSettings()
 
 
 class StudyConfigError(ValueError):
@@ -178,22 +184,24 @@ class TierConfig(_Strict):
 
 class Seeds(_Strict):
     corpus_sample: int = 13
-    projection: int = 42
-    pq_train: int = 7
-    checks: int = 0
+    projection: int = METHOD_DEFAULTS.projection_seed
+    pq_train: int = METHOD_DEFAULTS.pq_seed
+    checks: int = METHOD_DEFAULTS.checks_seed
 
 
 class PQConfig(_Strict):
-    nbits: Literal[8] = 8
+    nbits: Literal[8] = METHOD_DEFAULTS.pq_nbits
     train_size: int = Field(
-        65536, ge=256, description="Seeded training sample; faiss wants >= 39 x 256 points."
+        METHOD_DEFAULTS.pq_train_size,
+        ge=256,
+        description="Seeded training sample; faiss wants >= 39 x 256 points.",
     )
 
 
 class RetrievalConfig(_Strict):
     ground_truth_k: int = Field(100, ge=10)
-    query_block: int = Field(256, ge=1)
-    corpus_block: int = Field(65536, ge=1)
+    query_block: int = Field(METHOD_DEFAULTS.query_block, ge=1)
+    corpus_block: int = Field(METHOD_DEFAULTS.corpus_block, ge=1)
     encode_chunk: int = Field(4096, ge=1)
 
 

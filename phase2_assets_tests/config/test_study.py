@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -338,3 +342,89 @@ def test_plain_adapter_and_study_names_are_accepted(tmp_path):
     data["name"] = "phase2.v2-run_1"
     data["exploratory"] = {"adapters": [{"name": "affine_tanh_pearson"}, {"name": "rank-kl.2"}]}
     assert load_study(_write(tmp_path, data)).name == "phase2.v2-run_1"
+
+
+# ---- the methods' settings: one default each -----------------------------------------------
+
+
+def _settings_keys() -> dict[tuple[str, str], str]:
+    """Which study key each scalar ``Settings`` field is read from, found by setting every key
+    to a value of its own and seeing where it lands."""
+    from phase2_assets.defs.steps.settings import settings_of
+
+    keys = {
+        ("seeds", "projection"),
+        ("seeds", "pq_train"),
+        ("seeds", "checks"),
+        ("seeds", "corpus_sample"),
+        ("pq", "train_size"),
+        ("retrieval", "query_block"),
+        ("retrieval", "corpus_block"),
+        ("retrieval", "encode_chunk"),
+        ("retrieval", "ground_truth_k"),
+    }
+    data = copy.deepcopy(BASE)
+    marks = {key: 1000 + i for i, key in enumerate(sorted(keys))}
+    for (section, key), mark in marks.items():
+        data.setdefault(section, {})[key] = mark
+    settings = vars(settings_of(study_mod.Study.model_validate(data)))
+    found = {key: f for key, mark in marks.items() for f, v in settings.items() if v == mark}
+    return {**found, ("pq", "nbits"): "pq_nbits"}  # nbits admits one value, 8
+
+
+def test_a_study_that_sets_nothing_gives_the_methods_their_own_defaults():
+    from dataclasses import replace
+
+    from phase2_assets.compute.methods import Settings
+    from phase2_assets.defs.steps.settings import settings_of
+
+    settings = settings_of(study_mod.Study.model_validate(BASE))
+    assert replace(settings, check_thresholds={}) == Settings()
+    assert len(_settings_keys()) == 7  # every scalar Settings field but the progress callback
+
+
+def test_no_default_the_methods_read_is_written_in_the_schema():
+    """Each key's default in config/study.py is the Settings field it feeds, not a literal."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(study_mod))
+    classes = {"seeds": "Seeds", "pq": "PQConfig", "retrieval": "RetrievalConfig"}
+    defaults = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name in classes.values():
+            for field in node.body:
+                if isinstance(field, ast.AnnAssign):
+                    value = field.value
+                    if isinstance(value, ast.Call):  # Field(default, ...)
+                        value = value.args[0]
+                    defaults[node.name, field.target.id] = ast.unparse(value)
+    for (section, key), settings_field in _settings_keys().items():
+        assert defaults[classes[section], key] == f"METHOD_DEFAULTS.{settings_field}"
+
+
+def test_changing_the_methods_default_changes_the_schemas_and_what_the_methods_see():
+    """As an edit of ``Settings`` in compute/methods/base.py would (in a fresh interpreter,
+    before the schema is built from it): the schema's defaults and the methods' values follow."""
+    code = textwrap.dedent(
+        """
+        import dataclasses, json, sys
+        from phase2_assets.compute.methods import base
+
+        @dataclasses.dataclass(frozen=True)
+        class Edited(base.Settings):
+            projection_seed: int = 99
+            corpus_block: int = 1234
+
+        base.Settings = Edited
+        from phase2_assets.config.study import Seeds, Study
+        from phase2_assets.defs.steps.settings import settings_of
+
+        settings = settings_of(Study.model_validate(json.loads(sys.argv[1])))
+        print(Seeds().projection, settings.projection_seed, settings.corpus_block)
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(BASE)], capture_output=True, text=True, check=True
+    )
+    assert run.stdout.split() == ["99", "99", "1234"]

@@ -1,4 +1,8 @@
-"""The study config as the compute layer reads it: the methods' ``Settings`` and a pair's plan."""
+"""The study config as the compute layer reads it: the methods' ``Settings`` and a pair's plan.
+
+Every ``Settings`` field is read from the study here, and the schema's defaults for those keys
+are ``Settings``' own (``config/study.py``), so no default is written twice.
+"""
 
 from phase2_assets.compute.analysis.bfi import BFIFormula
 from phase2_assets.compute.methods import Plan, Settings
