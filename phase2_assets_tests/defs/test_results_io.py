@@ -1,14 +1,22 @@
-"""Figures attached to assets: interactive pages sharing one plotly.js, and a PNG the UI shows."""
+"""Figures attached to assets: interactive pages sharing one plotly.js, and a PNG the UI shows;
+each asset attaches the figures the registry names for it."""
 
 from __future__ import annotations
 
 import base64
 
+import dagster as dg
 import plotly.graph_objects as go
+import polars as pl
 import pytest
 
-from phase2_assets.compute.report import images
-from phase2_assets.defs.steps.study_tables import PLOTLY_JS, attach_figures, figures_dir
+from phase2_assets.compute.report import figure_registry, images
+from phase2_assets.defs.steps.study_tables import (
+    PLOTLY_JS,
+    attach_figures,
+    attach_registered,
+    figures_dir,
+)
 
 
 def _figs() -> dict[str, go.Figure]:
@@ -42,3 +50,28 @@ def test_without_a_browser_the_pages_are_written_and_the_reason_recorded(tmp_pat
     assert (folder / "one.html").exists() and not (folder / "one.png").exists()
     assert "figure_one" not in meta
     assert "Chrome or Chromium" in meta["figure_images"].value
+
+
+def _pages(meta: dict) -> list[str]:
+    return [k for k in meta if k.startswith("figure_") and k.endswith("_html")]
+
+
+def test_an_asset_attaches_the_figures_the_registry_names_for_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "browser", lambda: None)
+    regression = dg.AssetKey(["results", "regression"])
+    predictions = pl.DataFrame({"model": ["ridge"], "actual": [0.5], "predicted": [0.4]})
+    meta = attach_registered(tmp_path, regression, {"predictions": predictions})
+    assert _pages(meta) == ["figure_predicted_vs_actual_html"]
+    assert attach_registered(tmp_path, regression, {"predictions": None}) == {}  # not fitted
+    bfi = pl.DataFrame({"dataset": ["d"], "model": ["m"], "bfi": [0.4]})
+    meta = attach_registered(tmp_path, dg.AssetKey(["results", "bfi"]), {"bfi": bfi})
+    assert _pages(meta) == ["figure_bfi_ranking_html"]
+    assert attach_registered(tmp_path, dg.AssetKey(["results", "bfi"]), {"bfi": bfi.clear()}) == {}
+
+
+def test_every_figure_is_attached_by_an_asset_of_the_graph(tiny_study, tmp_path):
+    from phase2_assets.testing import graph as gh
+
+    _, defs = gh.build(tiny_study, tmp_path / "data")
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {f.attached_by for f in figure_registry.registered()} <= keys

@@ -1,4 +1,9 @@
-"""Plotly figures drawn from the result tables only: no figure shows a number the tables lack."""
+"""Plotly figures drawn from the result tables only: no figure shows a number the tables lack.
+
+The builders come first; the study's figures are declared once at the end of this file, in the
+report's order, and nothing else names a builder: a new figure is a builder and a ``register``
+call here (docs/extending/a-figure.md).
+"""
 
 from __future__ import annotations
 
@@ -9,65 +14,9 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-# Each family its own hues, so a legend group reads as one kind of method; within a family,
-# colour and marker both change from method to method, so no two methods look alike.
-PALETTES = {
-    "binary": [
-        "#d62728",
-        "#ff7f0e",
-        "#8c564b",
-        "#e377c2",
-        "#bcbd22",
-        "#9c6d00",
-        "#f7b6d2",
-        "#ad494a",
-        "#ffbb78",
-        "#843c39",
-    ],
-    "pq": ["#1f77b4", "#17becf", "#6baed6", "#393b79"],
-    "scalar": ["#2ca02c", "#9467bd", "#637939", "#98df8a", "#c5b0d5", "#31a354"],
-    "reduced": ["#7f7f7f", "#5254a3", "#b5cf6b"],
-    "reference": ["#000000", "#525252"],
-}
-SYMBOLS = [
-    "circle",
-    "square",
-    "diamond",
-    "triangle-up",
-    "triangle-down",
-    "cross",
-    "x",
-    "pentagon",
-    "hexagon",
-    "star",
-]
-
-
-def family_of(method: str) -> str:
-    from phase2_assets.compute.methods import METHODS
-
-    return METHODS[method].family if method in METHODS else "binary"
-
-
-def style(method: str) -> dict:
-    """A method's colour and marker: fixed by its place among the registered methods of its
-    family, so it looks the same in every figure and every run."""
-    from phase2_assets.compute.methods import METHODS
-
-    family = family_of(method)
-    peers = sorted(m for m, spec in METHODS.items() if spec.family == family)
-    i = peers.index(method) if method in peers else len(peers)
-    palette = PALETTES[family]
-    return {"color": palette[i % len(palette)], "symbol": SYMBOLS[i % len(SYMBOLS)]}
-
-
-def ordered_methods(methods) -> list[str]:
-    """Legend order: by family (binary codes, PQ family, scalar, fewer dimensions, reference),
-    then by name."""
-    from phase2_assets.compute.methods import FAMILIES
-
-    rank = {f: i for i, f in enumerate(FAMILIES)}
-    return sorted(set(methods), key=lambda m: (rank[family_of(m)], m))
+from phase2_assets.compute.report.figure_registry import Figure, register
+from phase2_assets.compute.report.method_styles import family_of, ordered_methods, style
+from phase2_assets.compute.report.numbers import fmt
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -260,3 +209,80 @@ def bfi_ranking(bfi: pl.DataFrame) -> go.Figure:
         title="Binary Friendliness Index (X1), ranked", yaxis_title="BFI", yaxis_range=[0, 1]
     )
     return fig
+
+
+def bfi_caption(bfi: pl.DataFrame) -> str:
+    """Whether the index is worth having, read from the table the figure ranks."""
+    from phase2_assets.compute.analysis.bfi import bfi_summary
+
+    summary = bfi_summary(bfi)
+    return (
+        f"spread {fmt(summary.get('spread'))} ({summary.get('band')}); "
+        f"Spearman vs recall_at_10@256: {fmt(summary.get('spearman_vs_recall_256'))}"
+    )
+
+
+# The assets that attach them, by their keys' user strings (the Dagster layer owns the keys).
+REPORT = "results/report"
+GEOMETRY = "results/geometry"
+BFI = "results/bfi"
+REGRESSION = "results/regression"
+
+register(
+    Figure(
+        "frontier_recall_at_10",
+        table="retrieval_metrics",
+        draw=lambda results, _: frontier(results, "recall_at_10"),
+        attached_by=REPORT,
+        section="Quality–memory frontier",
+        caption="recall_at_10 against the exact float top-10; x axis is code bytes per vector "
+        "(fixed overheads are in the results table); the grey band is the Pareto front.",
+        drawn_when_empty=True,
+    )
+)
+register(
+    Figure(
+        "frontier_ndcg_at_10",
+        table="retrieval_metrics",
+        draw=lambda results, _: frontier(results, "ndcg_at_10"),
+        attached_by=REPORT,
+        section="Task quality (nDCG@10 against qrels)",
+        drawn_when_empty=True,
+    )
+)
+register(
+    Figure(
+        "geometry_panels",
+        table="geometry",
+        draw=lambda geometry, settings: geometry_panels(geometry, list(settings.features)),
+        attached_by=GEOMETRY,
+        section="Geometry of the embeddings (E7)",
+    )
+)
+register(
+    Figure(
+        "hamming_densities",
+        table="geometry",
+        draw=lambda geometry, _: hamming_densities(geometry),
+        attached_by=GEOMETRY,
+        section="Hamming distances between random passages",
+    )
+)
+register(
+    Figure(
+        "bfi_ranking",
+        table="bfi",
+        draw=lambda bfi, _: bfi_ranking(bfi),
+        attached_by=BFI,
+        section="Binary Friendliness Index (X1)",
+        caption=bfi_caption,
+    )
+)
+register(
+    Figure(
+        "predicted_vs_actual",  # the held-out predictions are not a table the report reads
+        table="predictions",
+        draw=lambda predictions, _: predicted_vs_actual(predictions),
+        attached_by=REGRESSION,
+    )
+)

@@ -3,14 +3,18 @@ all drawn from the result tables."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
+
+import plotly.graph_objects as go
 import polars as pl
 
-from phase2_assets.compute.analysis import bfi as bfi_lib
 from phase2_assets.compute.analysis import decisions
 from phase2_assets.compute.methods import METHODS
-from phase2_assets.compute.report import figures
+from phase2_assets.compute.report import figure_registry, figures
 from phase2_assets.compute.report import ledger as ledger_lib
-from phase2_assets.compute.report.numbers import fmt
+from phase2_assets.compute.report.figure_registry import Figure, FigureSettings
+from phase2_assets.compute.report.method_styles import ordered_methods
 from phase2_assets.compute.report.page import Folded, Links
 from phase2_assets.compute.search.evaluation import SKIPPED_COLUMNS
 
@@ -52,7 +56,7 @@ def pivot(results: pl.DataFrame, metric: str = "recall_at_10") -> list[tuple[str
         sub = results.filter((pl.col("dataset") == dataset) & (pl.col("model") == model))
         shared = sorted(set(sub.filter(pl.col("method").is_in(budgets))["bits"].to_list()))
         rows = []
-        for method in figures.ordered_methods(sub["method"].to_list()):
+        for method in ordered_methods(sub["method"].to_list()):
             cells = {
                 r["bits"]: r[metric]
                 for r in sub.filter(pl.col("method") == method).rows(named=True)
@@ -81,6 +85,11 @@ def _predictors(regression: pl.DataFrame) -> pl.DataFrame | str:
     return fitted.select([c for c in REGRESSION_COLUMNS if c in fitted.columns])
 
 
+# The tables the report reads, in the order of their parts; each part opens with its figures.
+TABLES = ("retrieval_metrics", "geometry", "regression", "bfi", "adapter", "budget_ledger")
+Section = tuple[str, str, object]
+
+
 def report_sections(
     results: pl.DataFrame,
     regression: pl.DataFrame,
@@ -90,17 +99,24 @@ def report_sections(
     adapter: pl.DataFrame | None = None,
     ledger: pl.DataFrame | None = None,
     skipped: pl.DataFrame | None = None,
-) -> list[tuple[str, str, object]]:
+    drawn: Mapping[str, go.Figure] | None = None,
+) -> list[Section]:
     """``skipped``: the planned rows whose method could not be built, with why
-    (``evaluation.skipped_table``); shown in a "Skipped" section after the results table."""
+    (``evaluation.skipped_table``); shown in a "Skipped" section after the results table.
+    ``drawn``: the registry's figures as the report asset drew them (attaching some of them
+    too), so that none is drawn twice; drawn here from the same tables when not given."""
+    tables = dict(zip(TABLES, (results, geometry, regression, bfi, adapter, ledger), strict=True))
+    placed = figure_registry.in_report()
+    if unplaced := sorted(f.name for f in placed if f.table not in TABLES):
+        raise ValueError(
+            f"figures {unplaced} have a report section but are drawn from a table the report "
+            f"does not read (it reads {', '.join(TABLES)}): give them section=None"
+        )
+    if drawn is None:
+        drawn = figure_registry.draw(placed, tables, FigureSettings(features=tuple(features)))
+    shown = partial(figure_sections, placed, tables, drawn)
     sections = [
-        (
-            "Quality–memory frontier",
-            "recall_at_10 against the exact float top-10; x axis is code bytes per vector (fixed "
-            "overheads are in the results table); the grey band is the Pareto front.",
-            figures.frontier(results),
-        ),
-        ("Task quality (nDCG@10 against qrels)", "", figures.frontier(results, "ndcg_at_10")),
+        *shown("retrieval_metrics"),
         (
             "Binary vs PQ at matched memory",
             "ratio = binary / PQ recall_at_10 at the same bytes per vector (F2 reads it)",
@@ -129,11 +145,7 @@ def report_sections(
                 skipped.select([c for c in SKIPPED_COLUMNS if c in skipped.columns]),
             )
         )
-    if geometry.height:
-        sections += [
-            ("Geometry of the embeddings (E7)", "", figures.geometry_panels(geometry, features)),
-            ("Hamming distances between random passages", "", figures.hamming_densities(geometry)),
-        ]
+    sections += shown("geometry") + shown("regression")
     if regression.height:
         sections.append(
             (
@@ -142,17 +154,10 @@ def report_sections(
                 _predictors(regression),
             )
         )
+    sections += shown("bfi")
     if bfi.height:
-        summary = bfi_lib.bfi_summary(bfi)
-        sections += [
-            (
-                "Binary Friendliness Index (X1)",
-                f"spread {fmt(summary.get('spread'))} ({summary.get('band')}); "
-                f"Spearman vs recall_at_10@256: {fmt(summary.get('spearman_vs_recall_256'))}",
-                figures.bfi_ranking(bfi),
-            ),
-            ("BFI table", "", bfi),
-        ]
+        sections.append(("BFI table", "", bfi))
+    sections += shown("adapter")
     if adapter is not None and adapter.height:
         sections.append(
             (
@@ -162,9 +167,10 @@ def report_sections(
                 adapter.select([c for c in ADAPTER_COLUMNS if c in adapter.columns]),
             )
         )
+    sections += shown("budget_ledger")
     if ledger is not None and ledger.height:
-        shown = ledger.select([c for c in ledger_lib.SHOWN if c in ledger.columns])
-        sections.append(("GPU and CPU budget ledger", ledger_lib.HOURS_NOTE, shown))
+        shown_ledger = ledger.select([c for c in ledger_lib.SHOWN if c in ledger.columns])
+        sections.append(("GPU and CPU budget ledger", ledger_lib.HOURS_NOTE, shown_ledger))
     sections.append(
         (
             "Files of this study",
@@ -190,3 +196,17 @@ def report_sections(
         )
     )
     return sections
+
+
+def figure_sections(
+    placed: list[Figure],
+    tables: Mapping[str, pl.DataFrame | None],
+    drawn: Mapping[str, go.Figure],
+    table: str,
+) -> list[Section]:
+    """The drawn figures of ``table`` under their headings, in the registry's order."""
+    return [
+        (f.section, f.caption_for(tables[table]), drawn[f.name])
+        for f in placed
+        if f.table == table and f.name in drawn
+    ]

@@ -6,7 +6,8 @@ import polars as pl
 from phase2_assets.compute.analysis import bfi as bfi_lib
 from phase2_assets.compute.analysis import geometry
 from phase2_assets.compute.analysis import regression as regression_lib
-from phase2_assets.compute.report import figures, page
+from phase2_assets.compute.report import page
+from phase2_assets.compute.report.figure_registry import FigureSettings
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.execution.cpu_share import with_cpu_share
 from phase2_assets.defs.graph.groups import ANALYSIS, in_plan
@@ -16,7 +17,7 @@ from phase2_assets.defs.steps.runtime import StudyRuntime
 from phase2_assets.defs.steps.settings import bfi_formula
 from phase2_assets.defs.steps.study_tables import (
     all_partitions,
-    attach_figures,
+    attach_registered,
     frames,
     table_metadata,
 )
@@ -38,6 +39,7 @@ def _one_row(values: dict) -> pl.DataFrame:
 
 def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     sample, seed = study.analysis.pair_sample, study.seeds.checks
+    settings = FigureSettings(features=tuple(study.analysis.features))
 
     @dg.asset(
         **in_plan(ANALYSIS, "E7"),
@@ -110,12 +112,9 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 table = table.join(code_table, on=["dataset", "model"], how="left")
             table = table.sort([c for c in ("dataset", "model", "bits") if c in table.columns])
         meta = {"dagster/row_count": table.height, **provenance(study)}
-        if table.height:
-            figs = {
-                "geometry_panels": figures.geometry_panels(table, study.analysis.features),
-                "hamming_densities": figures.hamming_densities(table),
-            }
-            meta.update(attach_figures(runtime.data_dir, figs))
+        meta.update(
+            attach_registered(runtime.data_dir, context.asset_key, {"geometry": table}, settings)
+        )
         return dg.Output(table, metadata=meta)
 
     @dg.asset(
@@ -145,8 +144,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             for row in table.iter_rows(named=True):  # each pair's index, charted over runs
                 if row["bfi"] is not None and row["bfi"] == row["bfi"]:
                     meta[f"bfi_{row['dataset']}__{row['model']}"] = round(row["bfi"], 4)
-            figs = {"bfi_ranking": figures.bfi_ranking(table)}
-            meta.update(attach_figures(runtime.data_dir, figs))
+        meta.update(attach_registered(runtime.data_dir, context.asset_key, {"bfi": table}))
         return dg.Output(table, metadata=meta)
 
     @dg.asset(
@@ -199,9 +197,8 @@ def fit_regressions(context, study: Study, runtime, results, geometry, bfi) -> d
     }
     if table.height:
         meta["summary"] = dg.MetadataValue.md(_regression_md(table))
-    if fitted.predictions is not None and fitted.predictions.height:
-        fig = figures.predicted_vs_actual(fitted.predictions)
-        meta.update(attach_figures(runtime.data_dir, {"predicted_vs_actual": fig}))
+    predictions = {"predictions": fitted.predictions}
+    meta.update(attach_registered(runtime.data_dir, context.asset_key, predictions))
     return dg.Output(table, metadata=meta)
 
 

@@ -6,7 +6,8 @@ import dagster as dg
 import polars as pl
 
 from phase2_assets.compute.analysis import decisions, switches
-from phase2_assets.compute.report import figures, page, sections
+from phase2_assets.compute.report import figure_registry, page, sections
+from phase2_assets.compute.report.figure_registry import FigureSettings
 from phase2_assets.config import Study, plan, split_pair
 from phase2_assets.defs.assets.metrics import skipped_table
 from phase2_assets.defs.execution.cpu_share import with_cpu_share
@@ -14,7 +15,7 @@ from phase2_assets.defs.graph.groups import REPORT, in_plan
 from phase2_assets.defs.steps.all_or_nothing import all_or_nothing
 from phase2_assets.defs.steps.provenance import outcome_metadata, provenance
 from phase2_assets.defs.steps.runtime import StudyRuntime
-from phase2_assets.defs.steps.study_tables import attach_figures, optional_table
+from phase2_assets.defs.steps.study_tables import attach_registered, optional_table
 
 RESULTS = {
     "retrieval_metrics": dg.AssetIn(key=["results", "retrieval_metrics"]),
@@ -110,6 +111,7 @@ def evaluate_switches(context, study: Study, retrieval_metrics, regression, adap
 
 STATES = ("fired", "clear", "not evaluated")
 SWITCHES_KEY = dg.AssetKey(["results", "kill_switches"])
+REPORT_KEY = dg.AssetKey(["results", "report"])
 
 
 def _states_md(states) -> str:
@@ -148,11 +150,11 @@ def judge(study: Study, retrieval_metrics, regression, kill_switches, bfi, adapt
 
 
 def write_report(runtime, study: Study, tables: dict, kill_switches, verdict) -> dg.Output:
+    """``tables``: the report's inputs, named as the registry's figures name their tables."""
     results = tables["retrieval_metrics"]
-    meta = attach_figures(
-        runtime.data_dir,
-        {f"frontier_{m}": figures.frontier(results, m) for m in ("recall_at_10", "ndcg_at_10")},
-    )
+    settings = FigureSettings(features=tuple(study.analysis.features))
+    drawn = figure_registry.draw(figure_registry.in_report(), tables, settings)
+    meta = attach_registered(runtime.data_dir, REPORT_KEY, tables, settings, drawn)
     html = page.render(
         title=f"Binary retrieval study '{study.name}' — report",
         verdict=verdict,
@@ -166,6 +168,7 @@ def write_report(runtime, study: Study, tables: dict, kill_switches, verdict) ->
             adapter=tables.get("adapter"),
             ledger=tables.get("budget_ledger"),
             skipped=skipped_table(study, results),
+            drawn=drawn,
         ),
     )
     return dg.Output(html, metadata={**provenance(study), **meta, "verdict": verdict["colour"]})
@@ -228,7 +231,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         **in_plan(REPORT, "report"),
-        key=["results", "report"],
+        key=REPORT_KEY,
         io_manager_key="html_io_manager",
         kinds={"plotly"},
         ins={

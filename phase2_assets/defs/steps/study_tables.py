@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +13,8 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 from upath import UPath
 
+from phase2_assets.compute.report import figure_registry
+from phase2_assets.compute.report.figure_registry import FigureSettings
 from phase2_assets.compute.report.images import render_png
 from phase2_assets.compute.report.numbers import significant
 from phase2_assets.compute.report.page import standalone_figure
@@ -82,6 +85,19 @@ def attach_figures(data_dir: str | Path, figs: dict[str, go.Figure]) -> dict:
     if why_not:
         meta["figure_images"] = dg.MetadataValue.text(f"not rendered: {why_not}")
     return meta
+
+
+def attach_registered(
+    data_dir: str | Path,
+    asset: dg.AssetKey,
+    tables: Mapping[str, pl.DataFrame | None],
+    settings: FigureSettings | None = None,
+    drawn: Mapping[str, go.Figure] | None = None,
+) -> dict:
+    """Attach the figures the registry says ``asset`` shows, drawn from ``tables`` (or taken
+    from ``drawn`` when the asset has drawn them already for its own output)."""
+    mine = figure_registry.attached_by(asset.to_user_string())
+    return attach_figures(data_dir, figure_registry.draw(mine, tables, settings, drawn))
 
 
 PLOTLY_JS = "plotly.min.js"

@@ -4,11 +4,11 @@ import polars as pl
 import pytest
 
 from phase2_assets.compute.methods import FAMILIES, METHODS
-from phase2_assets.compute.report import figures
+from phase2_assets.compute.report import figures, method_styles
 
 
 def test_every_registered_method_has_its_own_colour_and_marker():
-    styles = [figures.style(m) for m in METHODS]
+    styles = [method_styles.style(m) for m in METHODS]
     assert len({s["color"] for s in styles}) == len(METHODS) >= 19
     assert len({(s["color"], s["symbol"]) for s in styles}) == len(METHODS)
 
