@@ -2,14 +2,14 @@
 
 Files are streamed line by line (full MS MARCO is 8.8M lines), errors name the file and line, and
 subsampling is seeded and keeps every judged passage, so task metrics stay meaningful on a sample.
-Sources: an explicit folder, a folder under $PHASE2_BEIR_DIR, or the BEIR download zip.
+Where the folder comes from (a path, $PHASE2_BEIR_DIR, the BEIR download) is the dataset
+sources' business (``compute/data/sources``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,10 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-
-from phase2_assets.compute.data import download
-
-BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
 
 
 class BeirFormatError(ValueError):
@@ -33,53 +29,6 @@ class Collection:
     queries: pl.DataFrame  # query_id, text      (only queries judged in the split)
     qrels: pl.DataFrame  # query_id, doc_id, score (only pairs whose doc is in the corpus)
     stats: dict = field(default_factory=dict)
-
-
-def resolve_source(
-    name: str,
-    *,
-    path: str | None,
-    beir_name: str | None,
-    url: str | None,
-    beir_dir: str | None,
-    download_dir: str | os.PathLike,
-    allow_download: bool,
-    checksum: str | None = None,
-) -> Path:
-    """Where the dataset's BEIR folder is; downloads (atomically) only if allowed and needed."""
-    if path:
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise FileNotFoundError(f"dataset {name!r}: path {folder} is not a folder")
-        return folder
-    folder_name = beir_name or name
-    if beir_dir:
-        folder = Path(beir_dir).expanduser() / folder_name
-        if folder.is_dir():
-            return folder
-    url = url or BEIR_URL.format(name=folder_name)
-    target = Path(download_dir) / folder_name
-    if (target / "corpus.jsonl").exists():
-        return target
-    if not allow_download:
-        where = f"{beir_dir}/{folder_name}" if beir_dir else "PHASE2_BEIR_DIR (unset)"
-        raise FileNotFoundError(
-            f"dataset {name!r}: no local copy at {where} and downloads are disabled; "
-            f"set PHASE2_BEIR_DIR to a folder holding {folder_name}/ or allow downloads ({url})"
-        )
-    return download_beir(url, Path(download_dir), folder_name, checksum)
-
-
-def download_beir(
-    url: str, download_dir: Path, folder_name: str, checksum: str | None = None
-) -> Path:
-    """Fetch a BEIR zip (verified, atomic) unless already here, then unpack it atomically."""
-    zip_target = download_dir / f"{folder_name}.zip"
-    if not zip_target.exists():
-        download.fetch(url, zip_target, checksum)
-    elif checksum:
-        download.verify(zip_target, checksum)
-    return download.unpack(zip_target, download_dir, folder_name)
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -262,13 +211,20 @@ def _select_rows(path: Path, judged: set[str], sample_size: int | None, seed: in
     unique, counts = np.unique(np.frombuffer(hashes, dtype=np.uint64), return_counts=True)
     if (counts > 1).any():
         _raise_duplicate(path, {int(h) for h in unique[counts > 1]})
-    if sample_size is None or sample_size >= n_total:
-        return None, n_total, judged_found
-    n_extra = max(sample_size - len(judged_lines), 0)
+    others = np.frombuffer(other_lines, dtype=np.uint64)  # a view: no copy unless sampling
+    return sample_rows(judged_lines, others, sample_size, seed), n_total, judged_found
+
+
+def sample_rows(judged, others, sample_size: int | None, seed: int) -> set[int] | None:
+    """The rows a sample of ``sample_size`` keeps: every judged row and a seeded draw of the
+    others (None: keep all). Every source samples by this rule, so a sample means one thing."""
+    if sample_size is None or sample_size >= len(judged) + len(others):
+        return None
+    n_extra = max(sample_size - len(judged), 0)
     rng = np.random.default_rng(seed)
-    others = np.frombuffer(other_lines, dtype=np.uint64).astype(np.int64)
+    others = np.asarray(others).astype(np.int64)
     extra = rng.choice(others, size=n_extra, replace=False) if n_extra else []
-    return set(judged_lines) | {int(x) for x in extra}, n_total, judged_found
+    return set(judged) | {int(x) for x in extra}
 
 
 def load_collection(folder: Path, split: str, sample_size: int | None, seed: int) -> Collection:

@@ -1,10 +1,11 @@
 """E1 input: the BEIR collection of a dataset, subsampled deterministically."""
 
 import hashlib
+from pathlib import Path
 
 import dagster as dg
 
-from phase2_assets.compute.data import beir
+from phase2_assets.compute.data import sources
 from phase2_assets.config import Study
 from phase2_assets.defs.execution.cpu_share import with_cpu_share
 from phase2_assets.defs.graph.groups import CORE, in_plan
@@ -14,22 +15,33 @@ from phase2_assets.defs.steps.provenance import provenance
 from phase2_assets.defs.steps.runtime import StudyRuntime
 
 
-def read_collection(context, study: Study, runtime: StudyRuntime):
-    """Read a BEIR-format folder (local, under PHASE2_BEIR_DIR, or downloaded), sampled."""
-    name = context.partition_key
+def request_of(study: Study, runtime: StudyRuntime, name: str) -> sources.Request:
+    """What the dataset sources are asked for one dataset of the study, on this machine."""
     cfg = study.datasets[name]
-    folder = beir.resolve_source(
-        name,
+    return sources.Request(
+        name=name,
+        split=cfg.split,
+        sample_size=cfg.sample_size,
+        seed=study.seeds.corpus_sample,
+        download_dir=Path(runtime.download_dir),
+        allow_download=runtime.allow_download,
         path=cfg.path,
         beir_name=cfg.beir_name,
         url=cfg.url,
-        beir_dir=runtime.beir_dir,
-        download_dir=runtime.download_dir,
-        allow_download=runtime.allow_download,
         checksum=cfg.checksum,
+        beir_dir=runtime.beir_dir,
     )
+
+
+def read_collection(context, study: Study, runtime: StudyRuntime):
+    """Read the dataset through the first source that finds it (a BEIR folder, the BEIR
+    download, or a format registered in ``compute/data/sources``), sampled."""
+    name = context.partition_key
+    cfg = study.datasets[name]
+    request = request_of(study, runtime, name)
+    source, folder = sources.locate(request)
     context.log.info(f"Reading {name} from {folder} (split {cfg.split})")
-    coll = beir.load_collection(folder, cfg.split, cfg.sample_size, study.seeds.corpus_sample)
+    coll = source.read(folder, request)
     skipped = coll.stats["qrels_unknown_doc_ids_skipped"]
     if skipped:
         context.log.warning(

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from phase2_assets.compute.data import beir
+from phase2_assets.compute.data import beir, sources
 
 HEADER = "query-id\tcorpus-id\tscore\n"
 SHARED_DL19 = Path("/work/shared/datasets/msmarco_dl19_subset")
@@ -334,9 +334,10 @@ def test_sample_smaller_than_judged_keeps_all_judged(tmp_path):
 
 
 def _resolve(name, **kw):
-    args = {"path": None, "beir_name": None, "url": None, "beir_dir": None}
-    args.update(kw)
-    return beir.resolve_source(name, **args)
+    """The folder the registered sources find, as the collection asset asks them."""
+    return sources.locate(sources.Request(name=name, split="test", sample_size=None, seed=0, **kw))[
+        1
+    ]
 
 
 def test_resolve_source_without_local_copy_and_no_download_raises(tmp_path):

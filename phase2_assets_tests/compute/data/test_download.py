@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from phase2_assets.compute.data import beir, download
+from phase2_assets.compute.data import download, sources
+from phase2_assets.compute.data.sources import beir_zip
 
 
 def _zip(members: dict[str, str]) -> bytes:
@@ -63,18 +64,19 @@ def test_a_download_with_the_right_md5_is_unpacked_and_loads(server, tmp_path):
     body = _zip(TINY)
     routes["/tiny.zip"] = (body, len(body))
     md5 = "md5:" + hashlib.md5(body).hexdigest()
-    folder = beir.resolve_source(
-        "tiny",
-        path=None,
-        beir_name=None,
+    request = sources.Request(
+        name="tiny",
+        split="test",
+        sample_size=None,
+        seed=0,
         url=f"{base}/tiny.zip",
-        beir_dir=None,
         download_dir=tmp_path / "dl",
         allow_download=True,
         checksum=md5,
     )
-    assert folder == tmp_path / "dl" / "tiny"
-    assert beir.load_collection(folder, "test", None, 0).corpus["doc_id"].to_list() == ["d1"]
+    source, folder, collection = sources.load(request)
+    assert source.kind == "beir_zip" and folder == tmp_path / "dl" / "tiny"
+    assert collection.corpus["doc_id"].to_list() == ["d1"]
     assert _leftovers(tmp_path / "dl") == ["tiny", "tiny.zip"]  # no temporaries
 
 
@@ -111,7 +113,7 @@ def test_the_returned_digest_is_the_files_sha256(server, tmp_path):
 def test_a_cached_zip_that_no_longer_matches_is_refused(tmp_path):
     (tmp_path / "tiny.zip").write_bytes(_zip(TINY))
     with pytest.raises(download.DownloadError, match="delete the file"):
-        beir.download_beir("http://unused", tmp_path, "tiny", "md5:" + "f" * 32)
+        beir_zip.download_beir("http://unused", tmp_path, "tiny", "md5:" + "f" * 32)
     assert not (tmp_path / "tiny").exists()
 
 
