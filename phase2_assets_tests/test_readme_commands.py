@@ -1,12 +1,13 @@
-"""The README's `dagster asset materialize`, `dagster job launch` / `backfill` and
+"""The documented `dagster asset materialize`, `dagster job launch` / `backfill` and
 `dagster sensor start` commands work as written.
 
-The blocks after ``<!-- readme-commands:materialize -->`` and ``<!-- readme-commands:jobs -->`` in
-README.md are run command by command in bash, from the repository root; the jobs block against
-``dagster dev`` (whose daemon starts the queued runs). Only the study
-behind ``$PHASE2_STUDY`` is swapped for a tiny one with the demo's names (dataset ``scifact``,
-model ``minilm``, tier ``demo``), so the same partition keys exist and the runs take seconds.
-Each line must exit 0 and every run it queues must succeed before the next line runs.
+The blocks after ``<!-- docs-commands:materialize -->`` and ``<!-- docs-commands:jobs -->`` in
+docs/running.md are run command by command in bash, from the repository root; the jobs block
+against ``dagster dev`` (whose daemon starts the queued runs). Only the study behind
+``$PHASE2_STUDY`` is swapped for a tiny one with the demo's names (dataset ``scifact``, model
+``minilm``, tier ``demo``), so the same partition keys exist and the runs take seconds. Each line
+must exit 0 and every run it queues must succeed before the next line runs. Slow: about three
+minutes, most of it `dagster dev` and its daemon.
 """
 
 from __future__ import annotations
@@ -16,14 +17,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from phase2_assets.testing.dagster_dev import ROOT, dagster_dev, dagster_env, demo_named_study
+
+pytestmark = pytest.mark.slow
+
+DOC = ROOT / "docs" / "running.md"  # where the command blocks live
 
 
 def readme_commands(block_name: str) -> list[str]:
-    """The commands of one marked bash block: comments and exports dropped (the test sets the
-    environment), backslash continuations joined."""
-    text = (ROOT / "README.md").read_text()
-    marker = f"<!-- readme-commands:{block_name} -->"
+    """The commands of one marked bash block of docs/running.md: comments and exports dropped
+    (the test sets the environment), backslash continuations joined."""
+    text = DOC.read_text()
+    marker = f"<!-- docs-commands:{block_name} -->"
+    assert marker in text, f"{DOC.relative_to(ROOT)}: the {marker} block is missing"
     block = text.split(marker, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     block = block.replace("\\\n", " ")
     return [
@@ -127,7 +135,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 def test_a_slot_held_by_a_killed_run_does_not_hang_the_readme_command(
     tmp_path, tiny_beir, tiny_model
 ):
-    """Before: the README's pq_index line logged only a DEBUG "Step blocked by limit for pool
+    """Before: the documented pq_index line logged only a DEBUG "Step blocked by limit for pool
     memory_heavy" and waited forever on the dead run's slot. Now the run's IO managers, which start
     before any step claims a slot, mark the dead run failed and free its slot; the line finishes
     well within 60 s."""
