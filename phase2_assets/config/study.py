@@ -277,7 +277,7 @@ class KillSwitches(_Strict):
 
 
 class BFIConfig(_Strict):
-    """The Binary Friendliness Index formula (see compute/analysis/bfi.py and the README)."""
+    """The Binary Friendliness Index formula (docs/plan.md#x1, compute/analysis/bfi.py)."""
 
     recall_bits: list[int] = [256, 512]
     w_recall: float = Field(0.5, ge=0)

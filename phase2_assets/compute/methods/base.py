@@ -76,7 +76,7 @@ class Built:
 
 @dataclass(frozen=True)
 class Memory:
-    """Honest memory accounting (STUDY.md §4), reported in separate columns."""
+    """Honest memory accounting (docs/methodology.md#memory-accounting), in separate columns."""
 
     bytes_per_vector: float  # the code alone
     fixed_overhead_bytes: int  # projection matrices, codebooks, rotations, quantiser ranges

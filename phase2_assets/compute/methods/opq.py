@@ -28,7 +28,7 @@ SVDs and k-means set-up on tiny sub-spaces, and its multithreaded SVD and matrix
 different rotations at 1 and 2 threads. Here every step is bit-identical at any thread count:
 float32 matrix products whose outputs are each summed by one thread, ``numpy.argmin`` (ties to the
 lower centroid), ``numpy.bincount`` sums, and the 384 x 384 SVD in float64 on one thread. The
-budget's measured cost is in the README ("OPQ's training budget").
+budget's measured cost is in bench/RESULTS.md ("OPQ's training budget").
 
 Memory: M bytes per vector; fixed overhead = the float32 d x d rotation + 256 centroids of d/M
 floats for each of the M sub-quantisers (256 x d floats).
@@ -192,7 +192,7 @@ def build_opq(
 
 
 class OpqParams(BaseModel):
-    """``methods.opq`` in the study config: OPQ's training budget (README)."""
+    """``methods.opq`` in the study config: OPQ's training budget (bench/RESULTS.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     init_iterations: int = Field(

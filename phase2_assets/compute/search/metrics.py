@@ -1,6 +1,6 @@
 """Retrieval metrics from top-k id arrays only (never a queries x corpus matrix).
 
-Definitions (STUDY.md §4, also in the README):
+Definitions (docs/methodology.md#metrics):
 - recall_at_k = |top-k(method) ∩ top-k(exact float)| / k, averaged over queries.
 - overlap_at_10 = Jaccard |A ∩ B| / |A ∪ B| of the two top-10 sets.
 - ndcg_at_10: task quality against qrels, linear gain rel, discount 1/log2(rank + 1), ideal from

@@ -1,6 +1,6 @@
 """Where every asset sits in the study plan: its group in the UI and its experiment tag.
 
-The lineage view groups assets the way the plan is read (STUDY.md): the core track E1–E6, the
+The lineage view groups assets the way the plan is read (docs/plan.md): the core track E1–E6, the
 analysis track E7–E8 with X1–X2, the exploratory track X3–X4, and the report (kill-switches,
 verdict, ledger, HTML report). The finer experiment id is a tag (``phase2/experiment``), which
 the catalog shows and filters by. Each asset says where it sits where it is defined

@@ -207,7 +207,7 @@ def _verify(context: dg.InputContext | None, local: Path) -> None:
     Both are checked on every load. The checksum is recomputed each time, not only when the
     mtime is later: ``cp -p``, rsync and backup restores keep the mtime, and a bit flipped by the
     disk changes no timestamp at all. It costs one SHA-256 pass (0.94 GB/s here: 1.6 s for a
-    500K x 768 float32 array; README "Guarantees"); the memory map then finds the pages cached.
+    500K x 768 float32 array; docs/guarantees.md); the memory map then finds the pages cached.
     Files with no recorded materialisation in this instance (written by another instance, or by
     hand) are not checked.
     """
