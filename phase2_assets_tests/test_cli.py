@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import polars as pl
+import pytest
 from dagster import DagsterInstance
 
 from phase2_assets.cli import main
@@ -18,6 +19,7 @@ def _digests(folder):
     }
 
 
+@pytest.mark.slow  # three `phase2 run`s of the tiny study
 def test_run_twice_on_other_thread_counts_gives_identical_files(
     tmp_path, tiny_beir, tiny_model, monkeypatch, capsys
 ):
@@ -100,6 +102,7 @@ def test_bad_config_exits_2_with_the_file_named(tmp_path, capsys):
     assert "bad.yaml" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # three `phase2 run`s
 def test_a_failed_level_stops_the_run_with_its_root_error_and_nothing_after_it(
     tmp_path, tiny_beir, tiny_model, monkeypatch, capsys
 ):

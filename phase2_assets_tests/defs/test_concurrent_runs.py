@@ -9,9 +9,12 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from phase2_assets.compute.methods import instrument
 from phase2_assets.testing.graph import build, materialize
+
+pytestmark = pytest.mark.slow  # two Python processes, each building and materialising the study
 
 PAIR = "tiny__tiny-bert"
 

@@ -20,11 +20,14 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pytest
 
 from phase2_assets.compute.data import resumable
 from phase2_assets.defs.storage.io_managers import staging_path
 from phase2_assets.testing.graph import build, materialize
 from phase2_assets.testing.tiny import write_tiny_study
+
+pytestmark = pytest.mark.slow  # a Python process killed mid-embedding, then a rerun
 
 PAIR = "tiny__tiny-bert"
 N_DOCS, N_QUERIES = 300, 12  # the tiny collection

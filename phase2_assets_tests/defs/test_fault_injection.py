@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from phase2_assets.testing.graph import build, materialize
 from phase2_assets.testing.tiny import write_tiny_study
@@ -64,6 +65,7 @@ def _first_codes(tmp_path: Path, data: Path, tiny_beir, tiny_model) -> Path:
     return data / "binary_codes" / PAIR / f"{BITS}.npy"
 
 
+@pytest.mark.slow  # a Python process killed mid-write
 def test_kill_9_mid_write_keeps_the_previous_codes_byte_for_byte(tmp_path, tiny_beir, tiny_model):
     from phase2_assets.defs.graph.partitions import pair_bits_key
 

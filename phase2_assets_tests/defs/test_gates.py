@@ -100,6 +100,7 @@ def test_fired_switch_blocks_expansion_in_a_later_run(tmp_path, tiny_beir, tiny_
     assert gh.materialize(defs, "pair", "tiny__tiny-bert-2").success
 
 
+@pytest.mark.slow  # `phase2 run` of a two-tier study
 def test_cli_stops_expansion_when_a_core_switch_fires(
     tmp_path, tiny_beir, tiny_model, monkeypatch, capsys
 ):

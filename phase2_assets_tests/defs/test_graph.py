@@ -11,24 +11,14 @@ from phase2_assets.config import plan
 from phase2_assets.testing import graph as gh
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, tiny_beir, tiny_model):
-    from phase2_assets.testing.tiny import write_tiny_study
-
-    root = tmp_path_factory.mktemp("graph")
-    study_path = write_tiny_study(root / "tiny.yaml", tiny_beir, tiny_model)
-    study, defs = gh.build(study_path, root / "data")
-    results = gh.materialize_study(study, defs)
-    return study, defs, root / "data", results
+def test_every_run_succeeds(tiny_study_run):
+    runs = tiny_study_run.runs
+    assert len(runs) == 9  # dataset, pair, 4 bit lengths, results; the X3 adapter, results again
+    assert [r.success for r in runs] == [True] * len(runs)
 
 
-def test_every_run_succeeds(tiny_run):
-    _, _, _, results = tiny_run
-    assert [r.success for r in results] == [True] * len(results)
-
-
-def test_results_table_has_every_method_and_bit_length(tiny_run):
-    _, _, data, _ = tiny_run
+def test_results_table_has_every_method_and_bit_length(tiny_study_run):
+    data = tiny_study_run.data_dir
     table = pl.read_parquet(data / "results" / "retrieval_metrics.parquet")
     got = set(zip(table["method"], table["bits"], strict=True))
     core = {("float32", 32 * 32), ("int8", 8 * 32)}
@@ -47,9 +37,8 @@ def test_results_table_has_every_method_and_bit_length(tiny_run):
     assert binary["recall_at_10"][-1] > binary["recall_at_10"][0]
 
 
-def test_every_error_check_passes(tiny_run):
-    _, _, _, results = tiny_run
-    evaluations = {k: v for r in results for k, v in gh.check_evaluations(r).items()}
+def test_every_error_check_passes(tiny_study_run):
+    evaluations = {k: v for r in tiny_study_run.runs for k, v in gh.check_evaluations(r).items()}
     expected = {
         "corpus_embeddings:finite_unit_norm",
         "query_embeddings:finite_unit_norm",
@@ -65,8 +54,8 @@ def test_every_error_check_passes(tiny_run):
     assert failed == []
 
 
-def test_stored_arrays_are_plain_npy(tiny_run):
-    study, _, data, _ = tiny_run
+def test_stored_arrays_are_plain_npy(tiny_study_run):
+    study, data = tiny_study_run.study, tiny_study_run.data_dir
     emb = np.load(data / "corpus_embeddings" / "tiny__tiny-bert.npy", allow_pickle=False)
     codes = np.load(data / "binary_codes" / "tiny__tiny-bert" / "64.npy", allow_pickle=False)
     assert emb.dtype == np.float32 and emb.shape == (300, 32)
@@ -141,20 +130,15 @@ def test_methods_extra_with_an_unknown_name_is_refused(tmp_path, tiny_beir, tiny
         gh.build(path, tmp_path / "data")
 
 
-def test_a_tiny_corpus_runs_every_method_and_names_what_it_skipped(tmp_path, tiny_model):
-    """50 passages: too few for PQ's and OPQ's 256 centroids. The whole plan still succeeds;
+def test_a_tiny_corpus_runs_every_method_and_names_what_it_skipped(small_corpus_run):
+    """100 passages: too few for PQ's and OPQ's 256 centroids. The whole plan still succeeds;
     those rows are skipped with the reason, in the log and in the planned-rows check."""
-    from phase2_assets.testing.tiny import write_tiny_beir, write_tiny_study
-
-    beir = write_tiny_beir(tmp_path / "beir" / "tiny", n_docs=50)
-    path = write_tiny_study(tmp_path / "t.yaml", beir, tiny_model)
-    study, defs = gh.build(path, tmp_path / "data")
-    results = gh.materialize_study(study, defs)
+    results = small_corpus_run.runs
     assert all(r.success for r in results)
-    table = pl.read_parquet(tmp_path / "data" / "results" / "retrieval_metrics.parquet")
+    table = pl.read_parquet(small_corpus_run.data_dir / "results" / "retrieval_metrics.parquet")
     methods = set(table["method"])
     assert {"binary", "int8", "sign", "itq"} <= methods
-    assert not methods & {"pq", "opq"}
+    assert methods == set(METHODS) - {"pq", "opq"}  # every other method has its rows
     check = next(
         ev
         for r in results
@@ -162,10 +146,11 @@ def test_a_tiny_corpus_runs_every_method_and_names_what_it_skipped(tmp_path, tin
         if key == "results/retrieval_metrics:planned_rows_present"
     )
     meta = {k: v.value for k, v in check.metadata.items()}
-    assert meta["skipped_rows"] >= 8 and "k-means needs at least 256" in meta["skipped"]
+    # PQ and OPQ at each of the 4 bit lengths.
+    assert meta["skipped_rows"] == 8 and "k-means needs at least 256" in meta["skipped"]
     assert meta["missing_rows"] == 0 and check.passed
     # Strict JSON everywhere (too few points for some regressions: their numbers are null).
     import json
 
-    for path in sorted((tmp_path / "data").rglob("*.json")):
+    for path in sorted(small_corpus_run.data_dir.rglob("*.json")):
         json.loads(path.read_text(), parse_constant=lambda c, p=path: pytest.fail(f"{p}: {c}"))

@@ -11,37 +11,16 @@ import json
 import polars as pl
 import pytest
 
-from phase2_assets.testing import graph as gh
-
 REASON = "k-means needs at least 256 training vectors"
+BITS = (8, 16, 32, 64)  # the tiny study's bit lengths (and PQ sizes of 1, 2, 4, 8 bytes)
 
 
 @pytest.fixture(scope="module")
-def small_study(tmp_path_factory, tiny_model):
-    """The tiny study on 100 passages, every level materialised as ``phase2 run`` does."""
-    from phase2_assets.testing.tiny import write_tiny_beir, write_tiny_study
-
-    root = tmp_path_factory.mktemp("skipped")
-    beir = write_tiny_beir(root / "beir" / "tiny", n_docs=100)
-    # Two bit lengths and their PQ sizes keep the run short; extra methods: OPQ and ITQ.
-    tier = {
-        "datasets": ["tiny"],
-        "models": ["tiny-bert"],
-        "bits": [32, 64],
-        "pq_bytes": [4, 8],
-    }
-    path = write_tiny_study(
-        root / "t.yaml",
-        beir,
-        tiny_model,
-        tiers={"tier1": tier},
-        methods={"extra": ["opq", "itq"]},
-        bfi={"recall_bits": [32, 64]},
-    )
-    study, defs = gh.build(path, root / "data")
-    runs = gh.materialize_study(study, defs)
-    assert all(r.success for r in runs)
-    return root / "data" / "results", runs
+def small_study(small_corpus_run):
+    """The tiny study on 100 passages (every method, 4 bit lengths), every level materialised
+    as ``phase2 run`` does, once for the session (conftest)."""
+    assert all(r.success for r in small_corpus_run.runs)
+    return small_corpus_run.data_dir / "results", small_corpus_run.runs
 
 
 def test_the_skipped_rows_table_names_each_row_and_why(small_study):
@@ -49,10 +28,7 @@ def test_the_skipped_rows_table_names_each_row_and_why(small_study):
     skipped = pl.read_parquet(results / "skipped_methods.parquet")
     assert skipped.columns == ["dataset", "model", "method", "bits", "reason"]
     assert skipped.select("dataset", "model", "method", "bits").rows() == [
-        ("tiny", "tiny-bert", "opq", 32),
-        ("tiny", "tiny-bert", "opq", 64),
-        ("tiny", "tiny-bert", "pq", 32),
-        ("tiny", "tiny-bert", "pq", 64),
+        ("tiny", "tiny-bert", method, bits) for method in ("opq", "pq") for bits in BITS
     ]
     assert all(REASON in r and "the corpus has 100" in r for r in skipped["reason"])
     # The results table keeps numbers in every metric column: the skipped rows are not in it.
@@ -70,14 +46,11 @@ def test_the_results_asset_records_the_skipped_rows(small_study):
         for ev in r.get_asset_materialization_events()
         if ev.asset_key.to_user_string() == "results/retrieval_metrics"
     )
-    assert meta["skipped_rows"].value == 4
+    assert meta["skipped_rows"].value == 8
     assert meta["skipped_table"].value.endswith("results/skipped_methods.parquet")
     records = [r.data for r in meta["skipped"].records]
     assert {(r["method"], r["bits"]) for r in records} == {
-        ("pq", 32),
-        ("pq", 64),
-        ("opq", 32),
-        ("opq", 64),
+        (method, bits) for method in ("pq", "opq") for bits in BITS
     }
     assert all(REASON in r["reason"] for r in records)
 
@@ -88,8 +61,9 @@ def test_f2_says_pq_was_skipped_and_why(small_study):
     f2 = next(s for s in switches if s["name"] == "F2")
     assert f2["state"] == "not evaluated"
     assert f2["why_not"].startswith(
-        "no binary and PQ rows at the same bytes: PQ was skipped at 2 benchmarks "
-        "(tiny × tiny-bert at 32, 64 bits: PQ's k-means needs at least 256 training vectors"
+        "no binary and PQ rows at the same bytes: PQ was skipped at 4 benchmarks "
+        "(tiny × tiny-bert at 8, 16, 32, 64 bits: PQ's k-means needs at least 256 training "
+        "vectors"
     )
     assert "yet" not in f2["why_not"]
     verdict = json.loads((results / "verdict.json").read_text())
@@ -104,8 +78,8 @@ def test_the_report_has_a_skipped_section(small_study):
     html = (results / "report.html").read_text()
     assert "<h2>Skipped</h2>" in html
     section = html.split("<h2>Skipped</h2>", 1)[1].split("<h2>", 1)[0]
-    assert "4 planned rows not in the results table" in section
+    assert "8 planned rows not in the results table" in section
     for cell in ("tiny-bert", "opq", "pq", REASON):
         assert cell in section.replace("&#x27;", "'")
-    assert "PQ was skipped at 2 benchmarks" in html  # F2's row of the kill-switch table
+    assert "PQ was skipped at 4 benchmarks" in html  # F2's row of the kill-switch table
     assert "skipped_methods.parquet" in html

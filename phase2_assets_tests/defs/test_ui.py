@@ -22,6 +22,8 @@ import pytest
 
 from phase2_assets.testing.dagster_dev import dagster_dev, dagster_env, demo_named_study
 
+pytestmark = pytest.mark.ui
+
 DATASET, PAIR = "scifact", "scifact__minilm"  # the demo's keys, on the tiny data
 
 
