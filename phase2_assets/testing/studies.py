@@ -5,7 +5,8 @@ so the test session builds each variant once (``phase2_assets_tests/conftest.py`
 inspect it. A test that writes into the data folder works on its own copy
 (``MaterialisedStudy.copy_to``), so nothing it does reaches the shared folder or another test.
 The runs go to an ephemeral instance, as ``graph.materialize_study`` does by default: a test that
-counts runs or reads what an instance recorded makes its own.
+counts runs makes its own, and one that needs the recorded materialisations (their checksums)
+has them reported into its own instance (``record_materialisations``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ class MaterialisedStudy:
             for p in sorted(self.data_dir.rglob("*"))
             if p.is_file()
         }
+
+    def record_materialisations(self, instance: dg.DagsterInstance) -> None:
+        """Record in ``instance`` every materialisation these runs recorded (their metadata: the
+        files' sizes and SHA-256 among them), as runless events: what a test needs that checks
+        what the IO managers do with an instance's records, on a copy."""
+        for run in self.runs:
+            for event in run.get_asset_materialization_events():
+                instance.report_runless_asset_event(event.step_materialization_data.materialization)
 
     def copy_to(self, folder: Path) -> MaterialisedStudy:
         """This study's data folder copied to ``folder/data`` (contents and mtimes as they

@@ -6,21 +6,37 @@ import dagster as dg
 import pytest
 
 from phase2_assets.defs.graph.partitions import pair_bits_key
-from phase2_assets.testing.graph import build, materialize
+from phase2_assets.testing.graph import materialize
 
 PAIR, BITS = "tiny__tiny-bert", 32
 METRICS = [dg.AssetKey("binary_metrics")]
 
 
 @pytest.fixture
-def materialised(tmp_path, tiny_study):
-    instance = dg.DagsterInstance.ephemeral()  # one instance: it holds the recorded checksums
-    _, defs = build(tiny_study, tmp_path / "data")
-    assert materialize(defs, "dataset", "tiny", instance).success
-    assert materialize(defs, "pair", PAIR, instance).success
-    assert materialize(defs, "bits", pair_bits_key(PAIR, BITS), instance).success
-    codes = tmp_path / "data" / "binary_codes" / PAIR / f"{BITS}.npy"
-    return defs, instance, codes
+def materialised(tmp_path, tiny_study_run):
+    """A copy of the session's tiny study, and an instance that holds what its runs recorded
+    (the checksums)."""
+    copy = tiny_study_run.copy_to(tmp_path)
+    instance = dg.DagsterInstance.ephemeral()
+    tiny_study_run.record_materialisations(instance)
+    codes = copy.data_dir / "binary_codes" / PAIR / f"{BITS}.npy"
+    return copy.defs, instance, codes
+
+
+def test_the_copy_holds_the_recorded_checksums(materialised):
+    """What the tests below rely on: the instance records the stored file's size and SHA-256."""
+    from phase2_assets.compute.data import storage
+
+    _, instance, codes = materialised
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("binary_codes"), asset_partitions=[pair_bits_key(PAIR, BITS)]
+        ),
+        limit=1,
+    ).records[0]
+    meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+    assert meta["sha256"] == storage.sha256_file(codes)
+    assert meta["file_bytes"] == codes.stat().st_size
 
 
 def _metrics(defs, instance):

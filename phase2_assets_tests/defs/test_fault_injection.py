@@ -54,23 +54,21 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _first_codes(tmp_path: Path, data: Path, tiny_beir, tiny_model) -> Path:
-    """Materialise the codes once with the default seed: the result a fault must not touch."""
-    from phase2_assets.defs.graph.partitions import pair_bits_key
-
-    _, defs = build(write_tiny_study(tmp_path / "first.yaml", tiny_beir, tiny_model), data)
-    assert materialize(defs, "dataset", "tiny").success
-    assert materialize(defs, "pair", PAIR).success
-    assert materialize(defs, "bits", pair_bits_key(PAIR, BITS)).success
+def _first_codes(tmp_path: Path, tiny_study_run) -> Path:
+    """The codes materialised with the default seed (a copy of the session's tiny study): the
+    result a fault must not touch."""
+    data = tiny_study_run.copy_to(tmp_path).data_dir
     return data / "binary_codes" / PAIR / f"{BITS}.npy"
 
 
 @pytest.mark.slow  # a Python process killed mid-write
-def test_kill_9_mid_write_keeps_the_previous_codes_byte_for_byte(tmp_path, tiny_beir, tiny_model):
+def test_kill_9_mid_write_keeps_the_previous_codes_byte_for_byte(
+    tmp_path, tiny_beir, tiny_model, tiny_study_run
+):
     from phase2_assets.defs.graph.partitions import pair_bits_key
 
     data = tmp_path / "data"
-    codes = _first_codes(tmp_path, data, tiny_beir, tiny_model)
+    codes = _first_codes(tmp_path, tiny_study_run)
     before, before_codes = _sha(codes), np.load(codes, allow_pickle=False)
 
     second = write_tiny_study(
@@ -110,7 +108,7 @@ def test_kill_9_mid_write_keeps_the_previous_codes_byte_for_byte(tmp_path, tiny_
 
 
 def test_a_full_disk_fails_the_run_with_a_clear_error_and_keeps_the_previous_codes(
-    tmp_path, tiny_beir, tiny_model, monkeypatch
+    tmp_path, tiny_beir, tiny_model, tiny_study_run, monkeypatch
 ):
     """The writer runs out of space half-way through the new file (ENOSPC, as the kernel says)."""
     import errno
@@ -119,7 +117,7 @@ def test_a_full_disk_fails_the_run_with_a_clear_error_and_keeps_the_previous_cod
     from phase2_assets.defs.graph.partitions import pair_bits_key
 
     data = tmp_path / "data"
-    codes = _first_codes(tmp_path, data, tiny_beir, tiny_model)
+    codes = _first_codes(tmp_path, tiny_study_run)
     before = _sha(codes)
 
     def half_then_full(target, array, allow_pickle=False):
