@@ -61,6 +61,7 @@ def _materialised(result) -> set[str]:
     return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
 
 
+@pytest.mark.slow  # a whole study for each
 @pytest.mark.parametrize(
     ("bits", "pq_bytes"),
     [([8, 32], [1]), ([8], [1, 4])],  # the study schema allows both: no PQ at 32, no binary at 32
