@@ -31,9 +31,11 @@ def _shared(built: MaterialisedStudy):
     """Yield a session study; at the end, fail if any test wrote into it (copy_to first)."""
     before = built.fingerprint()
     yield built
-    assert built.fingerprint() == before, (
-        f"a test changed the shared study under {built.data_dir.parent}: "
-        "tests that write must work on study.copy_to(tmp_path)"
+    after = built.fingerprint()
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    assert not changed, (
+        f"a test changed the shared study's files {changed[:5]}: "
+        "a test that writes must work on study.copy_to(tmp_path)"
     )
 
 
