@@ -14,7 +14,9 @@ them from a results table. ``code_bytes`` and ``fits_when`` are formulas in b (b
 from __future__ import annotations
 
 import argparse
+import ast
 import math
+import operator
 import re
 import sys
 from pathlib import Path
@@ -44,8 +46,42 @@ def evaluate(formula: str, b: int | None, d: int):
     for clause in formula.split(","):
         text = re.sub(r"⌈(.+?)⌉", r"ceil(\1)", clause).replace("·", "*").replace("²", "**2")
         text = re.sub(r"(\S+) divides (\S+)", r"(\2) % (\1) == 0", text).replace("≤", "<=")
-        values.append(eval(text.strip(), {"ceil": math.ceil}, {"b": b, "d": d}))  # noqa: S307
+        values.append(_arithmetic(ast.parse(text.strip(), mode="eval").body, {"b": b, "d": d}))
     return all(values) if len(values) > 1 else values[0]
+
+
+_OPERATORS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+    ast.Eq: operator.eq,
+    ast.LtE: operator.le,
+    ast.Lt: operator.lt,
+    ast.GtE: operator.ge,
+    ast.Gt: operator.gt,
+}
+
+
+def _arithmetic(node: ast.expr, names: dict[str, int | None]):
+    """The value of a formula's syntax tree: numbers, b and d, arithmetic, comparisons and
+    ``ceil`` only (no ``eval``: a formula is data, and anything else in it is an error)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in names:
+        return names[node.id]
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        left, right = _arithmetic(node.left, names), _arithmetic(node.right, names)
+        return _OPERATORS[type(node.op)](left, right)
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _OPERATORS:
+        left, right = _arithmetic(node.left, names), _arithmetic(node.comparators[0], names)
+        return _OPERATORS[type(node.ops[0])](left, right)
+    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ceil" and node.args:
+        return math.ceil(_arithmetic(node.args[0], names))
+    raise ValueError(f"not a formula in b and d: {ast.unparse(node)!r}")
 
 
 # Where a row's formulas are held to the method: every whole-byte code length up to 4096 bits, at
