@@ -25,6 +25,7 @@ import os
 import platform
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,9 @@ KERNELS = {
 # Digests allowed to differ between kernels (never between thread counts), by key prefix.
 KERNEL_DEPENDENT = ("predictors", "pq-", "opq-", "pca_float-", "pca_int8-", "itq-", "rabitq-")
 ROOT = Path(__file__).resolve().parents[2]
+# Probes run two at a time: each is mostly one busy thread (imports, training, Python loops), and
+# a digest must not depend on what else runs on the machine any more than on the thread count.
+PARALLEL_PROBES = 2
 
 
 def executable_kernels() -> list[str]:
@@ -79,7 +83,9 @@ def _probe(kernel: str, threads: int) -> dict:
 def test_determinism_across_kernels_and_thread_counts():
     kernels = executable_kernels()
     assert len(kernels) >= 2, f"this CPU executes only {kernels}"
-    runs = {(k, t): _probe(k, t) for k in kernels for t in (1, os.cpu_count() or 2)}
+    keys = [(k, t) for k in kernels for t in (1, os.cpu_count() or 2)]
+    with ThreadPoolExecutor(max_workers=PARALLEL_PROBES) as pool:
+        runs = dict(zip(keys, pool.map(lambda key: _probe(*key), keys), strict=True))
     for (kernel, _), run in runs.items():
         # The BLAS libraries really ran the kernel asked for (an unknown name falls back).
         assert any(kernel.lower() in b.lower() for b in run["environment"]["blas"]), run
