@@ -37,6 +37,7 @@ def test_synthetic_vectors_are_unit_norm_deterministic_and_clustered(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "c2.npy"), corpus)
 
 
+@pytest.mark.slow  # a whole study and its bare baseline, about 20 s
 def test_study_and_bare_baseline_agree(tmp_path):
     prepared = _phase("prepare", str(tmp_path), "4000", "64", "40")
     bare = _phase("bare", str(tmp_path))
@@ -93,6 +94,7 @@ def test_method_tables_take_each_peer_from_its_method_class(monkeypatch):
     assert not hasattr(method_tables, "PEERS")
 
 
+@pytest.mark.slow  # every method on a synthetic corpus, about 20 s
 def test_every_method_bench_sets_each_method_against_pq_at_its_bytes(tmp_path):
     from bench import methods
 

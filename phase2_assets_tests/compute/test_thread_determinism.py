@@ -15,7 +15,8 @@ did not. So the comparison runs in subprocesses under every kernel this CPU can 
   (``compute/exact_products``, ``compute/exact_eigenvalues``). The methods trained or searched by
   library code that rounds by the kernel (faiss's k-means and sgemm tables, LAPACK's eigen- and
   singular-value solvers in PCA, ITQ, OPQ and RaBitQ) and scikit-learn's E8/X2 regressions may
-  differ there in the last bits; they are listed in ``KERNEL_DEPENDENT`` and in the README.
+  differ there in the last bits; they are listed in ``KERNEL_DEPENDENT`` and in
+  docs/methodology.md#determinism.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from phase2_assets.config import load_study
 from phase2_assets.defs.build import build_definitions
 from phase2_assets.defs.graph.groups import EXPERIMENT_TAG, GROUP_ORDER, check_placed
 
-# The plan's reading of every asset (STUDY.md): group in the lineage view, experiment id.
+# The plan's reading of every asset (docs/plan.md): group in the lineage view, experiment id.
 EXPECTED = {
     "corpus": ("core", "E1"),
     "queries": ("core", "E1"),

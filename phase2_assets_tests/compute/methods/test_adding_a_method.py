@@ -62,6 +62,7 @@ def test_a_dropped_in_module_is_a_row_of_the_generated_table(dropped_in):
     assert table.check(METHODS["my_method"]) == []
 
 
+@pytest.mark.slow  # a whole tiny study, twice
 def test_its_rows_reach_the_results_table_of_the_next_run(
     dropped_in, tmp_path, tiny_beir, tiny_model
 ):
@@ -83,8 +84,9 @@ def test_its_rows_reach_the_results_table_of_the_next_run(
 
 
 def test_a_method_from_another_installed_package_is_registered(tmp_path, monkeypatch):
-    """The README's recipe shipped as a package of its own: an installed distribution (its
-    dist-info on sys.path, as pip leaves it) with an entry point in phase2_assets.methods."""
+    """The recipe (docs/extending/a-method.md) shipped as a package of its own: an installed
+    distribution (its dist-info on sys.path, as pip leaves it) with an entry point in
+    phase2_assets.methods."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "their_scheme.py").write_text(recipe().replace('"my_method"', '"their_scheme"'))
