@@ -1,7 +1,7 @@
 """Tiny studies materialised once and shared by the tests that only read them.
 
 A whole tiny study takes seconds (its results level, the report and the figures most of them),
-so the test session builds each variant once (``phase2_assets_tests/conftest.py``) and the tests
+so the test session builds each variant once (session fixtures in the tests' conftest) and the tests
 inspect it. A test that writes into the data folder works on its own copy
 (``MaterialisedStudy.copy_to``), so nothing it does reaches the shared folder or another test.
 The runs go to an ephemeral instance, as ``graph.materialize_study`` does by default: a test that
