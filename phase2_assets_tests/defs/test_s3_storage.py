@@ -25,9 +25,10 @@ pytestmark = [
     # Found by this test (issue 26, open): against a real S3 API every level up to the adapter
     # succeeds (dataset, pair, 4 x bits, adapter: 1-2 s each), but results_job hangs for good in
     # ParquetStore.dump_to_path -> _store_version -> s3fs ukey, an HTTP request that never gets
-    # a connection (likely botocore's pool of 10 held by unclosed reads of the study-wide
-    # tables). Until that is fixed the test would hang CI, so it is skipped; delete the skip
-    # mark to reproduce it (needs `pip install "moto[server]" s3fs`).
+    # an answer. Not kaleido (it hangs without a Chromium too), and not botocore's pool of 10
+    # alone (FSSPEC_S3='{"config_kwargs": {"max_pool_connections": 200}}' hangs the same).
+    # Until it is fixed the test would hang CI, so it is skipped; delete the skip mark to
+    # reproduce it (needs `pip install "moto[server]" s3fs`).
     pytest.mark.skip(reason="results_job hangs on S3 (s3fs connection pool): issue 26"),
 ]
 
