@@ -29,7 +29,7 @@ pytestmark = [
     # alone (FSSPEC_S3='{"config_kwargs": {"max_pool_connections": 200}}' hangs the same).
     # Until it is fixed the test would hang CI, so it is skipped; delete the skip mark to
     # reproduce it (needs `pip install "moto[server]" s3fs`).
-    pytest.mark.skip(reason="results_job hangs on S3 (s3fs connection pool): issue 26"),
+    pytest.mark.skip(reason="results_job hangs on S3 (an s3fs ukey never answered): issue 26"),
 ]
 
 
