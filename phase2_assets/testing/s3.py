@@ -9,6 +9,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,7 +30,10 @@ def s3_server(timeout_s: float = 30.0) -> Iterator[dict[str, str]]:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The server logs every request: to a file, never to a pipe nobody reads (a full pipe
+    # blocks the server's next write, and with it every request after it).
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -38,13 +42,15 @@ def s3_server(timeout_s: float = 30.0) -> Iterator[dict[str, str]]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    said = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                    log.seek(0)
+                    said = log.read().decode(errors="replace")
                     raise RuntimeError(
                         f"moto's S3 server did not start on {endpoint}: {said[-2000:]}"
                     ) from None
                 time.sleep(0.2)
         yield {"AWS_ENDPOINT_URL": endpoint, **CREDENTIALS}
     finally:
+        log.close()
         proc.terminate()
         try:
             proc.wait(timeout=10)
