@@ -20,19 +20,15 @@ from pathlib import Path
 import pytest
 
 from phase2_assets.testing.dagster_dev import ROOT, dagster_dev, dagster_env, demo_named_study
+from phase2_assets.testing.recipes import doc_block
 
 pytestmark = pytest.mark.slow
-
-DOC = ROOT / "docs" / "running.md"  # where the command blocks live
 
 
 def readme_commands(block_name: str) -> list[str]:
     """The commands of one marked bash block of docs/running.md: comments and exports dropped
     (the test sets the environment), backslash continuations joined."""
-    text = DOC.read_text()
-    marker = f"<!-- docs-commands:{block_name} -->"
-    assert marker in text, f"{DOC.relative_to(ROOT)}: the {marker} block is missing"
-    block = text.split(marker, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    block = doc_block("running.md", f"docs-commands:{block_name}", "bash")
     block = block.replace("\\\n", " ")
     return [
         line

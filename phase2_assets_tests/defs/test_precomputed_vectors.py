@@ -14,6 +14,7 @@ from phase2_assets.compute.data import storage
 from phase2_assets.config import StudyConfigError, load_study
 from phase2_assets.defs.graph import jobs
 from phase2_assets.testing import graph as gh
+from phase2_assets.testing.recipes import doc_block
 from phase2_assets.testing.tiny import write_tiny_study
 
 PAIR = "tiny__vectors"
@@ -229,29 +230,20 @@ def test_encoder_settings_on_a_vectors_model_are_a_config_error(tmp_path, tiny_b
         _study(tmp_path, tiny_beir, tmp_path, query_prompt="query: ")
 
 
-def _readme_block(marker: str, language: str) -> str:
-    import re
-    import textwrap
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[2] / "docs" / "extending.md").read_text()
-    block = re.search(rf"<!-- {marker} -->\s*```{language}\n(.*?)```", text, re.S)
-    assert block, f"docs/extending.md: the {marker} block is missing"
-    return textwrap.dedent(block.group(1))  # a block inside a list item is indented
-
-
 def test_the_readmes_worked_example_runs_as_written(tmp_path, tiny_beir):
     import yaml
 
     namespace: dict = {}
-    exec(compile(_readme_block("docs-vectors", "python"), "docs/extending.md", "exec"), namespace)
+    exec(compile(doc_block("extending.md", "docs-vectors"), "docs/extending.md", "exec"), namespace)
 
     def embed(texts):  # a stand-in encoder: a hash of the text, not unit-norm on purpose
         seeds = [abs(hash(t)) % 2**32 for t in texts]
         return np.stack([np.random.default_rng(s).standard_normal(DIM) * 3 for s in seeds])
 
     namespace["write_vectors"](tiny_beir, tmp_path / "my-encoder" / "tiny", embed)
-    (model,) = yaml.safe_load(_readme_block("docs-vectors-yaml", "yaml"))["models"].values()
+    (model,) = yaml.safe_load(doc_block("extending.md", "docs-vectors-yaml", "yaml"))[
+        "models"
+    ].values()
     assert set(model) == {"name", "dim", "vectors"}
     study, defs = _study(tmp_path, tiny_beir, tmp_path / "my-encoder", name=model["name"])
     assert gh.materialize(defs, "dataset", "tiny").success

@@ -4,35 +4,27 @@ TSV folder through it into the same tables as the BEIR folder it was written fro
 
 from __future__ import annotations
 
-import re
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from phase2_assets.compute.data import beir, sources
-
-RECIPE = Path(__file__).resolve().parents[3] / "docs" / "extending" / "a-dataset-source.md"
+from phase2_assets.testing import recipes
+from phase2_assets.testing.recipes import doc_block
 
 
 def recipe() -> str:
-    block = re.search(r"<!-- docs-source -->\s*```python\n(.*?)```", RECIPE.read_text(), re.S)
-    assert block, f"{RECIPE}: the source recipe block is missing"
-    return block.group(1)
+    return doc_block("extending/a-dataset-source.md", "docs-source")
 
 
 @pytest.fixture
-def dropped_in(tmp_path, monkeypatch):
+def dropped_in(tmp_path):
     """``tsv_folder.py`` in a folder that is part of the sources package, then discovered."""
-    folder = tmp_path / "sources"
-    folder.mkdir()
-    (folder / "tsv_folder.py").write_text(recipe())
-    monkeypatch.setattr(sources, "__path__", [*sources.__path__, str(folder)])
-    imported = sources.discover(sources.__path__)
-    yield imported
-    sources.SOURCES.pop("tsv_folder", None)
-    sys.modules.pop("phase2_assets.compute.data.sources.tsv_folder", None)
+    with recipes.dropped_in(
+        sources, "tsv_folder", recipe(), tmp_path / "sources", sources.SOURCES, "tsv_folder"
+    ) as imported:
+        yield imported
 
 
 def as_tsv(beir_folder: Path, out: Path) -> Path:

@@ -4,17 +4,15 @@ and fails, with its number, on codes that waste a bit."""
 
 from __future__ import annotations
 
-import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from phase2_assets.compute.methods import METHODS, Settings, instrument, storable
 from phase2_assets.compute.methods.base import Built, Memory, hamming_search
+from phase2_assets.testing.recipes import doc_block
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "extending.md"
 MODULE = "phase2_assets.compute.methods.my_checked_method"
 
 # What the recipe leaves out as "...": the parts every method has (docs/extending/a-method.md).
@@ -40,10 +38,9 @@ REST_OF_THE_METHOD = """
 
 
 def recipe() -> str:
-    block = re.search(r"<!-- docs-check -->\s*```python\n(.*?)```", DOC.read_text(), re.S)
-    assert block, "docs/extending.md: the check recipe block is missing"
-    assert "    ...\n" in block.group(1)
-    return block.group(1).replace("    ...\n", REST_OF_THE_METHOD, 1)
+    block = doc_block("extending.md", "docs-check")
+    assert "    ...\n" in block
+    return block.replace("    ...\n", REST_OF_THE_METHOD, 1)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ its rows reach the next run's results table."""
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -14,27 +13,21 @@ import pytest
 
 from phase2_assets.compute import methods
 from phase2_assets.compute.methods import METHODS, Plan, Settings, instrument, table
-
-RECIPE = Path(__file__).resolve().parents[3] / "docs" / "extending" / "a-method.md"
+from phase2_assets.testing import recipes
+from phase2_assets.testing.recipes import doc_block
 
 
 def recipe() -> str:
-    block = re.search(r"<!-- docs-method -->\s*```python\n(.*?)```", RECIPE.read_text(), re.S)
-    assert block, f"{RECIPE}: the method recipe block is missing"
-    return block.group(1)
+    return doc_block("extending/a-method.md", "docs-method")
 
 
 @pytest.fixture
-def dropped_in(tmp_path, monkeypatch):
+def dropped_in(tmp_path):
     """``my_method.py`` in a folder that is part of the methods package, then discovered."""
-    folder = tmp_path / "methods"
-    folder.mkdir()
-    (folder / "my_method.py").write_text(recipe())
-    monkeypatch.setattr(methods, "__path__", [*methods.__path__, str(folder)])
-    imported = methods.discover(methods.__path__)
-    yield imported
-    METHODS.pop("my_method", None)
-    sys.modules.pop("phase2_assets.compute.methods.my_method", None)
+    with recipes.dropped_in(
+        methods, "my_method", recipe(), tmp_path / "methods", METHODS, "my_method"
+    ) as imported:
+        yield imported
 
 
 def test_a_dropped_in_module_is_registered_and_works(dropped_in):

@@ -3,9 +3,6 @@ the only edit, and the figure reaches its asset's metadata and the report's sect
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import dagster as dg
 import plotly.graph_objects as go
 import polars as pl
@@ -13,14 +10,13 @@ import pytest
 
 from phase2_assets.compute.report import figure_registry, figures, images, page, sections
 from phase2_assets.defs.steps.study_tables import attach_registered, figures_dir
+from phase2_assets.testing.recipes import doc_block
 
-RECIPE = Path(__file__).resolve().parents[3] / "docs" / "extending" / "a-figure.md"
+RECIPE = "extending/a-figure.md"
 
 
 def recipe() -> str:
-    block = re.search(r"<!-- figure-recipe -->\s*```python\n(.*?)```", RECIPE.read_text(), re.S)
-    assert block, "the recipe's code block is missing"
-    return block.group(1)
+    return doc_block(RECIPE, "figure-recipe")
 
 
 @pytest.fixture
@@ -28,7 +24,7 @@ def appended():
     """The recipe run in ``figures.py``'s namespace, as if appended to it; the registry is put
     back afterwards, so the figure does not leak into other tests."""
     before = figure_registry.registered()
-    exec(compile(recipe(), str(RECIPE), "exec"), dict(vars(figures)))  # noqa: S102
+    exec(compile(recipe(), f"docs/{RECIPE}", "exec"), dict(vars(figures)))  # noqa: S102
     yield figure_registry.FIGURES["recall_by_bits"]
     figure_registry.FIGURES.clear()
     figure_registry.FIGURES.update({f.name: f for f in before})
