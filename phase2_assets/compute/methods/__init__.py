@@ -9,8 +9,6 @@ evaluation assets pick the method up, the results table gains rows, not columns,
 ``docs/methods.md`` is regenerated from the registry (``table``).
 """
 
-import importlib
-import pkgutil
 import sys
 from importlib import metadata
 
@@ -28,6 +26,7 @@ from phase2_assets.compute.methods.base import (
     register,
     storable,
 )
+from phase2_assets.compute.plugin_folders import import_modules
 
 ENTRY_POINTS = "phase2_assets.methods"
 # Modules of this folder that define no method: the base classes, and the methods table's
@@ -37,16 +36,13 @@ NOT_METHODS = ("base", "table")
 
 def discover(paths=__path__, package: str = __name__) -> list[str]:
     """Import every method module under ``paths`` (importing registers its methods)."""
-    names = sorted(m.name for m in pkgutil.iter_modules(paths) if m.name not in NOT_METHODS)
-    for name in names:
-        try:
-            importlib.import_module(f"{package}.{name}")
-        except ValueError as exc:
-            clash = _clash(exc)
-            if clash is None:
-                raise
-            raise ValueError(f"{clash}; give one of them another name") from exc
-    return names
+    try:
+        return import_modules(paths, package, skip=NOT_METHODS)
+    except ValueError as exc:
+        clash = _clash(exc)
+        if clash is None:
+            raise
+        raise ValueError(f"{clash}; give one of them another name") from exc
 
 
 def _origin(cls: type, files: dict[str, str] | None = None) -> str:

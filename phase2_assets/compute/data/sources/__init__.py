@@ -11,8 +11,6 @@ its folders first.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from pathlib import Path
 
 from phase2_assets.compute.data.beir import Collection
@@ -24,6 +22,7 @@ from phase2_assets.compute.data.sources.base import (
     register,
     sample_rows,
 )
+from phase2_assets.compute.plugin_folders import import_modules
 
 ASKED_LAST = ("beir_folder", "beir_zip")
 
@@ -52,10 +51,7 @@ def load(request: Request) -> tuple[Source, Path, Collection]:
 
 def discover(paths=__path__, package: str = __name__) -> list[str]:
     """Import every source module under ``paths`` (importing registers its sources)."""
-    names = sorted(m.name for m in pkgutil.iter_modules(paths) if m.name != "base")
-    for name in names:
-        importlib.import_module(f"{package}.{name}")
-    return names
+    return import_modules(paths, package, skip=("base",))
 
 
 discover()
