@@ -6,7 +6,6 @@ is talking to a stand-in."""
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -70,4 +69,4 @@ def new_bucket(env: dict[str, str], name: str) -> None:
         skip_instance_cache=True,
     )
     fs.mkdir(name)
-    assert fs.exists(name), os.environ.get("AWS_ENDPOINT_URL")
+    assert fs.exists(name), f"bucket {name!r} not created on {env['AWS_ENDPOINT_URL']}"
