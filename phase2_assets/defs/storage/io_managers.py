@@ -13,6 +13,12 @@ downloads it into the local cache (``<data>/.cache/<protocol>/<path>``), checks 
 the store's, and memory-maps the copy. A cached copy is reused while the object's fingerprint
 (fsspec ``ukey``: ETag, generation or timestamp) and size are unchanged, so a re-materialised
 partition is fetched again even when its size is the same.
+
+An upload the store refuses or that breaks off (``_upload``) fails the step with ``UploadFailed``,
+which names the object. A PUT is all or nothing, so the store holds no part of it: a refused PUT
+leaves the object as it was, and its previous version, if any, stays the recorded one. The local
+copy written for the upload is deleted, so no later load takes it for the stored object; the
+next load downloads what the store holds.
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ class _FileStore(dg.UPathIOManager):
             target = self.cached_path(path)
             _forget(target)  # the cached copy is no longer known to match the store
             self._write(obj, target)
-            path.fs.put_file(str(target), path.path)
+            _upload(target, path)
             _write_version(target, _store_version(path))  # the upload is the cached copy
         self._written[str(path)] = (storage.sha256_file(target), target.stat().st_size)
 
@@ -233,6 +239,57 @@ def _verify(context: dg.InputContext | None, local: Path) -> None:
             f"{local}: its SHA-256 no longer matches the one recorded when {what} was "
             f"materialised ({meta['sha256'][:16]}...). {fix}"
         )
+
+
+class UploadFailed(storage.WriteFailed):
+    """An upload to the object store failed; no materialisation is recorded for it."""
+
+
+def _upload(local: Path, path: UPath) -> None:
+    """Upload ``local`` as the object at ``path``: the one place the IO managers write to an
+    object store (every format, staged arrays included). A failure, whatever raised it (a
+    refused PUT, a dropped connection, a missing bucket), deletes ``local`` (with its version
+    record) and raises ``UploadFailed`` naming the object."""
+    try:
+        path.fs.put_file(str(local), path.path)
+    except BaseException as exc:
+        # Not the stored object: a later load must download the store's, never read this.
+        _forget(local)
+        local.unlink(missing_ok=True)
+        if not isinstance(exc, Exception):
+            raise  # interrupted (KeyboardInterrupt, run termination): still nothing to read back
+        raise UploadFailed(_upload_failure(path, local, exc)) from exc
+
+
+def _upload_failure(path: UPath, local: Path, exc: Exception) -> str:
+    said = f"upload of {path} failed: {type(exc).__name__}: {exc}."
+    kept = f"The local copy written for the upload ({local}) was deleted, so nothing reads it back."
+    if _store_answered(exc):
+        return (
+            f"{said} The store refused it: the object in the store was not replaced (a PUT is "
+            f"all or nothing), so its previous version, if any, is still the recorded one. {kept} "
+            "Fix the store's access (credentials, permissions, bucket) and re-materialise."
+        )
+    return (
+        f"{said} A PUT is all or nothing: the object in the store is its previous version, if "
+        "any (or, had the store taken the PUT before the reply was lost, this one, whole), and "
+        "the previous version is still the recorded one, which every load checks the object "
+        f"against. {kept} Fix the connection to the store and re-materialise."
+    )
+
+
+def _store_answered(exc: BaseException) -> bool:
+    """Whether the store itself answered with an error (botocore's ``ClientError``, which s3fs
+    raises as the cause of its OSError), rather than the connection failing."""
+    seen: BaseException | None = exc
+    for _ in range(20):  # a chain of causes, never followed round a cycle
+        if seen is None:
+            break
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict) and "Error" in response:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _store_version(path: UPath) -> dict:
