@@ -164,6 +164,18 @@ def _exploratory(study, tier, done, gates) -> Next:
             return Next(tier, (), f"X3 waits for the embeddings of {', '.join(unembedded)}", "wait")
         first = pending[:1] if pairs[0] in pending else pending  # K2 is judged on the first pair
         return _run(tier, [Request("adapter", p) for p in first], f"X3: the adapter on {first}")
+    # The study-wide tables come last: with every tier's sensor on at once, the earlier tiers
+    # may still be running (walked in order, as ``follow`` does, they are already complete).
+    unfinished = [
+        t for t in study.tiers if next_runs(study, t, done, gates).state in ("run", "wait")
+    ]
+    if unfinished:
+        return Next(
+            tier,
+            (),
+            f"the study-wide tables wait for {', '.join(unfinished)} to complete",
+            "wait",
+        )
     final = Request("results")
     if not done(final):
         note = f"{stopped_by(stopped, 'X3')}; then " if stopped and pending else ""

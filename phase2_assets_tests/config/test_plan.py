@@ -60,19 +60,45 @@ def test_an_expansion_tier_waits_for_the_gate_pass_and_stops_when_a_switch_fired
     assert stopped.reason == "Blocked by kill-switch F2: tier2 is stopped. F2: r ({'x': 1})"
 
 
+def tiers_done(study) -> set[Request]:
+    """Every request of the core and expansion tiers: what X3's study-wide tables wait for."""
+    done = {GATE}
+    for level in ("dataset", "pair", "bits"):
+        done |= {Request(level, k) for k in plan.partition_keys(study, level)}
+    return done
+
+
+CLEAR = {"F1": switch("F1"), "F2": switch("F2")}
+
+
 def test_x3_runs_the_first_pair_first_and_k2_stops_the_rest(study):
-    embedded = {Request("pair", PAIR), Request("pair", PAIR2)}
-    first = plan.next_runs(study, "tier3", embedded.__contains__, {})
+    embedded = tiers_done(study)
+    first = plan.next_runs(study, "tier3", embedded.__contains__, CLEAR)
     assert first.requests == (Request("adapter", PAIR),)
     done = embedded | {Request("adapter", PAIR)}
-    assert plan.next_runs(study, "tier3", done.__contains__, {}).requests == (
+    assert plan.next_runs(study, "tier3", done.__contains__, CLEAR).requests == (
         Request("adapter", PAIR2),
     )
-    k2 = plan.next_runs(study, "tier3", done.__contains__, {"K2": switch("K2", fired=True)})
+    k2_fired = {**CLEAR, "K2": switch("K2", fired=True)}
+    k2 = plan.next_runs(study, "tier3", done.__contains__, k2_fired)
     assert k2.requests == (Request("results"),)
     assert k2.reason.startswith("Blocked by kill-switch K2: X3 is stopped.")
     finished = done | {Request("adapter", PAIR2), Request("results")}
-    assert plan.next_runs(study, "tier3", finished.__contains__, {}).state == "complete"
+    assert plan.next_runs(study, "tier3", finished.__contains__, CLEAR).state == "complete"
+
+
+def test_the_study_wide_tables_wait_for_every_tier_when_the_sensors_run_at_once(study):
+    """With every tier's sensor on, X3's last run (the study-wide tables, run once per config)
+    must not come before tier2's bit partitions, or the report would lack them for good."""
+    adapters = {Request("adapter", PAIR), Request("adapter", PAIR2)}
+    partial = (tiers_done(study) | adapters) - {Request("bits", f"32|{PAIR2}")}
+    waiting = plan.next_runs(study, "tier3", partial.__contains__, CLEAR)
+    assert (waiting.state, waiting.requests) == ("wait", ())
+    assert waiting.reason == "the study-wide tables wait for tier2 to complete"
+    everything = partial | {Request("bits", f"32|{PAIR2}")}
+    assert plan.next_runs(study, "tier3", everything.__contains__, CLEAR).requests == (
+        Request("results"),
+    )
 
 
 def test_x3_waits_for_embeddings_and_skips_pairs_a_fired_gate_keeps_out(study):
@@ -83,8 +109,8 @@ def test_x3_waits_for_embeddings_and_skips_pairs_a_fired_gate_keeps_out(study):
     assert plan.next_runs(study, "tier3", only_core.__contains__, fired).requests == (
         Request("adapter", PAIR),
     )
-    k1 = {"K1": switch("K1", fired=True)}
-    assert plan.next_runs(study, "tier3", only_core.__contains__, k1).requests == (
+    k1 = {**CLEAR, "K1": switch("K1", fired=True)}
+    assert plan.next_runs(study, "tier3", tiers_done(study).__contains__, k1).requests == (
         Request("results"),
     )
 

@@ -33,6 +33,7 @@ from phase2_assets.defs.storage.locations import STORAGE_ENV
 CLUSTER = Path(__file__).resolve().parents[2] / "deploy" / "cluster"
 PG_ENV = {
     "DAGSTER_PG_HOST": "postgres.test",
+    "DAGSTER_PG_PORT": "5432",
     "DAGSTER_PG_USER": "dagster",
     "DAGSTER_PG_PASSWORD": "secret",
     "DAGSTER_PG_DB": "dagster",
@@ -244,8 +245,38 @@ def test_k8s_without_the_library_names_the_package_and_the_extra(defs_for, monke
 
 
 def test_an_unknown_executor_is_refused_with_the_choices(defs_for):
-    with pytest.raises(ValueError, match="PHASE2_EXECUTOR='celery'.*multiprocess, in_process, k8s"):
+    with pytest.raises(ValueError, match="PHASE2_EXECUTOR='slurm'.*multiprocess, in_process, k8s"):
+        defs_for(PHASE2_EXECUTOR="slurm")
+
+
+def test_celery_sends_every_jobs_steps_to_the_workers_with_late_acknowledgement(defs_for):
+    pytest.importorskip("dagster_celery", reason="the `cluster` extra is not installed")
+    with pytest.raises(ValueError, match="PHASE2_CELERY_BROKER"):
         defs_for(PHASE2_EXECUTOR="celery")
+    defs = defs_for(PHASE2_EXECUTOR="celery", PHASE2_CELERY_BROKER="redis://127.0.0.1:1/0")
+    for job in jobs.LEVEL_JOBS.values():  # none runs a step on the launching machine
+        assert defs.resolve_job_def(job[0]).executor_def.name == "celery", job
+    config = _executor_config(defs.resolve_job_def(jobs.BITS_JOB).executor_def)
+    assert config["broker"] == config["backend"] == "redis://127.0.0.1:1/0"
+    delivery = config["config_source"]
+    assert delivery["task_acks_late"] and delivery["task_reject_on_worker_lost"]
+    assert delivery["broker_transport_options"]["visibility_timeout"] == 12 * 3600
+    assert delivery["worker_prefetch_multiplier"] == 1
+
+
+def test_the_stack_instance_is_the_cluster_instance_but_for_the_run_launcher():
+    """deploy/stack/ stands for the cluster on one machine: the same storage, queue, pools, run
+    monitoring and retries; only where a run's process starts differs (and where steps run,
+    which is $PHASE2_EXECUTOR, not the instance)."""
+    cluster = yaml.safe_load((CLUSTER / "dagster.yaml").read_text())
+    stack = yaml.safe_load((CLUSTER.parent / "stack" / "dagster.yaml").read_text())
+    assert cluster.pop("run_launcher")["class"] == "K8sRunLauncher"
+    assert stack.pop("run_launcher")["class"] == "DefaultRunLauncher"
+    assert stack == cluster
+    limits = cluster["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert limits == [
+        {"key": "phase2/study", "value": {"applyLimitPerUniqueValue": True}, "limit": 8}
+    ]
 
 
 # --- pools and backfill policy --------------------------------------------------------------

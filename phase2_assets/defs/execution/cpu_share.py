@@ -4,9 +4,12 @@ threads = cores // (runs at once x steps at once in a run), at least 1, where
 - *runs at once*: a run that went through the instance's run queue (the UI, ``dagster job
   launch``, backfills, the tier sensors) may have ``max_concurrent_runs`` runs beside it; a run
   executed in its caller's process (``dagster asset materialize``, tests) counts 1, and so does a
-  run tagged ``phase2/runs_at_once`` 1 (``phase2``, which runs them one at a time);
-- *steps at once in a run*: 1 with the in-process executor and with Kubernetes (a pod per step,
-  whose cores are its own); with the multiprocess executor, its ``max_concurrent`` (run config,
+  run tagged ``phase2/runs_at_once`` 1 (``phase2``, which runs them one at a time), and so does
+  every step of the Kubernetes and Celery executors, which run in a pod or worker of their own
+  (several workers on one machine: set ``$PHASE2_THREADS`` on each);
+- *steps at once in a run*: 1 with the in-process executor, with Kubernetes (a pod per step,
+  whose cores are its own) and with Celery (a worker takes one step at a time, ``-c 1``); with
+  the multiprocess executor, its ``max_concurrent`` (run config,
   ``$PHASE2_MAX_CONCURRENT``, else one per core), but never more than the steps of the run that
   could run beside this one (those neither upstream nor downstream of it): a run's embedding step
   has none.
@@ -124,9 +127,16 @@ def steps_at_once(context, cores: int) -> int:
     return max(1, min(limit, 1 + beside))
 
 
+# Executors that run each step in a process of its own machine, pod or worker: the step's cores
+# are that process's, not shared with the other runs of the queue.
+OWN_CORES_EXECUTORS = ("k8s", "celery")
+
+
 def step_share(context) -> StepShare:
     cores = threads_lib.available_cores()
-    runs, steps = runs_at_once(context.run, context.instance, cores), steps_at_once(context, cores)
+    own_cores = context.job_def.executor_def.name in OWN_CORES_EXECUTORS
+    runs = 1 if own_cores else runs_at_once(context.run, context.instance, cores)
+    steps = steps_at_once(context, cores)
     for raw, where in (
         (os.environ.get(THREADS_ENV, ""), THREADS_ENV),
         (context.run.tags.get(THREADS_TAG, ""), f"run tag {THREADS_TAG}"),

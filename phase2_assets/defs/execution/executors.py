@@ -17,8 +17,10 @@ the code location, 2 to 4 s on 2 cores (a pod per step, far more).
 
 Executor: ``$PHASE2_EXECUTOR`` picks the step executor of ``pair_job`` and of ad-hoc asset
 runs: ``multiprocess`` (default; at most ``$PHASE2_MAX_CONCURRENT`` steps at once, default one per
-CPU), ``in_process``, or ``k8s`` (``dagster_k8s.k8s_job_executor``: one pod per step; needs the
-``cluster`` extra). The cluster library is imported only when asked for.
+CPU), ``in_process``, ``k8s`` (``dagster_k8s.k8s_job_executor``: one pod per step; needs the
+``cluster`` extra), or ``celery`` (``dagster_celery.celery_executor``: each step a task on a
+Celery worker, see ``celery_workers``; every job's steps then go to the workers). The cluster
+libraries are imported only when asked for.
 """
 
 from __future__ import annotations
@@ -93,6 +95,15 @@ def _in_process(_: int | None, __: Mapping[str, str]) -> dg.ExecutorDefinition:
     return dg.in_process_executor
 
 
+def _celery(_: int | None, __: Mapping[str, str]) -> dg.ExecutorDefinition:
+    dagster_celery = _import_cluster_library("dagster_celery", "dagster-celery", "celery")
+    from phase2_assets.defs.execution.celery_workers import celery_settings
+
+    # How many steps run at once is the workers' concurrency (`celery worker -c N`), and the
+    # pools' limits, claimed in the instance before a step is submitted.
+    return dagster_celery.celery_executor.configured(celery_settings())
+
+
 def _k8s(max_concurrent: int | None, pools_by_step: Mapping[str, str]) -> dg.ExecutorDefinition:
     dagster_k8s = _import_cluster_library("dagster_k8s", "dagster-k8s", "k8s")
     config: dict = {"per_step_k8s_config": k8s_step_config(pools_by_step)}
@@ -106,18 +117,32 @@ EXECUTORS: dict[str, Callable[[int | None, Mapping[str, str]], dg.ExecutorDefini
     "multiprocess": _multiprocess,
     "in_process": _in_process,
     "k8s": _k8s,
+    "celery": _celery,
 }
+# Executors whose steps run on other machines: every job's steps go there, those that would
+# otherwise run in the run's own process included (that process is on the launching machine,
+# whose files the workers need not see).
+REMOTE_STEP_EXECUTORS = frozenset({"celery"})
 
 
-def executor_from_env(pools_by_step: Mapping[str, str]) -> dg.ExecutorDefinition:
-    """The step executor named by ``$PHASE2_EXECUTOR`` (default ``multiprocess``)."""
+def executor_name() -> str:
     name = os.environ.get(EXECUTOR_ENV, "").strip().lower() or DEFAULT_EXECUTOR
     if name not in EXECUTORS:
         raise ValueError(
             f"{EXECUTOR_ENV}={name!r} is not an executor this code location knows; "
             f"one of {', '.join(EXECUTORS)}"
         )
-    return EXECUTORS[name](max_concurrent_from_env(), pools_by_step)
+    return name
+
+
+def steps_run_remotely() -> bool:
+    """Whether ``$PHASE2_EXECUTOR`` sends steps to other machines (every job then uses it)."""
+    return executor_name() in REMOTE_STEP_EXECUTORS
+
+
+def executor_from_env(pools_by_step: Mapping[str, str]) -> dg.ExecutorDefinition:
+    """The step executor named by ``$PHASE2_EXECUTOR`` (default ``multiprocess``)."""
+    return EXECUTORS[executor_name()](max_concurrent_from_env(), pools_by_step)
 
 
 def _import_cluster_library(module: str, package: str, executor: str):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from phase2_assets.defs.execution import executors
 from phase2_assets.defs.graph.partitions import StudyPartitions
 
 DATASET_JOB = "dataset_job"
@@ -48,8 +49,11 @@ STEP_ISOLATED_JOBS = (PAIR_JOB, ADAPTER_JOB)  # the GPU steps: a process (or pod
 
 
 def _executor(job: str) -> dg.ExecutorDefinition | None:
-    """None: the code location's executor ($PHASE2_EXECUTOR); else every step in the run."""
-    return None if job in STEP_ISOLATED_JOBS else dg.in_process_executor
+    """None: the code location's executor ($PHASE2_EXECUTOR); else every step in the run,
+    unless steps run on other machines (Celery workers), where every job sends them."""
+    if job in STEP_ISOLATED_JOBS or executors.steps_run_remotely():
+        return None
+    return dg.in_process_executor
 
 
 def level_of(asset: dg.AssetsDefinition, parts: StudyPartitions) -> str:

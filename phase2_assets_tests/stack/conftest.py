@@ -1,0 +1,74 @@
+"""One stack for the session's stack tests (starting it takes about half a minute): the tiny
+study's deployment in a temporary folder, stopped at the end."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import dagster as dg
+import pytest
+
+from phase2_assets.stack import launcher, servers
+from phase2_assets.testing import stack as st
+from phase2_assets.testing.tiny import write_tiny_study
+
+# The daemon looks every 2 s instead of 30; a step handed out again after 20 s, not 12 hours.
+FAST = {"PHASE2_SENSOR_INTERVAL_SECONDS": "2", "PHASE2_CELERY_VISIBILITY_TIMEOUT": "20"}
+
+
+def _missing() -> str | None:
+    for program in ("postgres", "redis-server", "celery", "dagster-daemon"):
+        try:
+            servers.tool(program)
+        except servers.ServerError as exc:
+            return str(exc)
+    return None
+
+
+@dataclass
+class RunningStack:
+    stack: launcher.Stack
+    instance: dg.DagsterInstance
+    started_s: float
+
+
+@pytest.fixture(scope="session")
+def stack_study(tmp_path_factory, tiny_beir, tiny_model):
+    root = tmp_path_factory.mktemp("stack_study")
+    return write_tiny_study(root / "tiny.yaml", tiny_beir, tiny_model)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, stack_study):
+    missing = _missing()
+    if missing:
+        if os.environ.get("PHASE2_REQUIRE_STACK_TEST") == "1":
+            pytest.fail(f"PHASE2_REQUIRE_STACK_TEST=1 but {missing}")
+        pytest.skip(missing)
+    folder = tmp_path_factory.mktemp("stack")
+    with st.environment(FAST):
+        t0 = time.perf_counter()
+        running = launcher.up(folder, str(stack_study))
+        started = time.perf_counter() - t0
+    try:
+        with st.environment(running.env):
+            yield RunningStack(running, dg.DagsterInstance.get(), started)
+    finally:
+        running.down()
+
+
+@pytest.fixture(scope="session")
+def hands_off(stack):
+    """Switch every sensor on and wait for the study's last run (the study-wide tables):
+    seconds from the switch to the report."""
+    instance = stack.instance
+    t0 = time.perf_counter()
+    launcher.start_study(stack.stack)
+    st.wait_for(
+        lambda: st.study_done(instance),
+        600,
+        lambda: f"the study to finish; runs: {st.runs_summary(instance)}",
+    )
+    return time.perf_counter() - t0

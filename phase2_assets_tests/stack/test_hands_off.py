@@ -1,0 +1,99 @@
+"""The tiny study on the whole stack, hands off: PostgreSQL, Redis, an S3 endpoint, the code
+server, the daemon, the webserver and three Celery workers, every one a real server on
+127.0.0.1. The test only switches the tier sensors on; the daemon runs the study to its report,
+steps on the workers, files in the bucket. Every file under its ``results/`` equals a plain
+local ``phase2 run`` of the same study byte for byte (the ledger's measured hours aside)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from phase2_assets.testing import stack as st
+
+pytestmark = [pytest.mark.slow, pytest.mark.stack]
+
+STACK_VARS = (
+    "PHASE2_STORAGE_URL",
+    "PHASE2_EXECUTOR",
+    "PHASE2_CELERY_BROKER",
+    "DAGSTER_HOME",
+    "AWS_ENDPOINT_URL",
+)
+
+
+@pytest.fixture(scope="session")
+def local_run(tmp_path_factory, stack_study):
+    """The same study through a plain local ``phase2 run`` (SQLite instance, local folder)."""
+    root = tmp_path_factory.mktemp("local_phase2_run")
+    env = {k: v for k, v in os.environ.items() if k not in STACK_VARS}
+    env["DAGSTER_HOME"] = str(root / "home")
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "phase2_assets.cli", "run", str(stack_study)]
+        + ["--data-dir", str(root / "data")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return root / "data", time.perf_counter() - t0
+
+
+def _ledger_without_hours(data: bytes) -> pl.DataFrame:
+    table = pl.read_parquet(io.BytesIO(data))
+    return table.drop([c for c in table.columns if "hour" in c or "seconds" in c])
+
+
+def test_the_daemon_runs_the_whole_study_on_the_workers(stack, hands_off, local_run):
+    instance = stack.instance
+    runs = instance.get_runs()
+    assert runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), st.runs_summary(
+        instance
+    )
+    # Launched by the sensors through the queue, none by a `phase2` process.
+    assert all(r.tags.get("dagster/sensor_name") for r in runs)
+    jobs = {r.job_name for r in runs}
+    assert {"dataset_job", "pair_job", "bits_job", "results_job"} <= jobs
+
+    # Each step ran on a worker; the embedding steps on the GPU box's queue only.
+    where = {}
+    for run in runs:
+        steps = st.worker_of_steps(instance, run.run_id)
+        where.update({(run.job_name, k): w for k, w in steps.items()})
+    assert where and all(w.split("@")[0] in ("gpu", "cpu1", "cpu2") for w in where.values())
+    assert {w.split("@")[0] for (_, step), w in where.items() if step == "embeddings"} == {"gpu"}
+    assert {w.split("@")[0] for (_, step), w in where.items() if step != "embeddings"} <= {
+        "cpu1",
+        "cpu2",
+    }
+
+    # Every file under results/ equals the local run's, byte for byte (the ledger's hours aside).
+    stored = st.bucket_files(f"{stack.stack.storage_url}/results")
+    local_data, _ = local_run
+    local = st.local_files(local_data / "results")
+    assert sorted(stored) == sorted(local)
+    differ = [
+        name
+        for name in stored
+        if stored[name] != local[name] and not name.startswith("budget_ledger")
+    ]
+    assert differ == []
+    ledger = "budget_ledger.parquet"
+    assert _ledger_without_hours(stored[ledger]).equals(_ledger_without_hours(local[ledger]))
+
+
+def test_nothing_reads_or_writes_the_launching_machines_data_folder(stack, hands_off):
+    folder = stack.stack
+    assert not (folder.launcher_folder / "data").exists()
+    for name in ("gpu", "cpu1", "cpu2"):
+        data = folder.worker_folder(name) / "data"
+        seen = {p.relative_to(data).parts[0] for p in data.rglob("*")} if data.exists() else set()
+        assert seen <= {".cache", ".staging", "downloads"}, (name, seen)
