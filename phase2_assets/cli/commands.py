@@ -70,14 +70,16 @@ def run_study(config: str | None, data_dir: str | None = None, *, report_only: b
     from phase2_assets.defs.graph.requests import label_of
     from phase2_assets.defs.steps.progress import PROGRESS_BAR_ENV
     from phase2_assets.defs.storage import gates, study_stamp
+    from phase2_assets.defs.storage.locations import storage_root
 
     data = Path(data_dir or default_data_dir()).resolve()
+    root = storage_root(data)  # the data folder, or $PHASE2_STORAGE_URL: the stamp, gates, tables
     try:
-        stamp = study_stamp.read(data)
+        stamp = study_stamp.read(root)
         if config is None:
             config = stamp["config"] if stamp else os.environ.get("PHASE2_STUDY") or "study"
         study = load_study(config)
-        before = study_stamp.claim(data, study, config)
+        before = study_stamp.claim(root, study, config)
     except study_stamp.OtherStudyError as exc:
         print(f"phase2: {exc}", file=sys.stderr)
         return 2
@@ -103,7 +105,7 @@ def run_study(config: str | None, data_dir: str | None = None, *, report_only: b
             failed = [] if execute(plan.Request("results")) else [plan.Request("results")]
         else:
             print(f"study {study.name!r} ({study.config_hash()}), data in {data}")
-            failed = plan.follow(study, lambda: gates.read_gates(data), execute, say=print)
+            failed = plan.follow(study, lambda: gates.read_gates(root), execute, say=print)
     if failed:
         print(
             f"phase2: stopped at {label_of(failed[0])}, which failed (its run log is in "
@@ -111,15 +113,15 @@ def run_study(config: str | None, data_dir: str | None = None, *, report_only: b
             file=sys.stderr,
         )
         return 1
-    _print_summary(data)
+    _print_summary(root)
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']} (open with `dagster dev`)")
     return 0
 
 
-def _print_summary(data: Path) -> None:
-    from phase2_assets.defs.storage.locations import storage_root
+def _print_summary(root) -> None:
+    from phase2_assets.defs.steps.study_tables import results_dir
 
-    results = storage_root(data) / "results"  # the data folder, or $PHASE2_STORAGE_URL
+    results = results_dir(root)  # the data folder, or $PHASE2_STORAGE_URL
     table = results / "retrieval_metrics.parquet"
     if table.exists():
         import polars as pl

@@ -2,7 +2,9 @@
 
 Machine-dependent choices come from the environment, never from the study: where files live
 (``$PHASE2_DATA_DIR``, ``$PHASE2_STORAGE_URL``), the executor (``$PHASE2_EXECUTOR``,
-``$PHASE2_MAX_CONCURRENT``) and the runtime settings in ``resources``.
+``$PHASE2_MAX_CONCURRENT``) and the runtime settings in ``resources``. The one exception is the
+store: a code location may name its own (``storage_url``), so that one deployment holds several
+studies, each in its own store, whatever the environment of the process that runs its steps.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from phase2_assets.defs.graph.partitions import build_partitions
 from phase2_assets.defs.graph.sensors import build_tier_sensors
 from phase2_assets.defs.steps.runtime import runtime_from_env
 from phase2_assets.defs.storage.io_managers import io_manager_resources
-from phase2_assets.defs.storage.locations import cache_dir, storage_root
+from phase2_assets.defs.storage.locations import cache_dir
 
 ASSET_MODULES = (collection, embeddings, ground_truth, codes, metrics, analysis, exploratory)
 
@@ -42,25 +44,33 @@ def default_data_dir() -> str:
 
 
 def build_definitions(
-    study: Study, data_dir: str | None = None, **resource_overrides
+    study: Study,
+    data_dir: str | None = None,
+    storage_url: str | None = None,
+    **resource_overrides,
 ) -> dg.Definitions:
+    """``data_dir``: the local folder (scratch, the download cache; the files too without a
+    store). ``storage_url``: this study's own store (any fsspec URL), which wins over
+    ``$PHASE2_STORAGE_URL`` and is checked as it is."""
     _check_method_names(study)
     data_dir = str(Path(data_dir or default_data_dir()).resolve())
+    runtime = runtime_from_env(data_dir, storage_url)
+    root = runtime.storage_root
     parts = build_partitions(study)
     assets = [a for module in ASSET_MODULES for a in module.build(study, parts)]
     assets += verdict.build(study)
     check_placed(assets)
     assets = execution.with_backfill_policy(assets)
     resources = {
-        "runtime": runtime_from_env(data_dir),
-        **io_manager_resources(str(storage_root(data_dir)), str(cache_dir(data_dir))),
+        "runtime": runtime,
+        **io_manager_resources(str(root), str(cache_dir(data_dir))),
         **resource_overrides,
     }
     level_jobs = build_jobs(assets, parts)
     return dg.Definitions(
         assets=assets,
         jobs=level_jobs,
-        sensors=[*build_tier_sensors(study, data_dir, level_jobs), dead_runs_sensor()],
+        sensors=[*build_tier_sensors(study, root, level_jobs), dead_runs_sensor()],
         resources=resources,
         executor=execution.executor_from_env(execution.step_pools(assets)),
     )

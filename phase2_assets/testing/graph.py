@@ -17,9 +17,11 @@ SELECTIONS = {
 }
 
 
-def build(study_path, data_dir):
+def build(study_path, data_dir, storage_url: str | None = None):
+    """The study and its definitions; ``storage_url``: its own store (else
+    ``$PHASE2_STORAGE_URL``, else ``data_dir``)."""
     study = load_study(str(study_path))
-    return study, build_definitions(study, str(data_dir))
+    return study, build_definitions(study, str(data_dir), storage_url)
 
 
 def materialize(defs, level: str, partition_key=None, instance=None):
@@ -36,14 +38,14 @@ def materialize(defs, level: str, partition_key=None, instance=None):
 def materialize_study(study, defs, instance=None) -> list[dg.ExecuteInProcessResult]:
     """Every run the study's plan asks for, tier by tier, as ``phase2`` runs them."""
     instance = instance or dg.DagsterInstance.ephemeral()
-    data_dir = defs.resources["runtime"].data_dir
+    root = defs.resources["runtime"].storage_root  # where this study's gates are
     results = []
 
     def execute(request) -> bool:
         results.append(runs.execute_in_process(defs, request, instance))
         return True  # keep going: the tests look at every run
 
-    plan.follow(study, lambda: read_gates(data_dir), execute)
+    plan.follow(study, lambda: read_gates(root), execute)
     return results
 
 

@@ -211,8 +211,10 @@ def test_study_levels_write_to_the_store_and_the_gate_is_read_there(
     assert vectors.shape[1] == 32
 
     fired = {"name": "F1", "fired": True, "rule": "r", "numbers": {}}
-    assert str(gates.write_gates(data, [fired])).startswith(str(bucket))
-    assert gates.fired(data, ("F1", "F2")) == [fired]
+    root = defs.resources["runtime"].storage_root
+    assert str(root) == str(bucket)
+    assert str(gates.write_gates(root, [fired])).startswith(str(bucket))
+    assert gates.fired(root, ("F1", "F2")) == [fired]
 
 
 @pytest.mark.parametrize(
@@ -296,7 +298,7 @@ def test_file_localhost_is_the_absolute_path_not_a_folder_named_localhost(
     monkeypatch.setenv(STORAGE_ENV, f"file://{host}{store}")
     root = storage_root(tmp_path / "data")
     assert root.protocol == "file" and root.path == str(store)
-    written = gates.write_gates(tmp_path / "data", [{"name": "F1", "fired": False}])
+    written = gates.write_gates(root, [{"name": "F1", "fired": False}])
     assert (store / "results" / "kill_switches.json").is_file()
     assert written.path == str(store / "results" / "kill_switches.json")
     assert list(cwd.iterdir()) == []  # no ./localhost/... folder

@@ -204,6 +204,7 @@ def test_a_refused_put_fails_the_run_naming_the_object_and_nothing_half_written_
     monkeypatch.setenv(STORAGE_ENV, str(root))
     data = tmp_path / "data"
     study, defs = gh.build(tiny_study_run.study_path, data)
+    gates_root = defs.resources["runtime"].storage_root  # the store: where the gates are
     instance = dg.DagsterInstance.ephemeral()
     done: set[plan.Request] = set()
     failures: list[dg.ExecuteInProcessResult] = []
@@ -220,7 +221,7 @@ def test_a_refused_put_fails_the_run_naming_the_object_and_nothing_half_written_
 
     # 1. The store refuses every binary_codes PUT: the first bits run fails on its upload.
     proxy.refuse_puts(r"/binary_codes/")
-    failed = plan.follow(study, lambda: read_gates(data), execute)
+    failed = plan.follow(study, lambda: read_gates(gates_root), execute)
     assert [r.level for r in failed] == ["bits"] and done, failed
     key = failed[0].key
     bits, pair = key.split("|")
@@ -239,7 +240,7 @@ def test_a_refused_put_fails_the_run_naming_the_object_and_nothing_half_written_
 
     # 2. The store takes PUTs again: the rest of the study runs, with a clean run's results.
     proxy.refuse_puts(None)
-    assert plan.follow(study, lambda: read_gates(data), execute) == []
+    assert plan.follow(study, lambda: read_gates(gates_root), execute) == []
     stored = direct.cat_file(url)
     count, sha = _recorded_sha256(instance, key)
     assert hashlib.sha256(stored).hexdigest() == sha

@@ -61,7 +61,8 @@ def test_every_level_of_the_study_is_kept_in_s3_with_the_local_results(
         local / "results" / "report.html"
     ).read_text()
     assert (s3 / "results" / "kill_switches.json").exists()
-    from_store, from_folder = gates.read_gates(data), gates.read_gates(local)
+    from_store = gates.read_gates(defs.resources["runtime"].storage_root)
+    from_folder = gates.read_gates(local)
     assert from_store and {n: s["fired"] for n, s in from_store.items()} == {
         n: s["fired"] for n, s in from_folder.items()
     }  # the gate file is read from the store, not from the (empty) local folder

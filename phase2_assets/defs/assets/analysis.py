@@ -113,7 +113,9 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             table = table.sort([c for c in ("dataset", "model", "bits") if c in table.columns])
         meta = {"dagster/row_count": table.height, **provenance(study)}
         meta.update(
-            attach_registered(runtime.data_dir, context.asset_key, {"geometry": table}, settings)
+            attach_registered(
+                runtime.storage_root, context.asset_key, {"geometry": table}, settings
+            )
         )
         return dg.Output(table, metadata=meta)
 
@@ -144,7 +146,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             for row in table.iter_rows(named=True):  # each pair's index, charted over runs
                 if row["bfi"] is not None and row["bfi"] == row["bfi"]:
                     meta[f"bfi_{row['dataset']}__{row['model']}"] = round(row["bfi"], 4)
-        meta.update(attach_registered(runtime.data_dir, context.asset_key, {"bfi": table}))
+        meta.update(attach_registered(runtime.storage_root, context.asset_key, {"bfi": table}))
         return dg.Output(table, metadata=meta)
 
     @dg.asset(
@@ -198,7 +200,7 @@ def fit_regressions(context, study: Study, runtime, results, geometry, bfi) -> d
     if table.height:
         meta["summary"] = dg.MetadataValue.md(_regression_md(table))
     predictions = {"predictions": fitted.predictions}
-    meta.update(attach_registered(runtime.data_dir, context.asset_key, predictions))
+    meta.update(attach_registered(runtime.storage_root, context.asset_key, predictions))
     return dg.Output(table, metadata=meta)
 
 

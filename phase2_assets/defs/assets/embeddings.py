@@ -83,7 +83,7 @@ def embed_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
     """E1 for one pair: encode the texts, or import the model's precomputed vectors."""
     pair = context.partition_key
     if study.is_expansion_pair(pair):
-        assert_expansion_open(runtime.data_dir, f"embedding {pair}")
+        assert_expansion_open(runtime.storage_root, f"embedding {pair}")
     cfg = study.models[split_pair(pair)[1]]
     produce = import_pair if cfg.precomputed else encode_pair
     for output, tmp, rows, metadata in produce(context, study, runtime, corpus, queries):

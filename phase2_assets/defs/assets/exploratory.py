@@ -39,9 +39,9 @@ def train_adapters(context, study: Study, runtime, corpus, queries, inputs) -> d
     adapter pair K2 is judged after the first configuration and written to the gate file."""
     pair = context.partition_key
     k2_pair = study.adapter_pairs()[0]
-    gates.assert_open(runtime.data_dir, ("K1",), f"X3 on {pair}")
+    gates.assert_open(runtime.storage_root, ("K1",), f"X3 on {pair}")
     if pair != k2_pair:
-        gates.assert_open(runtime.data_dir, ("K2",), f"X3 on {pair}")
+        gates.assert_open(runtime.storage_root, ("K2",), f"X3 on {pair}")
     dataset, model = split_pair(pair)
     configs = adapter_runs.adapter_configs(study.exploratory.adapters, f"study {study.name!r}")
     cfg_x = study.exploratory
@@ -80,7 +80,7 @@ def train_adapters(context, study: Study, runtime, corpus, queries, inputs) -> d
             k2 = decisions.k2_adapter_no_signal(
                 decisions.k2_gain(first), study.kill_switches.k2_min_gain_pp, pair
             )
-            gates.update_gates(runtime.data_dir, [k2.to_dict()])
+            gates.update_gates(runtime.storage_root, [k2.to_dict()])
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     table = pl.DataFrame(rows)
     preview = ["adapter", "bits", "baseline_recall_at_10", "adapted_recall_at_10"]

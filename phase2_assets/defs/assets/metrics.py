@@ -30,6 +30,7 @@ from phase2_assets.defs.steps.study_tables import (
     write_side_table,
 )
 from phase2_assets.defs.storage import study_stamp
+from phase2_assets.defs.storage.locations import Root
 
 # What the UI's results tables show, and what each column is.
 RESULT_COLUMNS_SHOWN = {
@@ -206,12 +207,12 @@ def bits_rows(context, study: Study, corpus, inputs: dict):
     return _table_output(study, rows, pair, skipped)
 
 
-def results_table(study: Study, tables: dict, data_dir: str):
+def results_table(study: Study, tables: dict, root: Root):
     """Every partition's rows in one table, and the planned rows it still lacks. The planned
     rows whose method cannot be built on its corpus are written beside it, with why
     (results/skipped_methods.parquet): a table of their own, so that every row of the results
     table has its metrics."""
-    study_stamp.claim(data_dir, study, None)  # another study's folder: refused, naming both
+    study_stamp.claim(root, study, None)  # another study's store: refused, naming both
     collected = [t for loaded in tables.values() for t in frames(loaded)]
     table = (
         # Partitions written by an older version may lack or carry extra columns.
@@ -238,14 +239,14 @@ def results_table(study: Study, tables: dict, data_dir: str):
                 ]
             ),
             "skipped_rows": skipped_rows.height,
-            "skipped_table": dg.MetadataValue.path(str(side_table_path(data_dir, SKIPPED_TABLE))),
+            "skipped_table": dg.MetadataValue.path(str(side_table_path(root, SKIPPED_TABLE))),
             "skipped": table_metadata(skipped_rows, SKIPPED_COLUMNS_SHOWN)
             if skipped_rows.height
             else "none",
         },
     )
     # After the results table is written, so a failure there leaves both files as they were.
-    write_side_table(data_dir, SKIPPED_TABLE, skipped_rows)
+    write_side_table(root, SKIPPED_TABLE, skipped_rows)
     missing = sorted(planned - have - set(skipped))
     yield dg.AssetCheckResult(
         check_name="planned_rows_present",
@@ -372,6 +373,6 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
     )
     @with_cpu_share
     def retrieval_metrics(context: dg.AssetExecutionContext, runtime: StudyRuntime, **tables):
-        yield from results_table(study, tables, runtime.data_dir)
+        yield from results_table(study, tables, runtime.storage_root)
 
     return [reference_metrics, method_metrics, *stored, retrieval_metrics]

@@ -154,7 +154,7 @@ def write_report(runtime, study: Study, tables: dict, kill_switches, verdict) ->
     results = tables["retrieval_metrics"]
     settings = FigureSettings(features=tuple(study.analysis.features))
     drawn = figure_registry.draw(figure_registry.in_report(), tables, settings)
-    meta = attach_registered(runtime.data_dir, REPORT_KEY, tables, settings, drawn)
+    meta = attach_registered(runtime.storage_root, REPORT_KEY, tables, settings, drawn)
     html = page.render(
         title=f"Binary retrieval study '{study.name}' — report",
         verdict=verdict,

@@ -20,13 +20,15 @@ import dagster as dg
 from phase2_assets.config import Study, plan
 from phase2_assets.defs.graph.requests import done_in_instance, run_requests
 from phase2_assets.defs.storage import gates
+from phase2_assets.defs.storage.locations import Root
 
 SENSOR_INTERVAL_SECONDS = 30
 
 
-def tier_plan(study: Study, instance: dg.DagsterInstance, data_dir: str, tier: str):
-    """The run requests due now for ``tier``, or a SkipReason saying what it waits for."""
-    nxt = plan.next_runs(study, tier, done_in_instance(instance), gates.read_gates(data_dir))
+def tier_plan(study: Study, instance: dg.DagsterInstance, root: Root, tier: str):
+    """The run requests due now for ``tier``, or a SkipReason saying what it waits for (the
+    gates read under ``root``, the study's storage root)."""
+    nxt = plan.next_runs(study, tier, done_in_instance(instance), gates.read_gates(root))
     return run_requests(study, nxt) if nxt.requests else dg.SkipReason(nxt.reason)
 
 
@@ -48,7 +50,7 @@ def _describe(study: Study, tier: str) -> str:
     )
 
 
-def _tier_sensor(study: Study, data_dir: str, tier: str, targets: list) -> dg.SensorDefinition:
+def _tier_sensor(study: Study, root: Root, tier: str, targets: list) -> dg.SensorDefinition:
     @dg.sensor(
         name=tier.replace("-", "_"),
         jobs=targets,
@@ -57,12 +59,12 @@ def _tier_sensor(study: Study, data_dir: str, tier: str, targets: list) -> dg.Se
         default_status=dg.DefaultSensorStatus.STOPPED,
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        return tier_plan(study, context.instance, data_dir, tier)
+        return tier_plan(study, context.instance, root, tier)
 
     return _sensor
 
 
-def build_tier_sensors(study: Study, data_dir: str, level_jobs: list) -> list[dg.SensorDefinition]:
+def build_tier_sensors(study: Study, root: Root, level_jobs: list) -> list[dg.SensorDefinition]:
     """One sensor per tier of the study, named after it, plus ``tier3`` for X3; all start
     stopped, so nothing runs until a researcher switches one on."""
-    return [_tier_sensor(study, data_dir, tier, level_jobs) for tier in plan.tier_order(study)]
+    return [_tier_sensor(study, root, tier, level_jobs) for tier in plan.tier_order(study)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping
-from pathlib import Path
 
 import dagster as dg
 import plotly.graph_objects as go
@@ -18,7 +17,7 @@ from phase2_assets.compute.report.figure_registry import FigureSettings
 from phase2_assets.compute.report.images import render_png
 from phase2_assets.compute.report.numbers import significant
 from phase2_assets.compute.report.page import standalone_figure
-from phase2_assets.defs.storage.locations import storage_root, write_bytes, write_text
+from phase2_assets.defs.storage.locations import Root, write_bytes, write_text
 
 
 def all_partitions() -> dg.AssetIn:
@@ -42,32 +41,33 @@ def frames(loaded) -> list[pl.DataFrame]:
     return [t for t in loaded.values() if t.height]
 
 
-def results_dir(data_dir: str | Path) -> UPath:
-    """The study-wide tables' folder: under the data folder, or ``$PHASE2_STORAGE_URL``."""
-    return storage_root(data_dir) / "results"
+def results_dir(root: Root) -> UPath:
+    """The study-wide tables' folder, under the study's storage root
+    (``StudyRuntime.storage_root``: its store, else the data folder)."""
+    return UPath(root) / "results"
 
 
-def side_table_path(data_dir: str | Path, name: str) -> UPath:
+def side_table_path(root: Root, name: str) -> UPath:
     """``results/<name>.parquet``: a table beside the study-wide tables, not an asset of its own."""
-    return results_dir(data_dir) / f"{name}.parquet"
+    return results_dir(root) / f"{name}.parquet"
 
 
-def write_side_table(data_dir: str | Path, name: str, table: pl.DataFrame) -> None:
+def write_side_table(root: Root, name: str, table: pl.DataFrame) -> None:
     """Write ``side_table_path`` whole (temporary file and rename, or one PUT)."""
     buffer = io.BytesIO()
     table.write_parquet(buffer)
-    write_bytes(side_table_path(data_dir, name), buffer.getvalue())
+    write_bytes(side_table_path(root, name), buffer.getvalue())
 
 
-def figures_dir(data_dir: str | Path) -> UPath:
-    """Beside the results tables: under the data folder, or ``$PHASE2_STORAGE_URL``."""
-    return results_dir(data_dir) / "figures"
+def figures_dir(root: Root) -> UPath:
+    """Beside the results tables, under the study's storage root."""
+    return results_dir(root) / "figures"
 
 
-def attach_figures(data_dir: str | Path, figs: dict[str, go.Figure]) -> dict:
+def attach_figures(root: Root, figs: dict[str, go.Figure]) -> dict:
     """Write each figure as an interactive HTML page (all pages share one ``plotly.min.js``
     beside them) and a PNG, and return metadata that shows the PNG inline on the asset."""
-    folder = figures_dir(data_dir)
+    folder = figures_dir(root)
     if figs:
         shared_plotly(folder)
     images, why_not = render_png(figs)
@@ -88,7 +88,7 @@ def attach_figures(data_dir: str | Path, figs: dict[str, go.Figure]) -> dict:
 
 
 def attach_registered(
-    data_dir: str | Path,
+    root: Root,
     asset: dg.AssetKey,
     tables: Mapping[str, pl.DataFrame | None],
     settings: FigureSettings | None = None,
@@ -97,7 +97,7 @@ def attach_registered(
     """Attach the figures the registry says ``asset`` shows, drawn from ``tables`` (or taken
     from ``drawn`` when the asset has drawn them already for its own output)."""
     mine = figure_registry.attached_by(asset.to_user_string())
-    return attach_figures(data_dir, figure_registry.draw(mine, tables, settings, drawn))
+    return attach_figures(root, figure_registry.draw(mine, tables, settings, drawn))
 
 
 PLOTLY_JS = "plotly.min.js"

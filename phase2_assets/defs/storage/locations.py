@@ -1,9 +1,11 @@
 """Where the study's files live: the local data folder, or an object store named by a URL.
 
-``$PHASE2_STORAGE_URL`` (any fsspec URL: ``s3://bucket/prefix``, ``gs://...``, ``memory://`` in
-tests) moves every asset file, the gate file and the figures there; unset, they stay under the
-local data folder. Scratch space (encoding journals, downloads, the cache of fetched files) is
-always local.
+A study's code location may name its own store (``storage_url``: ``build_definitions``, the
+study component, ``study_location``), so that one deployment holds several studies; without
+one, ``$PHASE2_STORAGE_URL`` (any fsspec URL: ``s3://bucket/prefix``, ``gs://...``,
+``memory://`` in tests) names it; with neither, the files stay under the local data folder. The
+store holds every asset file, the gate file, the study-wide tables, the figures and the study
+stamp. Scratch space (encoding journals, downloads, the cache of fetched files) is always local.
 """
 
 from __future__ import annotations
@@ -55,20 +57,40 @@ ALLOW_MEMORY_ENV = "PHASE2_STORAGE_ALLOW_MEMORY"
 VIRTUAL_ROOTS = ("/proc", "/sys", "/dev")
 
 
+# A study's storage root as the functions that resolve files under it take it: what
+# ``StudyRuntime.storage_root`` gives (or a local folder's path).
+Root = str | os.PathLike | UPath
+# What names an explicit store in error messages: the code location's own setting.
+STORAGE_SETTING = "storage_url"
+
+
 class StorageURLError(StudyConfigError):
-    """$PHASE2_STORAGE_URL names no place a study can be kept; the message says why. A setting
-    of the study's run, so ``phase2`` prints it as it prints a config error: one line."""
+    """A storage URL ($PHASE2_STORAGE_URL or a location's ``storage_url``) names no place a
+    study can be kept; the message says why, naming which. A setting of the study's run, so
+    ``phase2`` prints it as it prints a config error: one line."""
 
 
-def storage_root(data_dir: str | os.PathLike) -> UPath:
-    """``$PHASE2_STORAGE_URL`` if set (checked: a persistent, writable file system whose
-    fsspec package is installed), else the local data folder."""
+def study_storage_url(storage_url: str | None = None) -> str | None:
+    """The store a study's files live in: its own ``storage_url`` if given, else
+    ``$PHASE2_STORAGE_URL``; checked (a persistent, writable file system whose fsspec package is
+    installed) and normalised. None: the local data folder."""
+    if storage_url:
+        return str(checked_storage_url(storage_url, STORAGE_SETTING))
     url = os.environ.get(STORAGE_ENV)
-    return checked_storage_url(url) if url else UPath(data_dir)
+    return str(checked_storage_url(url)) if url else None
 
 
-def checked_storage_url(url: str) -> UPath:
-    where = f"{STORAGE_ENV}={url!r}"
+def storage_root(data_dir: str | os.PathLike, storage_url: str | None = None) -> UPath:
+    """The folder every file of the study lives under: ``study_storage_url(storage_url)``, else
+    the local data folder."""
+    url = study_storage_url(storage_url)
+    return UPath(url) if url else UPath(data_dir)
+
+
+def checked_storage_url(url: str, source: str = STORAGE_ENV) -> UPath:
+    """``url`` as a UPath, or StorageURLError naming ``source`` (the variable or the setting it
+    came from) and ``url``."""
+    where = f"{source}={url!r}"
     url = _local_file_url(url, where)
     try:
         path = UPath(url)
@@ -90,7 +112,7 @@ def checked_storage_url(url: str) -> UPath:
         try:
             fsspec.get_filesystem_class(protocol)
         except ImportError as exc:
-            raise StorageURLError(f"{where}: {_missing_package(protocol, exc)}") from None
+            raise StorageURLError(f"{where}: {_missing_package(protocol, exc, source)}") from None
     else:
         local = os.path.realpath(local_path(path))
         if any(local == root or local.startswith(root + "/") for root in VIRTUAL_ROOTS):
@@ -119,7 +141,7 @@ def _local_file_url(url: str, where: str) -> str:
     return f"{scheme}:///{path}"
 
 
-def _missing_package(protocol: str, exc: ImportError) -> str:
+def _missing_package(protocol: str, exc: ImportError, source: str) -> str:
     """Which package the protocol's fsspec file system lives in, and what to do."""
     missing = getattr(exc.__cause__, "name", None) or exc.name  # the module not found
     known = known_implementations.get(protocol, {}).get("class", "")
@@ -128,7 +150,12 @@ def _missing_package(protocol: str, exc: ImportError) -> str:
         return str(exc)
     return (
         f"{protocol}:// needs the Python package {package}, which is not installed ({exc}); "
-        f"pip install {package}, or unset {STORAGE_ENV} to keep the files in the data folder"
+        f"pip install {package}, or "
+        + (
+            f"unset {STORAGE_ENV} to keep the files in the data folder"
+            if source == STORAGE_ENV
+            else f"name another store in {source}"
+        )
     )
 
 
