@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from phase2_assets.cli import stack as stack_cli
+
 
 def _instance(data_dir: Path):
     """$DAGSTER_HOME (default data/dagster_home), with the local dagster.yaml if it has none."""
@@ -186,10 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_argument("--study", default=None, help="study (default: $PHASE2_STUDY, else study)")
     keys.add_argument("--tier", default=None, help="a tier of the study (default: every tier)")
     keys.add_argument("--level", required=True, choices=["dataset", "pair", "bits", "adapter"])
+    stack_cli.add_parser(sub)
     args = parser.parse_args(argv)
     from phase2_assets.config import StudyConfigError
 
     try:
+        if args.command == "stack":
+            return stack_cli.main(args)
         if args.command == "partitions":
             return _print_partitions(args.study, args.tier, args.level)
         if args.command == "demo":

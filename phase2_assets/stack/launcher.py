@@ -56,6 +56,13 @@ PASSED_ON = (
     "PHASE2_TRUST_REMOTE_CODE",
     "PHASE2_SENSOR_INTERVAL_SECONDS",
     "PHASE2_CELERY_VISIBILITY_TIMEOUT",
+    # An object store of the caller's own (--storage-url): its endpoint and credentials.
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
 )
 
 
@@ -130,13 +137,14 @@ def _shared_env(folder: Path, ports: Mapping[str, int], study: str, storage_url:
         "PHASE2_STUDY": study,
         "PHASE2_STORAGE_URL": storage_url or f"s3://{BUCKET}/studies",
     }
+    env |= {k: os.environ[k] for k in PASSED_ON if k in os.environ}
     if storage_url is None:  # the stack's own S3 endpoint
         env |= {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['s3']}", **S3_CREDENTIALS}
-    env |= {k: os.environ[k] for k in PASSED_ON if k in os.environ}
     return env
 
 
-def _make_bucket(env: Mapping[str, str], name: str) -> None:
+def make_bucket(env: Mapping[str, str], name: str) -> bool:
+    """Create bucket ``name`` on the endpoint of ``env`` unless it exists; whether it does."""
     import s3fs
 
     fs = s3fs.S3FileSystem(
@@ -147,6 +155,7 @@ def _make_bucket(env: Mapping[str, str], name: str) -> None:
     )
     if not fs.exists(name):
         fs.mkdir(name)
+    return fs.exists(name)
 
 
 def write_env_file(path: Path, env: Mapping[str, str]) -> None:
@@ -188,7 +197,7 @@ def up(
         stack.servers["redis"] = servers.redis(folder / "redis", ports["redis"]).start()
         if storage_url is None:
             stack.servers["s3"] = servers.s3_endpoint(folder / "s3", ports["s3"]).start()
-            _make_bucket(env, BUCKET)
+            make_bucket(env, BUCKET)
         stack.servers["code_server"] = servers.code_server(
             launcher, ports["code_server"], launcher_env, location
         ).start(timeout_s=180)

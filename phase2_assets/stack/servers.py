@@ -204,22 +204,15 @@ def _tcp_accepts(port: int) -> bool:
 
 
 def create_database(port: int, user: str, password: str, name: str) -> None:
-    env = {**os.environ, "PGPASSWORD": password}
-    exists = subprocess.run(
-        [tool("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", user, "-d", "postgres", "-tAc"]
-        + [f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-        env=env,
+    """The instance's database (kept when the stack's folder already has it)."""
+    done = subprocess.run(
+        [tool("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, name],
+        env={**os.environ, "PGPASSWORD": password},
         capture_output=True,
         text=True,
-        check=True,
     )
-    if exists.stdout.strip() != "1":
-        subprocess.run(
-            [tool("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, name],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+    if done.returncode != 0 and "already exists" not in done.stderr:
+        raise ServerError(f"createdb {name} on port {port}: {done.stderr.strip()}")
 
 
 def redis(folder: Path, port: int) -> Server:

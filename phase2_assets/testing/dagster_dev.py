@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,16 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from phase2_assets.cli.instance import write_local_config
+from phase2_assets.stack.servers import free_port
 from phase2_assets.testing.tiny import write_tiny_study
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: workspace.yaml
 LOCATION = "phase2_assets"  # workspace.yaml
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Webserver:

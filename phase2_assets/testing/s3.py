@@ -19,8 +19,7 @@ import http.server
 import json
 import os
 import re
-import subprocess
-import sys
+import shutil
 import tempfile
 import threading
 import time
@@ -31,7 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from phase2_assets.testing.dagster_dev import free_port
+from phase2_assets.stack import servers
+from phase2_assets.stack.launcher import make_bucket
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -42,52 +42,22 @@ CREDENTIALS = {
 
 @contextlib.contextmanager
 def s3_server(timeout_s: float = 30.0) -> Iterator[dict[str, str]]:
-    """Start ``python -m moto.server`` on a free port of 127.0.0.1 and yield the environment a
-    process needs to use it (endpoint and credentials); the server is stopped afterwards."""
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    # The server logs every request: to a file, never to a pipe nobody reads (a full pipe
-    # blocks the server's next write, and with it every request after it).
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    """Start moto's server (the stack's own ``servers.s3_endpoint``) on a free port of 127.0.0.1
+    and yield the environment a process needs to use it (endpoint and credentials); the server
+    is stopped afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="phase2-s3-"))
+    port = servers.free_port()
+    server = servers.s3_endpoint(folder, port).start(timeout_s)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()  # noqa: S310
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    said = log.read().decode(errors="replace")
-                    raise RuntimeError(
-                        f"moto's S3 server did not start on {endpoint}: {said[-2000:]}"
-                    ) from None
-                time.sleep(0.2)
-        yield {"AWS_ENDPOINT_URL": endpoint, **CREDENTIALS}
+        yield {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", **CREDENTIALS}
     finally:
-        log.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def new_bucket(env: dict[str, str], name: str) -> None:
     """Create a bucket on the server of ``env`` (s3fs, with the endpoint passed explicitly)."""
-    import s3fs
-
-    fs = s3fs.S3FileSystem(
-        key=env["AWS_ACCESS_KEY_ID"],
-        secret=env["AWS_SECRET_ACCESS_KEY"],
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        skip_instance_cache=True,
-    )
-    fs.mkdir(name)
-    assert fs.exists(name), f"bucket {name!r} not created on {env['AWS_ENDPOINT_URL']}"
+    assert make_bucket(env, name), f"bucket {name!r} not created on {env['AWS_ENDPOINT_URL']}"
 
 
 class RefusingProxy:
@@ -102,8 +72,31 @@ class RefusingProxy:
         self.control_file = Path(control_file) if control_file is not None else None
         self.endpoint = ""  # set once the server listens
         self.refused: list[str] = []
+        self.held: list[str] = []
         self._pattern: str | None = None
+        self._hold: str | None = None
         self._lock = threading.Lock()
+
+    def hold_puts(self, pattern: str | None) -> None:
+        """Keep every matching PUT waiting, unanswered, until the hold is lifted (None): a step
+        stopped in the middle of storing its output, for as long as a test needs it there. Each
+        held request is listed in ``held`` when it arrives."""
+        re.compile(pattern or "")
+        with self._lock:
+            self._hold = pattern
+
+    def wait_while_held(self, method: str, target: str) -> None:
+        path = urllib.parse.unquote(urllib.parse.urlsplit(target).path)
+        with self._lock:
+            hold = self._hold
+            if method != "PUT" or not hold or re.search(hold, path) is None:
+                return
+            self.held.append(f"{method} {target}")
+        while True:
+            time.sleep(0.1)
+            with self._lock:
+                if self._hold != hold:
+                    return
 
     def refuse_puts(self, pattern: str | None) -> None:
         """Refuse every PUT (objects, multipart parts, copies) whose path ``/<bucket>/<key>``
@@ -185,6 +178,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if refusing:
             self._refuse(drain=not waited)
         else:
+            self.proxy.wait_while_held(self.command, self.path)
             self._forward()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _dispatch

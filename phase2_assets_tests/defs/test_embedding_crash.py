@@ -103,7 +103,7 @@ def test_kill_9_mid_embedding_then_rerun_resumes_with_identical_vectors(
         stderr=subprocess.PIPE,
         text=True,
     )
-    journal = resumable.journal_path(staging_path(crashed_dir, f"corpus_embeddings-{PAIR}"))
+    journal = resumable.journal_path(staging_path(crashed_dir, f"tiny-corpus_embeddings-{PAIR}"))
     try:
         _wait_for_chunks(journal, proc, at_least=3)
         os.kill(proc.pid, signal.SIGKILL)

@@ -148,7 +148,7 @@ def test_a_bad_vector_file_fails_by_name_and_keeps_the_earlier_embeddings(
     text = _failure_text(result)
     assert message in text and f"corpus_embeddings [{PAIR}], model 'vectors'" in text
     assert stored.read_bytes() == before
-    assert not list((tmp_path / "data" / ".staging").glob("corpus_embeddings-*"))
+    assert not list((tmp_path / "data" / ".staging").glob("*corpus_embeddings-*"))
 
 
 @pytest.mark.parametrize(

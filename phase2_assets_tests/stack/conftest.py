@@ -1,5 +1,9 @@
 """One stack for the session's stack tests (starting it takes about half a minute): the tiny
-study's deployment in a temporary folder, stopped at the end."""
+study's deployment in a temporary folder, stopped at the end.
+
+Its object store is moto's server behind the fault-injecting proxy of ``testing/s3.py``: every
+process of the stack reaches S3 through the proxy (forwarded byte for byte), so a test can hold
+or refuse one object's PUT in the middle of a run."""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ import pytest
 
 from phase2_assets.stack import launcher, servers
 from phase2_assets.testing import stack as st
+from phase2_assets.testing.s3 import new_bucket, refusing_proxy, s3_server
 from phase2_assets.testing.tiny import write_tiny_study
+
+BUCKET = "phase2-stack-tests"
 
 # The daemon looks every 2 s instead of 30; a step handed out again after 20 s, not 12 hours.
 FAST = {"PHASE2_SENSOR_INTERVAL_SECONDS": "2", "PHASE2_CELERY_VISIBILITY_TIMEOUT": "20"}
@@ -32,6 +39,7 @@ class RunningStack:
     stack: launcher.Stack
     instance: dg.DagsterInstance
     started_s: float
+    proxy: object  # testing.s3.RefusingProxy: hold_puts / refuse_puts
 
 
 @pytest.fixture(scope="session")
@@ -48,15 +56,17 @@ def stack(tmp_path_factory, stack_study):
             pytest.fail(f"PHASE2_REQUIRE_STACK_TEST=1 but {missing}")
         pytest.skip(missing)
     folder = tmp_path_factory.mktemp("stack")
-    with st.environment(FAST):
-        t0 = time.perf_counter()
-        running = launcher.up(folder, str(stack_study))
-        started = time.perf_counter() - t0
-    try:
-        with st.environment(running.env):
-            yield RunningStack(running, dg.DagsterInstance.get(), started)
-    finally:
-        running.down()
+    with s3_server() as s3, refusing_proxy(s3["AWS_ENDPOINT_URL"]) as proxy:
+        new_bucket(s3, BUCKET)
+        with st.environment({**FAST, **s3, "AWS_ENDPOINT_URL": proxy.endpoint}):
+            t0 = time.perf_counter()
+            running = launcher.up(folder, str(stack_study), storage_url=f"s3://{BUCKET}/tiny")
+            started = time.perf_counter() - t0
+            try:
+                with st.environment(running.env):
+                    yield RunningStack(running, dg.DagsterInstance.get(), started, proxy)
+            finally:
+                running.down()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import numpy as np
 from phase2_assets.compute.analysis import sanity
 from phase2_assets.compute.data import beir, encoders, resumable, storage, vectors
 from phase2_assets.config import Study, split_pair
+from phase2_assets.defs.execution import pools
 from phase2_assets.defs.execution.cpu_share import with_cpu_share
 from phase2_assets.defs.graph.groups import CORE, in_plan
 from phase2_assets.defs.graph.partitions import StudyPartitions, partitioned_check
@@ -157,7 +158,7 @@ def encode_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
     batch_size, tuning = _batch_size(context, model, cfg, device, jobs["corpus_embeddings"])
     common = device_metadata(device, precision, batch_size, tuning)
     for output, texts in jobs.items():
-        tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
+        tmp = _staging(runtime, study, output, pair)
         what = f"{output} [{pair}]"
         progress = both(log_progress(context, what, "texts"), terminal_bar(what))
         t0, cpu0 = time.perf_counter(), time.process_time()
@@ -200,6 +201,12 @@ def encode_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
         )
 
 
+def _staging(runtime: StudyRuntime, study: Study, output: str, pair: str):
+    """The local array a pair's vectors are written into before the IO manager stores them:
+    named by study too, since one worker's scratch folder serves every study of a deployment."""
+    return staging_path(runtime.data_dir, f"{study.name}-{output}-{pair}")
+
+
 IMPORTS = {  # output: (role of the vector files, the collection's frame and its id column)
     "corpus_embeddings": ("corpus", "doc_id"),
     "query_embeddings": ("queries", "query_id"),
@@ -216,7 +223,7 @@ def import_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
     staged = []
     try:
         for output, (role, id_column) in IMPORTS.items():
-            tmp = staging_path(runtime.data_dir, f"{output}-{pair}")
+            tmp = _staging(runtime, study, output, pair)
             staged.append(tmp)
             ids = frames[role][id_column].to_list()
             yield output, tmp, len(ids), _import_role(context, study, output, role, ids, tmp)
@@ -320,7 +327,8 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
             _norm_spec("query_embeddings", parts.pair),
             _shape_spec("query_embeddings", "query", parts.pair),
         ],
-        pool="embedding",
+        pool=pools.EMBEDDING,
+        op_tags=pools.step_tags(pools.EMBEDDING),
     )
     @all_or_nothing
     @with_cpu_share

@@ -18,7 +18,7 @@ from phase2_assets.compute.report.ledger import DeviceRecord, ledger, over_budge
 from phase2_assets.compute.search import evaluation
 from phase2_assets.config import Study, split_pair
 from phase2_assets.defs.execution.cpu_share import with_cpu_share
-from phase2_assets.defs.execution.pools import EMBEDDING
+from phase2_assets.defs.execution.pools import EMBEDDING, step_tags
 from phase2_assets.defs.graph.groups import EXPLORATORY, REPORT, in_plan
 from phase2_assets.defs.graph.partitions import StudyPartitions
 from phase2_assets.defs.steps.provenance import provenance
@@ -164,6 +164,7 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
         io_manager_key="parquet_io_manager",
         kinds={"torch", "polars"},
         pool=EMBEDDING,
+        op_tags=step_tags(EMBEDDING),
         description=(
             "X3: a small learned projection + sign (compute/analysis/adapter.py) trained with "
             "torch on the pair's cached corpus vectors only (held-out corpus rows as "

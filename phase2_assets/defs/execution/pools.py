@@ -18,3 +18,13 @@ only by the executor and the run queue.
 EMBEDDING = "embedding"
 MEMORY_HEAVY = "memory_heavy"
 POOLS = (EMBEDDING, MEMORY_HEAVY)
+
+# The Celery queue of a pool's steps (``PHASE2_EXECUTOR=celery``, see ``celery_workers``): the
+# embedding steps go to the GPU box's workers; every other step to Dagster's default queue.
+QUEUE_TAG = "dagster-celery/queue"
+QUEUE_OF_POOL = {EMBEDDING: EMBEDDING}
+
+
+def step_tags(pool: str) -> dict[str, str]:
+    """Op tags of a step of ``pool``: its Celery queue, when the pool has one of its own."""
+    return {QUEUE_TAG: QUEUE_OF_POOL[pool]} if pool in QUEUE_OF_POOL else {}

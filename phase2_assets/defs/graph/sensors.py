@@ -15,6 +15,8 @@ gate file, and turns the plan's requests into run requests.
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from phase2_assets.config import Study, plan
@@ -23,6 +25,17 @@ from phase2_assets.defs.storage import gates
 from phase2_assets.defs.storage.locations import Root
 
 SENSOR_INTERVAL_SECONDS = 30
+# How often the daemon looks (a machine setting: a test stack looks every few seconds).
+SENSOR_INTERVAL_ENV = "PHASE2_SENSOR_INTERVAL_SECONDS"
+
+
+def sensor_interval_seconds() -> int:
+    raw = os.environ.get(SENSOR_INTERVAL_ENV, "").strip()
+    if not raw:
+        return SENSOR_INTERVAL_SECONDS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{SENSOR_INTERVAL_ENV}={raw!r}: expected whole seconds, >= 1")
+    return int(raw)
 
 
 def tier_plan(study: Study, instance: dg.DagsterInstance, root: Root, tier: str):
@@ -54,7 +67,7 @@ def _tier_sensor(study: Study, root: Root, tier: str, targets: list) -> dg.Senso
     @dg.sensor(
         name=tier.replace("-", "_"),
         jobs=targets,
-        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        minimum_interval_seconds=sensor_interval_seconds(),
         description=_describe(study, tier),
         default_status=dg.DefaultSensorStatus.STOPPED,
     )
