@@ -66,7 +66,7 @@ def build_definitions(
         **io_manager_resources(str(root), str(cache_dir(data_dir))),
         **resource_overrides,
     }
-    level_jobs = build_jobs(assets, parts)
+    level_jobs = build_jobs(assets, parts, study.name)
     return dg.Definitions(
         assets=assets,
         jobs=level_jobs,

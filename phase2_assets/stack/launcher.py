@@ -31,6 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from phase2_assets.defs.execution import pools
 from phase2_assets.stack import servers
 from phase2_assets.stack.servers import Server, free_port
@@ -99,6 +101,29 @@ class Stack:
             check=check,
         )
 
+    @property
+    def workspace(self) -> Path:
+        return self.folder / "workspace.yaml"
+
+    def add_study(self, name: str, location_file: str | os.PathLike) -> None:
+        """Serve another study beside the first: its own code server (a location file naming
+        the study and its own store, ``components.study.study_location``), added to the
+        workspace; the daemon and the webserver are restarted to load it. The workers run
+        every location's steps: each task names the location's code it needs."""
+        port = free_port()
+        self.ports[f"code_server_{name}"] = port
+        env = {**self.env, "PHASE2_DATA_DIR": str(self.launcher_folder / "data")}
+        self.servers[f"code_server_{name}"] = servers.code_server(
+            self.launcher_folder, port, env, str(Path(location_file).resolve()), name
+        ).start(timeout_s=180)
+        workspace = yaml.safe_load(self.workspace.read_text())
+        entry = {"host": "127.0.0.1", "port": port, "location_name": name}
+        workspace["load_from"].append({"grpc_server": entry})
+        self.workspace.write_text(yaml.safe_dump(workspace, sort_keys=False))
+        for server in ("daemon", "webserver"):
+            if server in self.servers:
+                self.restart(server, signal.SIGTERM)
+
     def restart(self, name: str, sig: int = signal.SIGINT) -> None:
         """Stop one server (SIGINT: PostgreSQL's fast shutdown) and start it again."""
         server = self.servers[name]
@@ -121,8 +146,26 @@ class Stack:
         (self.folder / "stack.json").write_text(json.dumps(state, indent=2) + "\n")
 
 
+def _password(folder: Path) -> str:
+    """The database password: made once with the database and kept beside it (mode 600), so
+    a stack started again in the same folder logs in to the database it made before."""
+    path = folder / "postgres" / "password"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(secrets.token_hex(12) + "\n")
+    return path.read_text().strip()
+
+
+def _absolute(value: str) -> str:
+    """A path given relative to the caller's folder, made absolute: every process of the stack
+    runs in a folder of its own. A bundled study name (``demo``) stays as it is."""
+    return str(Path(value).resolve()) if Path(value).exists() else value
+
+
 def _shared_env(folder: Path, ports: Mapping[str, int], study: str, storage_url: str | None):
-    password = secrets.token_hex(12)
+    password = _password(folder)
     env = {
         "DAGSTER_HOME": str(folder / "instance"),
         "DAGSTER_PG_HOST": "127.0.0.1",
@@ -134,10 +177,13 @@ def _shared_env(folder: Path, ports: Mapping[str, int], study: str, storage_url:
         "PHASE2_CODE_SERVER_PORT": str(ports["code_server"]),
         "PHASE2_EXECUTOR": "celery",
         "PHASE2_CELERY_BROKER": f"redis://127.0.0.1:{ports['redis']}/0",
-        "PHASE2_STUDY": study,
+        "PHASE2_STUDY": _absolute(study),
         "PHASE2_STORAGE_URL": storage_url or f"s3://{BUCKET}/studies",
     }
     env |= {k: os.environ[k] for k in PASSED_ON if k in os.environ}
+    for key in ("PHASE2_BEIR_DIR", "PHASE2_MODEL_DIR"):
+        if key in env:
+            env[key] = _absolute(env[key])
     if storage_url is None:  # the stack's own S3 endpoint
         env |= {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['s3']}", **S3_CREDENTIALS}
     return env
@@ -182,7 +228,7 @@ def up(
     instance = folder / "instance"
     instance.mkdir(exist_ok=True)
     shutil.copyfile(DEPLOY / "dagster.yaml", instance / "dagster.yaml")
-    workspace = folder / "workspace.yaml"
+    workspace = stack.workspace
     shutil.copyfile(DEPLOY / "workspace.yaml", workspace)
     write_env_file(folder / "stack.env", env)
     launcher = folder / "launcher"

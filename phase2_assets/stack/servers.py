@@ -54,10 +54,12 @@ class Server:
     ready: Callable[[Server], bool] = lambda _: True
     user: str | None = None  # run as this user (PostgreSQL refuses to run as root)
     proc: subprocess.Popen | None = None
+    log_from: int = 0  # where this start's lines begin in the log (a restart appends)
 
     def start(self, timeout_s: float = 60.0) -> Server:
         self.cwd.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.log_from = self.log.stat().st_size if self.log.exists() else 0
         command = self.command
         if self.user:
             command = ["runuser", "-u", self.user, "--", *command]
@@ -112,6 +114,11 @@ class Server:
         except ProcessLookupError:
             pass
 
+    def since_start(self) -> str:
+        with open(self.log, "rb") as fh:
+            fh.seek(self.log_from)
+            return fh.read().decode(errors="replace")
+
     def tail(self, chars: int = 3000) -> str:
         try:
             return self.log.read_text(errors="replace")[-chars:]
@@ -131,7 +138,7 @@ def _tcp_says(port: int, send: bytes, expect: bytes) -> bool:
 
 
 def _log_says(text: str) -> Callable[[Server], bool]:
-    return lambda server: text in server.tail(200_000)
+    return lambda server: text in server.since_start()
 
 
 def _pg_user() -> str | None:
@@ -239,14 +246,20 @@ def s3_endpoint(folder: Path, port: int) -> Server:
     )
 
 
-def code_server(folder: Path, port: int, env: Mapping[str, str], location: str) -> Server:
+def code_server(
+    folder: Path,
+    port: int,
+    env: Mapping[str, str],
+    location: str,
+    name: str = "phase2_assets",
+) -> Server:
     """``dagster api grpc``: the study's code location, which also starts each run's process."""
     command = [tool("dagster"), "api", "grpc", "-h", "127.0.0.1", "-p", str(port)]
-    command += [*location_target(location), "--location-name", "phase2_assets"]
+    command += [*location_target(location), "--location-name", name]
     return Server(
-        "code-server",
+        f"code-server {name}",
         command,
-        folder / "code-server.log",
+        folder / f"code-server-{name}.log",
         folder,
         env,
         ready=lambda _: _succeeds(

@@ -75,28 +75,33 @@ class RefusingProxy:
         self.held: list[str] = []
         self._pattern: str | None = None
         self._hold: str | None = None
+        self._drop_held = False
         self._lock = threading.Lock()
 
-    def hold_puts(self, pattern: str | None) -> None:
+    def hold_puts(self, pattern: str | None, *, drop_held: bool = False) -> None:
         """Keep every matching PUT waiting, unanswered, until the hold is lifted (None): a step
         stopped in the middle of storing its output, for as long as a test needs it there. Each
-        held request is listed in ``held`` when it arrives."""
+        held request is listed in ``held`` when it arrives. Lifted with ``drop_held``, the held
+        requests are never forwarded (their connections are closed): the uploads of a client
+        that died while they waited."""
         re.compile(pattern or "")
         with self._lock:
             self._hold = pattern
+            self._drop_held = drop_held
 
-    def wait_while_held(self, method: str, target: str) -> None:
+    def wait_while_held(self, method: str, target: str) -> bool:
+        """Wait while this request is held; whether it is to be dropped rather than forwarded."""
         path = urllib.parse.unquote(urllib.parse.urlsplit(target).path)
         with self._lock:
             hold = self._hold
             if method != "PUT" or not hold or re.search(hold, path) is None:
-                return
+                return False
             self.held.append(f"{method} {target}")
         while True:
             time.sleep(0.1)
             with self._lock:
                 if self._hold != hold:
-                    return
+                    return self._drop_held
 
     def refuse_puts(self, pattern: str | None) -> None:
         """Refuse every PUT (objects, multipart parts, copies) whose path ``/<bucket>/<key>``
@@ -178,7 +183,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if refusing:
             self._refuse(drain=not waited)
         else:
-            self.proxy.wait_while_held(self.command, self.path)
+            if self.proxy.wait_while_held(self.command, self.path):
+                self.close_connection = True  # dropped: the store never sees it
+                return
             self._forward()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _dispatch

@@ -43,9 +43,11 @@ def wait_for(condition: Callable[[], object], timeout_s: float, what: Callable[[
         time.sleep(1.0)
 
 
-def study_done(instance: dg.DagsterInstance) -> bool:
+def study_done(instance: dg.DagsterInstance, study: str) -> bool:
     """The study's last run, the study-wide tables, succeeded."""
-    return done_in_instance(instance)(plan.Request("results"))
+    from phase2_assets.config import load_study
+
+    return done_in_instance(instance, load_study(study))(plan.Request("results"))
 
 
 def runs_summary(instance: dg.DagsterInstance, limit: int = 40) -> str:
@@ -60,10 +62,11 @@ def bucket_files(url: str) -> dict[str, bytes]:
     import fsspec
 
     fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True)
+    root = root.rstrip("/")
     return {
-        path[len(root) :].lstrip("/"): fs.cat_file(path)
+        path[len(root) + 1 :]: fs.cat_file(path)
         for path in fs.find(root)
-        if not path.endswith("/")
+        if path.startswith(root + "/") and not path.endswith("/")
     }
 
 
@@ -86,3 +89,83 @@ def worker_of_steps(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]
         if worker is not None and event.step_key:
             out[event.step_key] = worker.value
     return out
+
+
+def graphql(stack):
+    """The webserver's GraphQL API: what the UI's Launch and Re-execute buttons call."""
+    from dagster_graphql import DagsterGraphQLClient
+
+    return DagsterGraphQLClient("127.0.0.1", port_number=stack.ports["webserver"])
+
+
+def launch(stack, job: str, partition: str | None = None, **tags: str) -> str:
+    """Queue a run of ``job`` (one partition) through the webserver, as the UI does; its id."""
+    if partition is not None:
+        tags["dagster/partition"] = partition
+    return graphql(stack).submit_job_execution(job, "phase2_assets", tags=tags)
+
+
+REEXECUTE = """
+mutation($parent: String!) {
+  launchRunReexecution(reexecutionParams: {parentRunId: $parent, strategy: FROM_FAILURE}) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidStepError { invalidStepKey }
+  }
+}
+"""
+
+
+def reexecute_from_failure(stack, run_id: str) -> str:
+    """The UI's "Re-execute from failure" on ``run_id``; the new run's id."""
+    answer = graphql(stack)._execute(REEXECUTE, {"parent": run_id})["launchRunReexecution"]
+    assert answer["__typename"] == "LaunchRunSuccess", answer
+    return answer["run"]["runId"]
+
+
+def finished(instance: dg.DagsterInstance, run_id: str, timeout_s: float = 300) -> dg.DagsterRun:
+    """The run once it has ended (success, failure or canceled)."""
+    return wait_for(
+        lambda: (r := instance.get_run_by_id(run_id)) is not None and r.is_finished and r,
+        timeout_s,
+        lambda: f"run {run_id} to end; runs: {runs_summary(instance)}",
+    )
+
+
+def step_failures(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The error messages of a run's failed steps."""
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    return [r.dagster_event.step_failure_data.error.to_string() for r in records]
+
+
+def step_intervals(instance: dg.DagsterInstance, steps: set[str]) -> list[tuple[float, float, str]]:
+    """(start, end, run:step) of every execution of ``steps`` in every run of the instance."""
+    out = []
+    for run in instance.get_runs():
+        starts: dict[str, float] = {}
+        for record in instance.all_logs(run.run_id):
+            event = record.dagster_event
+            if event is None or event.step_key not in steps:
+                continue
+            if event.event_type == dg.DagsterEventType.STEP_START:
+                starts[event.step_key] = record.timestamp
+            elif (
+                event.event_type
+                in (
+                    dg.DagsterEventType.STEP_SUCCESS,
+                    dg.DagsterEventType.STEP_FAILURE,
+                )
+                and event.step_key in starts
+            ):
+                out.append(
+                    (starts.pop(event.step_key), record.timestamp, f"{run.run_id}:{event.step_key}")
+                )
+    return sorted(out)
+
+
+def overlapping(intervals: list[tuple[float, float, str]]) -> list[tuple[str, str]]:
+    """Pairs of executions that ran at the same time (a pool of limit 1 allows none)."""
+    return [
+        (a[2], b[2]) for i, a in enumerate(intervals) for b in intervals[i + 1 :] if b[0] < a[1]
+    ]

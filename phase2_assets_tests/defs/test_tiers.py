@@ -59,9 +59,20 @@ def test_the_tier_sensor_walks_its_levels_then_stops(tmp_path, tiny_beir, tiny_m
             job_name="dataset_job",
             run_id=str(uuid.uuid4()),
             status=dg.DagsterRunStatus.FAILURE,
-            tags={"dagster/partition": "tiny"},
+            tags={"dagster/partition": "tiny", "phase2/study": "other"},
         )
     )
+    # Another study's failure (same job and partition names) does not count here ...
+    assert tier_plan(study, instance, data, "tier1").skip_message == "tier1 is complete"
+    instance.add_run(
+        DagsterRun(
+            job_name="dataset_job",
+            run_id=str(uuid.uuid4()),
+            status=dg.DagsterRunStatus.FAILURE,
+            tags={"dagster/partition": "tiny", "phase2/study": study.name},
+        )
+    )
+    # ... this study's does.
     assert _keys(tier_plan(study, instance, data, "tier1")) == [("dataset_job", "tiny")]
 
 

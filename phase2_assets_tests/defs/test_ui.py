@@ -15,11 +15,11 @@ Needs Playwright's Python package and a Chromium on the machine (Debian's ``/usr
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from phase2_assets.testing.browser import chromium, dismiss_welcome, require_browser
 from phase2_assets.testing.dagster_dev import dagster_dev, dagster_env, demo_named_study
 
 pytestmark = pytest.mark.ui
@@ -27,37 +27,12 @@ pytestmark = pytest.mark.ui
 DATASET, PAIR = "scifact", "scifact__minilm"  # the demo's keys, on the tiny data
 
 
-def _chromium() -> str | None:
-    for candidate in (os.environ.get("PHASE2_CHROMIUM"), "chromium", "chromium-browser"):
-        if candidate and (found := shutil.which(candidate)):
-            return found
-    return None
-
-
-def _missing(reason: str):
-    if os.environ.get("PHASE2_REQUIRE_UI_TEST") == "1":
-        pytest.fail(f"UI test required but {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture
 def webserver(tmp_path, tiny_beir, tiny_model):
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if _chromium() is None:
-        _missing("no Chromium on this machine (set PHASE2_CHROMIUM)")
+    require_browser()
     study = demo_named_study(tmp_path / "demo.yaml", tiny_beir, tiny_model)
     with dagster_dev(tmp_path, dagster_env(tmp_path, study)) as server:
         yield server
-
-
-def _dismiss_welcome(page) -> None:
-    """A fresh instance greets its first visitor with a newsletter dialog; skip it."""
-    skip = page.get_by_role("button", name="Skip")
-    try:
-        skip.wait_for(timeout=5_000)
-    except Exception:  # noqa: BLE001 - playwright's TimeoutError: no dialog this time
-        return
-    skip.click()
 
 
 def test_lineage_launch_and_check_results_in_a_real_browser(webserver, tmp_path):
@@ -66,13 +41,13 @@ def test_lineage_launch_and_check_results_in_a_real_browser(webserver, tmp_path)
     shots = Path(os.environ.get("PHASE2_TEST_ARTIFACTS") or tmp_path) / "ui"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        browser = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
 
         # Lineage: the whole graph, in the plan's four groups.
         page.goto(f"{webserver.url}/asset-groups")
-        _dismiss_welcome(page)
+        dismiss_welcome(page)
         for group in ("core", "analysis", "exploratory", "report"):
             expect(page.get_by_text(group, exact=True).first).to_be_visible()
         page.wait_for_timeout(1500)  # the graph animates its layout
@@ -126,9 +101,7 @@ def test_lineage_launch_and_check_results_in_a_real_browser(webserver, tmp_path)
 @pytest.fixture
 def after_phase2(tmp_path, tiny_beir, tiny_model, monkeypatch):
     """``phase2 run`` on the demo's names, then ``dagster dev`` on the same instance."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if _chromium() is None:
-        _missing("no Chromium on this machine (set PHASE2_CHROMIUM)")
+    require_browser()
     from phase2_assets.cli import main
 
     study = demo_named_study(tmp_path / "demo.yaml", tiny_beir, tiny_model)
@@ -149,11 +122,11 @@ def test_phase2_runs_show_on_the_job_pages_and_the_timeline(after_phase2, tmp_pa
     shots = Path(os.environ.get("PHASE2_TEST_ARTIFACTS") or tmp_path) / "ui"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        browser = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
         page.goto(f"{after_phase2.url}/locations/__repository__@phase2_assets/jobs/bits_job/runs")
-        _dismiss_welcome(page)
+        dismiss_welcome(page)
         for run in codes_runs:  # the job's Runs tab lists the runs phase2 made
             expect(page.get_by_text(run["id"][:8]).first).to_be_visible()
         page.screenshot(path=shots / "job_runs.png", full_page=True)
@@ -230,7 +203,7 @@ def _report_legend_shows_every_method_without_scrolling(shots: Path) -> None:
     assert len(methods) >= 12
     refused = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        browser = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.route(
             "**/*",

@@ -69,16 +69,36 @@ def stack(tmp_path_factory, stack_study):
                 running.down()
 
 
+@dataclass(frozen=True)
+class HandsOff:
+    """The hands-off study: when the sensors were switched on, when its last run ended."""
+
+    switched_on: float
+    done: float
+
+    @property
+    def seconds(self) -> float:
+        return self.done - self.switched_on
+
+    def runs(self, instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+        """The runs the sensors made for it (later tests add their own)."""
+        return [
+            r
+            for r in instance.get_runs()
+            if self.switched_on <= r.create_timestamp <= self.done
+            and r.tags.get("dagster/sensor_name")
+        ]
+
+
 @pytest.fixture(scope="session")
-def hands_off(stack):
-    """Switch every sensor on and wait for the study's last run (the study-wide tables):
-    seconds from the switch to the report."""
+def hands_off(stack) -> HandsOff:
+    """Switch every sensor on and wait for the study's last run (the study-wide tables)."""
     instance = stack.instance
-    t0 = time.perf_counter()
+    t0 = time.time()
     launcher.start_study(stack.stack)
     st.wait_for(
-        lambda: st.study_done(instance),
+        lambda: st.study_done(instance, stack.stack.env["PHASE2_STUDY"]),
         600,
         lambda: f"the study to finish; runs: {st.runs_summary(instance)}",
     )
-    return time.perf_counter() - t0
+    return HandsOff(t0, time.time())

@@ -55,12 +55,10 @@ def _ledger_without_hours(data: bytes) -> pl.DataFrame:
 
 def test_the_daemon_runs_the_whole_study_on_the_workers(stack, hands_off, local_run):
     instance = stack.instance
-    runs = instance.get_runs()
-    assert runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), st.runs_summary(
-        instance
-    )
-    # Launched by the sensors through the queue, none by a `phase2` process.
-    assert all(r.tags.get("dagster/sensor_name") for r in runs)
+    runs = hands_off.runs(instance)  # launched by the sensors through the queue
+    assert len(runs) == 9, st.runs_summary(instance)  # 1 + 1 + 4 bit partitions + 1 + 2 tables
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), st.runs_summary(instance)
+    assert not [r for r in instance.get_runs() if r.tags.get("phase2/runs_at_once")]  # no phase2
     jobs = {r.job_name for r in runs}
     assert {"dataset_job", "pair_job", "bits_job", "results_job"} <= jobs
 
@@ -74,6 +72,11 @@ def test_the_daemon_runs_the_whole_study_on_the_workers(stack, hands_off, local_
     assert gpu_steps <= set(where)
     assert set().union(*(where[s] for s in gpu_steps)) == {"gpu"}
     assert set().union(*(w for s, w in where.items() if s not in gpu_steps)) == {"cpu1", "cpu2"}
+
+    # The pools' limits (1 each) held across the workers: no two steps of a pool at once.
+    heavy = {"float_ground_truth", "int8_index", "reference_metrics", "pq_index", "method_metrics"}
+    assert st.overlapping(st.step_intervals(instance, heavy)) == []
+    assert st.overlapping(st.step_intervals(instance, gpu_steps)) == []
 
     # Every file under results/ equals the local run's, byte for byte (the ledger's hours aside).
     stored = st.bucket_files(f"{stack.stack.storage_url}/results")

@@ -15,6 +15,8 @@ import dagster as dg
 from phase2_assets.defs.execution import executors
 from phase2_assets.defs.graph.partitions import StudyPartitions
 
+STUDY_TAG = "phase2/study"  # the run tag naming the study (requests.done_in_instance reads it)
+
 DATASET_JOB = "dataset_job"
 PAIR_JOB = "pair_job"
 BITS_JOB = "bits_job"
@@ -82,12 +84,15 @@ def level_assets(
 
 
 def build_jobs(
-    assets: list[dg.AssetsDefinition], parts: StudyPartitions
+    assets: list[dg.AssetsDefinition], parts: StudyPartitions, study: str
 ) -> list[dg.UnresolvedAssetJobDefinition]:
+    """The level jobs; each run of them carries the study's name (``phase2/study``), so the
+    plan counts only this study's runs and the run queue can limit runs per study."""
     by_level = level_assets(assets, parts)
     return [
         dg.define_asset_job(
             name,
+            tags={STUDY_TAG: study},
             executor_def=_executor(name),
             selection=dg.AssetSelection.assets(*by_level[level]),
             description=description,

@@ -23,13 +23,19 @@ def label_of(request: plan.Request) -> str:
     return label + (" (kill-switches)" if request.tables else "")
 
 
-def done_in_instance(instance: dg.DagsterInstance) -> Callable[[plan.Request], bool]:
-    """Whether the request is done in this instance: the newest run of its job that covers it
-    succeeded. A failure after an earlier success is not done, so the next level never starts
-    on what the failed run did not write."""
+STUDY_TAG = jobs.STUDY_TAG  # on every run of a study's jobs (``jobs.build_jobs``)
+
+
+def done_in_instance(instance: dg.DagsterInstance, study: Study) -> Callable[[plan.Request], bool]:
+    """Whether the request is done in this instance: the newest run of its job, of this study,
+    that covers it succeeded. A failure after an earlier success is not done, so the next level
+    never starts on what the failed run did not write. Another study's runs never count, though
+    its jobs and partition keys may have the same names (two studies on one instance)."""
 
     def done(request: plan.Request) -> bool:
-        tags = {"dagster/partition": request.key} if request.key is not None else None
+        tags = {STUDY_TAG: study.name}
+        if request.key is not None:
+            tags["dagster/partition"] = request.key
         runs = instance.get_runs(dg.RunsFilter(job_name=job_of(request), tags=tags), limit=50)
         wanted = set(selection_of(request) or ())
         covering = [

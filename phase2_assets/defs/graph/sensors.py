@@ -41,7 +41,7 @@ def sensor_interval_seconds() -> int:
 def tier_plan(study: Study, instance: dg.DagsterInstance, root: Root, tier: str):
     """The run requests due now for ``tier``, or a SkipReason saying what it waits for (the
     gates read under ``root``, the study's storage root)."""
-    nxt = plan.next_runs(study, tier, done_in_instance(instance), gates.read_gates(root))
+    nxt = plan.next_runs(study, tier, done_in_instance(instance, study), gates.read_gates(root))
     return run_requests(study, nxt) if nxt.requests else dg.SkipReason(nxt.reason)
 
 

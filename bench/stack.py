@@ -1,0 +1,112 @@
+"""``python -m bench.stack``: the per-study overhead of the multi-process stack (PostgreSQL,
+Redis, S3, daemon, Celery workers) against a plain local ``phase2 run``, on the tiny study, and
+where the stack's time goes. Run it alone: both runs share these cores.
+
+Prints ``stack_overhead_ratio`` (hands-off wall time, from switching the sensors on to the
+report, over the local run's wall time) and a breakdown read from the stack's instance:
+- *sensor*: from the end of a level's last run to the creation of the next level's runs;
+- *queue and launch*: from a run's creation to its start (the queue, the run's process loading
+  the code location);
+- *steps*: inside runs, the steps computing (STEP_START to its end) against the rest (Celery
+  dispatch, a worker loading the code for its first task, the run's bookkeeping).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from phase2_assets.stack import launcher
+from phase2_assets.testing import stack as st
+from phase2_assets.testing.tiny import write_tiny_beir, write_tiny_model, write_tiny_study
+
+STACK_VARS = ("PHASE2_STORAGE_URL", "PHASE2_EXECUTOR", "PHASE2_CELERY_BROKER", "DAGSTER_HOME")
+
+
+def _local(study: Path, root: Path) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in STACK_VARS}
+    env["DAGSTER_HOME"] = str(root / "home")
+    t0 = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).with_name("phase2")), "run", str(study)]
+        + ["--data-dir", str(root / "data")],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - t0
+
+
+def _breakdown(instance: dg.DagsterInstance, t_on: float) -> dict[str, float]:
+    runs = sorted(instance.get_runs(), key=lambda r: r.create_timestamp)
+    records = {r.run_id: instance.get_run_record_by_id(r.run_id) for r in runs}
+    queue = sum(records[r.run_id].start_time - r.create_timestamp for r in runs)
+    in_runs = sum(records[r.run_id].end_time - records[r.run_id].start_time for r in runs)
+    steps = 0.0
+    for run in runs:
+        starts = {}
+        for rec in instance.all_logs(run.run_id):
+            ev = rec.dagster_event
+            if ev is None:
+                continue
+            if ev.event_type == dg.DagsterEventType.STEP_START:
+                starts[ev.step_key] = rec.timestamp
+            elif ev.event_type == dg.DagsterEventType.STEP_SUCCESS:
+                steps += rec.timestamp - starts.pop(ev.step_key)
+    # Sensor latency: for each batch of runs created together, the gap since the last end.
+    sensor, last_end = 0.0, t_on
+    for run in runs:
+        if run.create_timestamp > last_end:
+            sensor += run.create_timestamp - last_end
+        last_end = max(last_end, records[run.run_id].end_time)
+    return {
+        "runs": len(runs),
+        "sensor_s": sensor,
+        "queue_and_launch_s": queue,
+        "in_runs_s": in_runs,
+        "steps_computing_s": steps,
+    }
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="phase2-bench-stack-"))
+    study = write_tiny_study(
+        root / "tiny.yaml", write_tiny_beir(root / "beir" / "tiny"), write_tiny_model(root / "m")
+    )
+    local_s = _local(study, root / "local")
+    fast = {"PHASE2_SENSOR_INTERVAL_SECONDS": "2"}
+    with st.environment(fast):
+        t0 = time.perf_counter()
+        stack = launcher.up(root / "stack", str(study), webserver=False)
+        up_s = time.perf_counter() - t0
+    try:
+        with st.environment(stack.env):
+            instance = dg.DagsterInstance.get()
+            t_on = time.time()
+            t1 = time.perf_counter()
+            launcher.start_study(stack)
+            st.wait_for(lambda: st.study_done(instance, str(study)), 900, "the study")
+            stack_s = time.perf_counter() - t1
+            parts = _breakdown(instance, t_on)
+    finally:
+        stack.down()
+    print(f"local phase2 run: {local_s:.1f} s; stack up: {up_s:.1f} s (not counted)")
+    print(f"stack hands-off, sensors on to report: {stack_s:.1f} s over {parts['runs']} runs")
+    print(f"TARGET stack_overhead_ratio {stack_s / local_s:.2f} (measured; no goal)")
+    print(
+        "where the stack's time goes (seconds summed over runs; runs overlap): "
+        f"sensor {parts['sensor_s']:.1f} (wall, between levels), "
+        f"queue and launch {parts['queue_and_launch_s']:.1f}, "
+        f"in runs {parts['in_runs_s']:.1f} of which steps computing "
+        f"{parts['steps_computing_s']:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
