@@ -98,11 +98,34 @@ def graphql(stack):
     return DagsterGraphQLClient("127.0.0.1", port_number=stack.ports["webserver"])
 
 
-def launch(stack, job: str, partition: str | None = None, **tags: str) -> str:
+# The webserver holds one open connection to PostgreSQL (dagster-postgres's webserver pool):
+# after the database restarts, the first request on it fails with this, and the pool resets.
+STALE_CONNECTION = "server closed the connection unexpectedly"
+
+
+def _once_more_after_a_stale_connection(call: Callable[[], str], tries: int = 5) -> str:
+    """``call``, asked again (as a user clicks again) while the webserver's pooled
+    connections still find the database gone, a second apart."""
+    for attempt in range(tries):
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - DagsterGraphQLClientError or AssertionError
+            if STALE_CONNECTION not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+def launch(
+    stack, job: str, partition: str | None = None, location: str = "phase2_assets", **tags: str
+) -> str:
     """Queue a run of ``job`` (one partition) through the webserver, as the UI does; its id."""
     if partition is not None:
         tags["dagster/partition"] = partition
-    return graphql(stack).submit_job_execution(job, "phase2_assets", tags=tags)
+    client = graphql(stack)
+    return _once_more_after_a_stale_connection(
+        lambda: client.submit_job_execution(job, location, "__repository__", tags=tags)
+    )
 
 
 REEXECUTE = """
@@ -119,9 +142,13 @@ mutation($parent: String!) {
 
 def reexecute_from_failure(stack, run_id: str) -> str:
     """The UI's "Re-execute from failure" on ``run_id``; the new run's id."""
-    answer = graphql(stack)._execute(REEXECUTE, {"parent": run_id})["launchRunReexecution"]
-    assert answer["__typename"] == "LaunchRunSuccess", answer
-    return answer["run"]["runId"]
+
+    def call() -> str:
+        answer = graphql(stack)._execute(REEXECUTE, {"parent": run_id})["launchRunReexecution"]
+        assert answer["__typename"] == "LaunchRunSuccess", answer
+        return answer["run"]["runId"]
+
+    return _once_more_after_a_stale_connection(call)
 
 
 def finished(instance: dg.DagsterInstance, run_id: str, timeout_s: float = 300) -> dg.DagsterRun:

@@ -25,6 +25,11 @@ BUCKET = "phase2-stack-tests"
 FAST = {"PHASE2_SENSOR_INTERVAL_SECONDS": "2", "PHASE2_CELERY_VISIBILITY_TIMEOUT": "20"}
 
 
+def pytest_collection_modifyitems(items):
+    """The faults last: the hands-off study and its UI are checked on the clean stack first."""
+    items.sort(key=lambda item: "stack/test_faults.py" in item.nodeid)
+
+
 def _missing() -> str | None:
     for program in ("postgres", "redis-server", "celery", "dagster-daemon"):
         try:
@@ -83,10 +88,10 @@ class HandsOff:
     def runs(self, instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
         """The runs the sensors made for it (later tests add their own)."""
         return [
-            r
-            for r in instance.get_runs()
-            if self.switched_on <= r.create_timestamp <= self.done
-            and r.tags.get("dagster/sensor_name")
+            record.dagster_run
+            for record in instance.get_run_records()
+            if self.switched_on <= record.create_timestamp.timestamp() <= self.done
+            and record.dagster_run.tags.get("dagster/sensor_name")
         ]
 
 

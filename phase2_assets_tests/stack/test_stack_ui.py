@@ -27,11 +27,14 @@ def test_the_daemon_launched_runs_show_on_the_job_page(stack, hands_off, tmp_pat
         page.set_default_timeout(60_000)
         page.goto(f"{url}/locations/__repository__@phase2_assets/jobs/bits_job/runs")
         dismiss_welcome(page)
+        expect(page.get_by_text("bits_job").first).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=shots / "stack_daemon_runs.png", full_page=True)
         for run in launched:
-            expect(page.get_by_text(run.run_id[:8]).first).to_be_visible()
-        expect(page.get_by_text("tier1").first).to_be_visible()  # the sensor that launched them
+            expect(page.get_by_text(run.run_id[:8]).first).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("tier1").first).to_be_visible()  # "Launched by" the sensor
         page.screenshot(path=shots / "stack_daemon_runs.png", full_page=True)
         page.goto(f"{url}/assets/binary_codes?view=checks")
-        expect(page.get_by_text("self_hamming_zero").first).to_be_visible()
+        expect(page.get_by_text("self_hamming_zero").first).to_be_visible(timeout=60_000)
         page.screenshot(path=shots / "stack_checks.png", full_page=True)
         browser.close()
