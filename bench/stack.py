@@ -33,9 +33,9 @@ def _local(study: Path, root: Path) -> float:
     env = {k: v for k, v in os.environ.items() if k not in STACK_VARS}
     env["DAGSTER_HOME"] = str(root / "home")
     t0 = time.perf_counter()
+    phase2 = str(Path(sys.executable).with_name("phase2"))
     subprocess.run(
-        [str(Path(sys.executable).with_name("phase2")), "run", str(study)]
-        + ["--data-dir", str(root / "data")],
+        [phase2, "run", str(study), "--data-dir", str(root / "data")],
         env=env,
         check=True,
         capture_output=True,
