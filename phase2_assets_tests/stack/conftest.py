@@ -7,36 +7,27 @@ or refuse one object's PUT in the middle of a run."""
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
 import dagster as dg
 import pytest
 
-from phase2_assets.stack import launcher, servers
+from phase2_assets.stack import launcher
 from phase2_assets.testing import stack as st
 from phase2_assets.testing.s3 import new_bucket, refusing_proxy, s3_server
 from phase2_assets.testing.tiny import write_tiny_study
 
 BUCKET = "phase2-stack-tests"
 
-# The daemon looks every 2 s instead of 30; a step handed out again after 20 s, not 12 hours.
-FAST = {"PHASE2_SENSOR_INTERVAL_SECONDS": "2", "PHASE2_CELERY_VISIBILITY_TIMEOUT": "20"}
+# The daemon looks every second instead of every 30; a step is handed out again after 60 s, not
+# 12 hours (longer than any step of the tiny study, a worker's first, which loads the code, too).
+FAST = {"PHASE2_SENSOR_INTERVAL_SECONDS": "1", "PHASE2_CELERY_VISIBILITY_TIMEOUT": "60"}
 
 
 def pytest_collection_modifyitems(items):
     """The faults last: the hands-off study and its UI are checked on the clean stack first."""
     items.sort(key=lambda item: "stack/test_faults.py" in item.nodeid)
-
-
-def _missing() -> str | None:
-    for program in ("postgres", "redis-server", "celery", "dagster-daemon"):
-        try:
-            servers.tool(program)
-        except servers.ServerError as exc:
-            return str(exc)
-    return None
 
 
 @dataclass
@@ -55,11 +46,9 @@ def stack_study(tmp_path_factory, tiny_beir, tiny_model):
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, stack_study):
-    missing = _missing()
-    if missing:
-        if os.environ.get("PHASE2_REQUIRE_STACK_TEST") == "1":
-            pytest.fail(f"PHASE2_REQUIRE_STACK_TEST=1 but {missing}")
-        pytest.skip(missing)
+    """The running stack. Its environment (instance, broker, store) is this process's only
+    inside the stack tests (``_stack_environment``): the session's other tests never see it."""
+    st.require_stack()
     folder = tmp_path_factory.mktemp("stack")
     with s3_server() as s3, refusing_proxy(s3["AWS_ENDPOINT_URL"]) as proxy:
         new_bucket(s3, BUCKET)
@@ -67,11 +56,22 @@ def stack(tmp_path_factory, stack_study):
             t0 = time.perf_counter()
             running = launcher.up(folder, str(stack_study), storage_url=f"s3://{BUCKET}/tiny")
             started = time.perf_counter() - t0
-            try:
-                with st.environment(running.env):
-                    yield RunningStack(running, dg.DagsterInstance.get(), started, proxy)
-            finally:
-                running.down()
+        try:
+            with st.environment(running.env):
+                instance = dg.DagsterInstance.get()
+            yield RunningStack(running, instance, started, proxy)
+        finally:
+            running.down()
+
+
+@pytest.fixture(autouse=True)
+def _stack_environment(request):
+    """The stack's environment for the duration of a test that uses it."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    with st.environment(request.getfixturevalue("stack").stack.env):
+        yield
 
 
 @dataclass(frozen=True)
@@ -99,11 +99,12 @@ class HandsOff:
 def hands_off(stack) -> HandsOff:
     """Switch every sensor on and wait for the study's last run (the study-wide tables)."""
     instance = stack.instance
-    t0 = time.time()
-    launcher.start_study(stack.stack)
-    st.wait_for(
-        lambda: st.study_done(instance, stack.stack.env["PHASE2_STUDY"]),
-        600,
-        lambda: f"the study to finish; runs: {st.runs_summary(instance)}",
-    )
+    with st.environment(stack.stack.env):
+        t0 = time.time()
+        launcher.start_study(stack.stack)
+        st.wait_for(
+            lambda: st.study_done(instance, stack.stack.env["PHASE2_STUDY"]),
+            600,
+            lambda: f"the study to finish; runs: {st.runs_summary(instance)}",
+        )
     return HandsOff(t0, time.time())

@@ -34,7 +34,7 @@ def _no_slot_held(instance: dg.DagsterInstance) -> None:
 def test_a_worker_killed_mid_step_is_retried_on_another_and_nothing_is_lost(stack, hands_off):
     """SIGKILL to a whole worker (its process group, as a machine that loses power) while its
     step is storing the PQ index: the task was not acknowledged, so Redis hands it to the other
-    CPU worker once the visibility timeout has passed, and the same run completes."""
+    CPU worker once the visibility timeout has passed (60 s here), and the same run completes."""
     instance, proxy = stack.instance, stack.proxy
     before = _objects(stack, f"pq_index/{PAIR}")
     proxy.hold_puts(r"/pq_index/")
@@ -134,16 +134,17 @@ def test_two_studies_queued_at_once_keep_to_their_own_files_and_share_the_pools(
     instance, running = stack.instance, stack.stack
     first_files = _objects(stack, "")
     other_store = running.storage_url.rsplit("/", 1)[0] + "/tiny-b"
-    config = write_tiny_study(tmp_path / "tiny_b.yaml", tiny_beir, tiny_model, name="tiny-b")
+    one_budget = {"datasets": ["tiny"], "models": ["tiny-bert"], "bits": [8], "pq_bytes": [1]}
+    config = write_tiny_study(
+        tmp_path / "tiny_b.yaml", tiny_beir, tiny_model, name="tiny-b", tiers={"tier1": one_budget}
+    )
     location = tmp_path / "tiny_b_location.py"
     location.write_text(LOCATION_FILE.format(config=str(config), store=other_store))
     running.add_study("tiny_b", location)
     since = time.time()
 
     running.dagster("sensor", "start", "--start-all", "-w", str(running.workspace), "-l", "tiny_b")
-    again = [
-        st.launch(running, "bits_job", f"{bits}|{PAIR}", **NO_RETRY) for bits in (8, 16, 32, 64)
-    ]
+    again = [st.launch(running, "bits_job", f"{bits}|{PAIR}", **NO_RETRY) for bits in (8, 64)]
     st.wait_for(
         lambda: st.study_done(instance, str(config)),
         600,
