@@ -26,7 +26,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -203,20 +203,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                         yield trailer
                         if trailer in (b"\r\n", b"\n", b""):
                             return
-                left = size + 2  # the data and its CRLF
-                while left:
-                    data = self.rfile.read(min(left, _BLOCK))
-                    if not data:
-                        return
-                    left -= len(data)
-                    yield data
-        left = int(self.headers.get("Content-Length") or 0)
+                if not (yield from self._read(size + 2)):  # the data and its CRLF
+                    return
+        yield from self._read(int(self.headers.get("Content-Length") or 0))
+
+    def _read(self, left: int) -> Generator[bytes, None, bool]:
+        """``left`` bytes of the request, block by block; whether all came (the client may
+        stop early)."""
         while left:
             data = self.rfile.read(min(left, _BLOCK))
             if not data:
-                return
+                return False
             left -= len(data)
             yield data
+        return True
 
     def _refuse(self, drain: bool) -> None:
         if drain:  # the client sends the body regardless: read it, so the reply is read too

@@ -54,24 +54,20 @@ def test_the_tier_sensor_walks_its_levels_then_stops(tmp_path, tiny_beir, tiny_m
 
     from dagster._core.storage.dagster_run import DagsterRun
 
-    instance.add_run(
-        DagsterRun(
-            job_name="dataset_job",
-            run_id=str(uuid.uuid4()),
-            status=dg.DagsterRunStatus.FAILURE,
-            tags={"dagster/partition": "tiny", "phase2/study": "other"},
+    def failed_collection_run(of_study: str) -> None:
+        instance.add_run(
+            DagsterRun(
+                job_name="dataset_job",
+                run_id=str(uuid.uuid4()),
+                status=dg.DagsterRunStatus.FAILURE,
+                tags={"dagster/partition": "tiny", "phase2/study": of_study},
+            )
         )
-    )
+
+    failed_collection_run("other")
     # Another study's failure (same job and partition names) does not count here ...
     assert tier_plan(study, instance, data, "tier1").skip_message == "tier1 is complete"
-    instance.add_run(
-        DagsterRun(
-            job_name="dataset_job",
-            run_id=str(uuid.uuid4()),
-            status=dg.DagsterRunStatus.FAILURE,
-            tags={"dagster/partition": "tiny", "phase2/study": study.name},
-        )
-    )
+    failed_collection_run(study.name)
     # ... this study's does.
     assert _keys(tier_plan(study, instance, data, "tier1")) == [("dataset_job", "tiny")]
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import os
 
+from phase2_assets.defs.steps.runtime import whole_number_env
+
 BROKER_ENV = "PHASE2_CELERY_BROKER"
 BACKEND_ENV = "PHASE2_CELERY_BACKEND"
 VISIBILITY_TIMEOUT_ENV = "PHASE2_CELERY_VISIBILITY_TIMEOUT"
@@ -35,12 +37,8 @@ DEFAULT_VISIBILITY_TIMEOUT_S = 12 * 3600
 
 
 def _visibility_timeout() -> int:
-    raw = os.environ.get(VISIBILITY_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_VISIBILITY_TIMEOUT_S
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{VISIBILITY_TIMEOUT_ENV}={raw!r}: expected whole seconds, >= 1")
-    return int(raw)
+    seconds = whole_number_env(VISIBILITY_TIMEOUT_ENV, "whole seconds")
+    return DEFAULT_VISIBILITY_TIMEOUT_S if seconds is None else seconds
 
 
 def celery_settings() -> dict:

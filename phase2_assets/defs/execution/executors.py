@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 import dagster as dg
 
 from phase2_assets.defs.execution import pools
+from phase2_assets.defs.steps.runtime import whole_number_env
 
 EXECUTOR_ENV = "PHASE2_EXECUTOR"
 MAX_CONCURRENT_ENV = "PHASE2_MAX_CONCURRENT"
@@ -77,12 +78,7 @@ def k8s_step_config(pools_by_step: Mapping[str, str]) -> dict[str, dict]:
 
 
 def max_concurrent_from_env() -> int | None:
-    raw = os.environ.get(MAX_CONCURRENT_ENV, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{MAX_CONCURRENT_ENV}={raw!r}: expected a whole number of steps, >= 1")
-    return int(raw)
+    return whole_number_env(MAX_CONCURRENT_ENV, "a whole number of steps")
 
 
 def _multiprocess(max_concurrent: int | None, _: Mapping[str, str]) -> dg.ExecutorDefinition:

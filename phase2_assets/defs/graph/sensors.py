@@ -15,12 +15,11 @@ gate file, and turns the plan's requests into run requests.
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from phase2_assets.config import Study, plan
 from phase2_assets.defs.graph.requests import done_in_instance, run_requests
+from phase2_assets.defs.steps.runtime import whole_number_env
 from phase2_assets.defs.storage import gates
 from phase2_assets.defs.storage.locations import Root
 
@@ -30,12 +29,8 @@ SENSOR_INTERVAL_ENV = "PHASE2_SENSOR_INTERVAL_SECONDS"
 
 
 def sensor_interval_seconds() -> int:
-    raw = os.environ.get(SENSOR_INTERVAL_ENV, "").strip()
-    if not raw:
-        return SENSOR_INTERVAL_SECONDS
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{SENSOR_INTERVAL_ENV}={raw!r}: expected whole seconds, >= 1")
-    return int(raw)
+    seconds = whole_number_env(SENSOR_INTERVAL_ENV, "whole seconds")
+    return SENSOR_INTERVAL_SECONDS if seconds is None else seconds
 
 
 def tier_plan(study: Study, instance: dg.DagsterInstance, root: Root, tier: str):

@@ -36,6 +36,17 @@ class StudyRuntime(dg.ConfigurableResource):
         return UPath(self.storage_url) if self.storage_url else UPath(self.data_dir)
 
 
+def whole_number_env(name: str, unit: str) -> int | None:
+    """``$name`` as a whole number >= 1, None when unset; anything else is refused naming the
+    variable and what it counts (``unit``: "whole seconds", "a whole number of steps")."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name}={raw!r}: expected {unit}, >= 1")
+    return int(raw)
+
+
 def runtime_from_env(data_dir: str, storage_url: str | None = None) -> StudyRuntime:
     """This machine's settings; ``storage_url`` (a study's own store) wins over
     ``$PHASE2_STORAGE_URL``."""
