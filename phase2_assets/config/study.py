@@ -314,6 +314,49 @@ class VerdictConfig(_Strict):
     )
 
 
+class BandsConfig(_Strict):
+    """The plan's target bands of E1–E8 and X1–X4 (each experiment's "Target bands"), judged by
+    compute/analysis/bands.py: the plan's numbers as defaults. E8/X2's Negative is F3's rule
+    (``kill_switches.f3_*``); a band's rule in words is in the bands asset and the report."""
+
+    e1_hope_gpu_hours: float = Field(20.0, gt=0)
+    e1_negative_gpu_hours: float = Field(35.0, gt=0, description="the plan's 'exceeds 35-40'")
+    e1_max_rerun_share: float = Field(
+        0.25, ge=0, description="'no major re-runs': GPU time spent on reruns, over the results'"
+    )
+    e3_hope_bytes: list[int] = [32, 64]
+    e3_hope_fraction_of_float: float = Field(0.8, ge=0, le=1)
+    e3_hope_dataset_share: float = Field(2 / 3, ge=0, le=1)
+    e3_negative_recall_at_64_bytes: float = Field(0.6, ge=0, le=1)
+    e4_hope_cpu_hours: float = Field(50.0, gt=0)
+    e5_hope_bits: list[int] = [256, 512]
+    e5_hope_recall: float = Field(0.70, ge=0, le=1)
+    e5_hope_dataset_share: float = Field(2 / 3, ge=0, le=1)
+    e5_hope_model_share: float = Field(2 / 3, ge=0, le=1)
+    e5_hope_ratio_vs_pq: float = Field(0.80, ge=0)
+    e6_hope_recall: float = Field(0.80, ge=0, le=1)
+    e6_negative_recall_at_64_bytes: float = Field(0.70, ge=0, le=1)
+    e7_high_anisotropy: float = Field(10.0, gt=0, description="sigma_1 / sigma_median, centred")
+    e7_outlier_fraction: float = Field(0.01, ge=0, le=1)
+    e7_alignment_rho: float = Field(0.3, ge=0, le=1)
+    e7_min_variation: float = Field(0.05, ge=0, description="range over mean across pairs")
+    e8_hope_r2: float = 0.3
+    e8_hope_rho: float = 0.5
+    x1_hope_spread: float = Field(0.3, ge=0)
+    x1_hope_rank_rho: float = Field(0.9, ge=-1, le=1, description="'almost identical' ranking")
+    x1_negative_spread: float = Field(0.05, ge=0)
+    x3_hope_gain_pp: float = 5.0
+    x3_hope_gap_closed: float = Field(0.2, description="the plan's '>= 20-30%' at its low end")
+    x3_negative_gain_pp: float = 2.0
+    x3_negative_gap_closed: float = 0.1
+    full_scale_passages: int = Field(
+        100_000,
+        ge=1,
+        description="A claim judged only on collections smaller than this says so: the plan's "
+        "thresholds are written for ~500K passages.",
+    )
+
+
 class ExploratoryConfig(_Strict):
     """X3, the light adapter: where it runs, at which bit lengths, and its (at most 3) configs."""
 
@@ -380,6 +423,7 @@ class Study(_Strict):
     bfi: BFIConfig = BFIConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     verdict: VerdictConfig = VerdictConfig()
+    bands: BandsConfig = BandsConfig()
     exploratory: ExploratoryConfig = ExploratoryConfig()
     budget: BudgetConfig = BudgetConfig()
 

@@ -18,6 +18,7 @@ from phase2_assets.compute.methods import METHODS
 from phase2_assets.config import Study
 from phase2_assets.defs.assets import (
     analysis,
+    bands,
     codes,
     collection,
     embeddings,
@@ -58,7 +59,7 @@ def build_definitions(
     root = runtime.storage_root
     parts = build_partitions(study)
     assets = [a for module in ASSET_MODULES for a in module.build(study, parts)]
-    assets += verdict.build(study)
+    assets += verdict.build(study) + bands.build(study)
     check_placed(assets)
     assets = execution.with_backfill_policy(assets)
     resources = {

@@ -38,6 +38,7 @@ EXPECTED = {
     "results/design_memo": ("exploratory", "X4"),
     "results/budget_ledger": ("report", "budget"),
     "results/kill_switches": ("report", "F1-F3-K1-K3"),
+    "results/target_bands": ("report", "E1-E8-X1-X4"),
     "results/verdict": ("report", "verdict"),
     "results/report": ("report", "report"),
 }
@@ -134,6 +135,7 @@ def test_each_job_runs_the_assets_of_its_partition_level(defs):
                 "adapter",
                 "budget_ledger",
                 "kill_switches",
+                "target_bands",
                 "verdict",
                 "design_memo",
                 "report",

@@ -20,7 +20,7 @@ from phase2_assets.testing.tiny import write_tiny_study
 
 PAIRS = ("tiny__tiny-bert", "tiny2__tiny-bert")
 RESULT_TABLES = ["retrieval_metrics", "geometry", "bfi", "regression", "adapter"]
-RESULT_TABLES += ["budget_ledger", "kill_switches", "verdict", "design_memo"]
+RESULT_TABLES += ["budget_ledger", "kill_switches", "target_bands", "verdict", "design_memo"]
 
 
 def _study(tmp_path, tiny_beir, tiny_model, *, adapters, **overrides):

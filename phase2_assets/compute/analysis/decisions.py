@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
+from phase2_assets.compute.analysis import scale
+
 
 @dataclass(frozen=True)
 class Switch:
@@ -296,13 +298,32 @@ def verdict(
     green_ratio: float,
     green_adapter_gain_pp: float,
     tier2_mostly_done: float,
+    full_scale_passages: int | None = None,
 ) -> Verdict:
-    """The plan's summary rules (SEED-phase2-plan.md, "GREEN / YELLOW / RED Summary")."""
+    """The plan's summary rules (SEED-phase2-plan.md, "GREEN / YELLOW / RED Summary"). The
+    colour follows the rules whatever the corpus size; the reasons say on what sizes it was
+    judged, and a verdict reached only below ``full_scale_passages`` says that it does not
+    carry to the plan's ~500K scale."""
     fired = {s.name for s in switches if s.fired}
     tier1_done = tier1_completion >= 1.0
     regimes = best_regimes(results, green_bits, green_recall, green_ratio)
     reasons: list[str] = [f"Tier-1 core completion {tier1_completion:.0%}"]
+    docs = scale.corpus_range(results)
+    small = full_scale_passages is not None and scale.is_small(docs, full_scale_passages)
+    if docs is not None:
+        reasons.append(
+            f"judged {scale.note(docs, small)}"
+            + (
+                f" (below {scale.short(full_scale_passages)}: the plan's thresholds are written "
+                "for ~500K passages, where the same codes rank against many more distractors, "
+                "so this colour is not evidence at that scale)"
+                if small
+                else ""
+            )
+        )
     numbers = {
+        "corpus_docs": list(docs) if docs else None,
+        "small_scale": small,
         "tier1_completion": tier1_completion,
         "tier2_completion": tier2_completion,
         "green_regimes": regimes.height,

@@ -7,12 +7,13 @@ The Dagster layer records them, writes the gate file and turns them into asset c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
 import polars as pl
 
-from phase2_assets.compute.analysis import decisions
+from phase2_assets.compute.analysis import decisions, scale
 
 # A fired binding switch stops work through the gate file (an error in the UI); the others are
 # warnings that weaken claims (F3) or skip the MLP (K3).
@@ -63,12 +64,14 @@ def evaluate(
     adapter_pair: tuple[str, str],
     adapter_pair_key: str,
     skipped: pl.DataFrame | None = None,
+    full_scale_passages: int | None = None,
 ) -> list[decisions.Switch]:
     """F1, F2, F3, K1, K2 and K3, in the plan's order. ``skipped``: the planned rows that could
     not be built, with why (``evaluation.skipped_table``); F2 names the PQ ones when it cannot
-    be judged for want of PQ rows."""
+    be judged for want of PQ rows. Each switch that was evaluated names the corpus sizes it was
+    judged on (``judged_on``), with "only" below ``full_scale_passages``."""
     t = thresholds
-    return [
+    states = [
         decisions.f1_binary_collapse(results, t.f1_recall_at_10_512_below),
         decisions.f2_pq_dominance(results, t.f2_binary_over_pq_below, skipped),
         decisions.f3_geometry_non_signal(regression, t.f3_abs_rho_below, t.f3_r2_below),
@@ -83,4 +86,14 @@ def evaluate(
             first_adapter_gain(adapter, *adapter_pair), t.k2_min_gain_pp, adapter_pair_key
         ),
         decisions.k3_predictor_failure(regression, t.k3_r2_below, t.k3_abs_rho_below),
+    ]
+    docs = scale.corpus_range(results)
+    if docs is None or full_scale_passages is None:
+        return states
+    judged_on = scale.note(docs, scale.is_small(docs, full_scale_passages))
+    return [
+        dataclasses.replace(s, numbers={**s.numbers, "judged_on": judged_on})
+        if s.evaluated and s.name != "K1"  # K1 reads the schedule, not the collections
+        else s
+        for s in states
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from phase2_assets.compute.analysis import bands as bands_lib
 from phase2_assets.compute.analysis import decisions
 from phase2_assets.compute.report import ledger as ledger_lib
 from phase2_assets.compute.report import page, sections
@@ -138,7 +139,9 @@ def design_memo(
     green_bits: list[int],
     green_recall: float,
     green_ratio: float,
+    bands: list[dict] | None = None,
 ) -> str:
+    """``bands``: the target bands as stored (``compute.analysis.bands.Band.to_dict``)."""
     by_name = {s["name"]: s for s in switches}
     lines = [
         f"# Phase-3/4 design memo — study '{study_name}'",
@@ -151,6 +154,9 @@ def design_memo(
         "",
     ]
     lines += [f"- {r}" for r in verdict.get("reasons", [])]
+    if bands:
+        lines += ["", "## What the study found", ""]
+        lines += _table(bands_lib.table(bands), list(bands_lib.TABLE_COLUMNS))
     lines += ["", "## Kill-switches", ""]
     lines += ["| switch | state | rule | numbers |", "|---|---|---|---|"]
     lines += [
@@ -215,6 +221,14 @@ def design_memo(
     if k2:
         lines += ["", f"K2: {k2['state']} ({_numbers(k2['numbers'])})."]
     lines += ["", "## Ranked Phase-3 experiments", ""]
+    small = sorted({b["scale"] for b in bands or [] if b.get("small_scale")})
+    if small:
+        lines += [
+            f"These criteria were measured {'; '.join(small)}: below the plan's ~500K-passage "
+            "scale, where recall at fixed bits is lower. Confirm each on a full-size corpus "
+            "before it becomes a Phase-3 target.",
+            "",
+        ]
     ideas = phase3_experiments(adapter, results, by_name)
     lines += [
         f"{i}. {text} ({kind}: {points:.1f} points)"

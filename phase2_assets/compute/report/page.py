@@ -84,8 +84,10 @@ def render(
     verdict: dict,
     switches: list[dict],
     sections: list[tuple[str, str, go.Figure | pl.DataFrame | Folded | Links | str]],
+    found: pl.DataFrame | None = None,
 ) -> str:
-    """Assemble the page: verdict, kill-switches, then (heading, caption, content) sections."""
+    """Assemble the page: what the study found (``found``: the target bands' table), verdict,
+    kill-switches, then (heading, caption, content) sections."""
     colour = verdict.get("colour", "?")
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in verdict.get("reasons", []))
     switch_rows = (
@@ -121,6 +123,16 @@ def render(
         # materialisation's metadata).
         "<p>Generated from the tables in <code>data/results/</code>; every number below is read "
         "from them.</p>",
+        *(
+            [
+                "<h2>What the study found</h2><p>Each experiment of the plan in its target "
+                "band (Hope / Still useful / Negative), with the numbers that placed it and the "
+                "corpus sizes it was judged on.</p>",
+                f"<div class='wide'>{table_html(found)}</div>",
+            ]
+            if found is not None and found.height
+            else []
+        ),
         f"<h2>Verdict</h2><span class='verdict' style='background:{COLOURS.get(colour, '#777')}'>"
         f"{html.escape(colour)}</span>"
         f"{'' if verdict.get('final', True) else ' <em>(provisional)</em>'}<ul>{reasons}</ul>",

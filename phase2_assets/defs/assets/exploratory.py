@@ -150,6 +150,7 @@ def write_memo(study: Study, tables: dict) -> dg.Output:
         green_bits=v.green_bits,
         green_recall=v.green_recall_at_10,
         green_ratio=v.green_ratio_vs_pq,
+        bands=tables["target_bands"]["bands"],
     )
     return dg.Output(text, metadata={**provenance(study), "memo": dg.MetadataValue.md(text)})
 
@@ -252,10 +253,12 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 "verdict",
                 "adapter",
                 "budget_ledger",
+                "target_bands",
             )
         },
         description=(
-            "X4, data/results/design_memo.md: the Phase-3/4 memo written from the tables: BFI "
+            "X4, data/results/design_memo.md: the Phase-3/4 memo written from the tables: what "
+            "the study found (every experiment's target band), the BFI "
             "definition and threshold, geometry rules (only if F3 did not fire), adapter "
             "baselines, kill-switch states, a ranked Phase-3 experiment list with numeric "
             "success criteria, and the budget ledger. No number in it is typed by hand."

@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from phase2_assets.compute.analysis import bands as bands_lib
 from phase2_assets.compute.analysis import decisions, switches
 from phase2_assets.compute.report import figure_registry, page, sections
 from phase2_assets.compute.report.figure_registry import FigureSettings
@@ -50,6 +51,7 @@ def switches_for(
         adapter_pair=split_pair(k2_pair),
         adapter_pair_key=k2_pair,
         skipped=skipped_table(study, results),
+        full_scale_passages=study.bands.full_scale_passages,
     )
 
 
@@ -137,6 +139,7 @@ def judge(study: Study, retrieval_metrics, regression, kill_switches, bfi, adapt
         green_ratio=cfg.green_ratio_vs_pq,
         green_adapter_gain_pp=cfg.green_adapter_gain_pp,
         tier2_mostly_done=cfg.tier2_mostly_done,
+        full_scale_passages=study.bands.full_scale_passages,
     )
     return dg.Output(
         v.to_dict(),
@@ -149,7 +152,9 @@ def judge(study: Study, retrieval_metrics, regression, kill_switches, bfi, adapt
     )
 
 
-def write_report(runtime, study: Study, tables: dict, kill_switches, verdict) -> dg.Output:
+def write_report(
+    runtime, study: Study, tables: dict, kill_switches, verdict, target_bands
+) -> dg.Output:
     """``tables``: the report's inputs, named as the registry's figures name their tables."""
     results = tables["retrieval_metrics"]
     settings = FigureSettings(features=tuple(study.analysis.features))
@@ -159,6 +164,7 @@ def write_report(runtime, study: Study, tables: dict, kill_switches, verdict) ->
         title=f"Binary retrieval study '{study.name}' — report",
         verdict=verdict,
         switches=kill_switches["switches"],
+        found=bands_lib.table(target_bands["bands"]),
         sections=sections.report_sections(
             results,
             tables["regression"],
@@ -240,12 +246,14 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
             "bfi": dg.AssetIn(key=["results", "bfi"]),
             "kill_switches": dg.AssetIn(key=["results", "kill_switches"]),
             "verdict": dg.AssetIn(key=["results", "verdict"]),
+            "target_bands": dg.AssetIn(key=["results", "target_bands"]),
             **ADAPTER,
             "budget_ledger": optional_table("results", "budget_ledger"),
         },
         description=(
             "data/results/report.html: one self-contained page (plotly inlined once, works "
-            "offline) with the verdict, every kill-switch, the frontier with its Pareto front, "
+            "offline) opening with what the study found (every experiment's target band), then "
+            "the verdict, every kill-switch, the frontier with its Pareto front, "
             "iso-memory ratios, a method x bits table per pair, geometry, predictors, BFI, the X3 "
             "adapter and the budget ledger, all drawn from the result tables, and links to the "
             "memo and the JSON files beside it."
@@ -253,9 +261,14 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
     )
     @with_cpu_share
     def study_report(
-        context: dg.AssetExecutionContext, runtime: StudyRuntime, kill_switches, verdict, **tables
+        context: dg.AssetExecutionContext,
+        runtime: StudyRuntime,
+        kill_switches,
+        verdict,
+        target_bands,
+        **tables,
     ):
-        return write_report(runtime, study, tables, kill_switches, verdict)
+        return write_report(runtime, study, tables, kill_switches, verdict, target_bands)
 
     return [kill_switches, verdict, study_report]
 
