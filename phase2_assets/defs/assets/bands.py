@@ -28,6 +28,12 @@ def code_check_names() -> list[str]:
     return [c.name for c in METHODS["binary"].stored.index_checks]
 
 
+def truth_hours(instance: dg.DagsterInstance, study: Study) -> float | None:
+    """Wall-clock hours of the current ground truth (its partitions' newest runs)."""
+    seconds = check_history.latest_seconds(instance, "float_ground_truth", study.name)
+    return None if seconds is None else seconds / 3600
+
+
 def judge_bands(instance: dg.DagsterInstance, study: Study, tables: dict) -> list[bands_lib.Band]:
     """Every band from the tables and this study's check history in ``instance``."""
     results = tables["retrieval_metrics"]
@@ -39,7 +45,6 @@ def judge_bands(instance: dg.DagsterInstance, study: Study, tables: dict) -> lis
     threshold, _ = memo.bfi_threshold(
         tables["bfi"], results, cfg.green_bits, cfg.green_recall_at_10, cfg.green_ratio_vs_pq
     )
-    truth_seconds = check_history.latest_seconds(instance, "float_ground_truth", study.name)
     ks = study.kill_switches
     return bands_lib.evaluate(
         results=results,
@@ -54,7 +59,7 @@ def judge_bands(instance: dg.DagsterInstance, study: Study, tables: dict) -> lis
         truth_checks=check_history.latest_checks(
             instance, "float_ground_truth", ["self_consistent"], study.name
         ),
-        truth_cpu_hours=None if truth_seconds is None else truth_seconds / 3600,
+        truth_cpu_hours=truth_hours(instance, study),
         switches=switches,
         planned_pairs=planned_pairs(study),
         bfi_threshold=threshold,
@@ -77,11 +82,15 @@ def record(context, study: Study, found: list[bands_lib.Band]):
     not judged yields none: Dagster shows it skipped, and the reason is in the metadata)."""
     counts = {band: sum(b.band == band for b in found) for band in bands_lib.BANDS}
     stored = [b.to_dict() for b in found]
+    # Measured, so kept out of the stored bands (E4 keeps only which side of its budget it is).
+    hours = truth_hours(context.instance, study)
+    measured = {} if hours is None else {"ground_truth_wall_hours": round(hours, 6)}
     yield dg.Output(
         {"study": study.name, "config_hash": study.config_hash(), "bands": stored},
         output_name="target_bands",
         metadata={
             **provenance(study),
+            **measured,
             "summary": ", ".join(f"{n} {band}" for band, n in counts.items() if n),
             "bands": dg.MetadataValue.md(_md(found)),
             "bands_table": dg.MetadataValue.table(

@@ -145,6 +145,11 @@ def truth(passed: list[bool]) -> pl.DataFrame:
     )
 
 
+def test_e4_bands_keep_no_measured_hours():
+    assert "cpu_hours" not in bands.e4(EMPTY, truth([True]), 0.0123, T).numbers
+    assert bands.e4(EMPTY, truth([True]), 0.0123, T).numbers["within_cpu_hours"] is True
+
+
 def test_e4_bands():
     assert bands.e4(EMPTY, truth([True, True]), 50.0, T).band == bands.HOPE
     assert bands.e4(EMPTY, truth([True, True]), 50.5, T).band == bands.USEFUL
