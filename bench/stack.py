@@ -43,35 +43,34 @@ def _local(study: Path, root: Path) -> float:
     return time.perf_counter() - t0
 
 
-def _breakdown(instance: dg.DagsterInstance, t_on: float) -> dict[str, float]:
-    runs = sorted(instance.get_runs(), key=lambda r: r.create_timestamp)
-    records = {r.run_id: instance.get_run_record_by_id(r.run_id) for r in runs}
-    queue = sum(records[r.run_id].start_time - r.create_timestamp for r in runs)
-    in_runs = sum(records[r.run_id].end_time - records[r.run_id].start_time for r in runs)
-    steps = 0.0
-    for run in runs:
-        starts = {}
-        for rec in instance.all_logs(run.run_id):
-            ev = rec.dagster_event
+def _breakdown(instance: dg.DagsterInstance, t_on: float) -> dict:
+    """Where the time went, from the instance's run records and step events."""
+    records = sorted(instance.get_run_records(), key=lambda r: r.create_timestamp)
+    per_run, sensor, last_end = [], 0.0, t_on
+    for rec in records:
+        created = rec.create_timestamp.timestamp()
+        starts, steps = {}, 0.0
+        for entry in instance.all_logs(rec.dagster_run.run_id):
+            ev = entry.dagster_event
             if ev is None:
                 continue
             if ev.event_type == dg.DagsterEventType.STEP_START:
-                starts[ev.step_key] = rec.timestamp
-            elif ev.event_type == dg.DagsterEventType.STEP_SUCCESS:
-                steps += rec.timestamp - starts.pop(ev.step_key)
-    # Sensor latency: for each batch of runs created together, the gap since the last end.
-    sensor, last_end = 0.0, t_on
-    for run in runs:
-        if run.create_timestamp > last_end:
-            sensor += run.create_timestamp - last_end
-        last_end = max(last_end, records[run.run_id].end_time)
-    return {
-        "runs": len(runs),
-        "sensor_s": sensor,
-        "queue_and_launch_s": queue,
-        "in_runs_s": in_runs,
-        "steps_computing_s": steps,
-    }
+                starts[ev.step_key] = entry.timestamp
+            elif ev.event_type == dg.DagsterEventType.STEP_SUCCESS and ev.step_key in starts:
+                steps += entry.timestamp - starts.pop(ev.step_key)
+        if created > last_end:  # a level's runs wait for the sensor's next look
+            sensor += created - last_end
+        last_end = max(last_end, rec.end_time or created)
+        per_run.append(
+            {
+                "job": rec.dagster_run.job_name,
+                "queue_and_launch_s": (rec.start_time or created) - created,
+                "in_run_s": (rec.end_time or created) - (rec.start_time or created),
+                "steps_computing_s": steps,
+            }
+        )
+    total = {k: sum(r[k] for r in per_run) for k in per_run[0] if k != "job"} if per_run else {}
+    return {"runs": len(per_run), "sensor_s": sensor, **total, "per_run": per_run}
 
 
 def main() -> None:
@@ -103,9 +102,14 @@ def main() -> None:
         "where the stack's time goes (seconds summed over runs; runs overlap): "
         f"sensor {parts['sensor_s']:.1f} (wall, between levels), "
         f"queue and launch {parts['queue_and_launch_s']:.1f}, "
-        f"in runs {parts['in_runs_s']:.1f} of which steps computing "
+        f"in runs {parts['in_run_s']:.1f} of which steps computing "
         f"{parts['steps_computing_s']:.1f}"
     )
+    for run in parts["per_run"]:
+        print(
+            f"  {run['job']:<12} queue and launch {run['queue_and_launch_s']:5.1f} s, in run "
+            f"{run['in_run_s']:5.1f} s, steps computing {run['steps_computing_s']:5.1f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -20,14 +20,21 @@ from phase2_assets.testing.tiny import write_tiny_study
 
 BUCKET = "phase2-stack-tests"
 
-# The daemon looks every second instead of every 30; a step is handed out again after 60 s, not
-# 12 hours (longer than any step of the tiny study, a worker's first, which loads the code, too).
-FAST = {"PHASE2_SENSOR_INTERVAL_SECONDS": "1", "PHASE2_CELERY_VISIBILITY_TIMEOUT": "60"}
+# The daemon looks every second instead of every 30; a step is handed out again after 120 s, not
+# 12 hours: longer than any step of the tiny study (a worker's first, which loads the code, took
+# 19 s alone), with room for the cores being shared with the rest of the suite.
+FAST = {"PHASE2_SENSOR_INTERVAL_SECONDS": "1", "PHASE2_CELERY_VISIBILITY_TIMEOUT": "120"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
-    """The faults last: the hands-off study and its UI are checked on the clean stack first."""
+    """The faults last: the hands-off study and its UI are checked on the clean stack first.
+    Under pytest-xdist the stack tests are one group, so one worker runs them all on one stack
+    while the other runs the rest of the suite."""
     items.sort(key=lambda item: "stack/test_faults.py" in item.nodeid)
+    for item in items:
+        if "phase2_assets_tests/stack/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("stack"))
 
 
 @dataclass
@@ -41,7 +48,7 @@ class RunningStack:
 @pytest.fixture(scope="session")
 def stack_study(tmp_path_factory, tiny_beir, tiny_model):
     root = tmp_path_factory.mktemp("stack_study")
-    return write_tiny_study(root / "tiny.yaml", tiny_beir, tiny_model)
+    return write_tiny_study(root / "tiny.yaml", tiny_beir, tiny_model, **st.STACK_STUDY)
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +111,7 @@ def hands_off(stack) -> HandsOff:
         launcher.start_study(stack.stack)
         st.wait_for(
             lambda: st.study_done(instance, stack.stack.env["PHASE2_STUDY"]),
-            600,
+            1200,
             lambda: f"the study to finish; runs: {st.runs_summary(instance)}",
         )
     return HandsOff(t0, time.time())

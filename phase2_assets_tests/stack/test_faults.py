@@ -34,7 +34,7 @@ def _no_slot_held(instance: dg.DagsterInstance) -> None:
 def test_a_worker_killed_mid_step_is_retried_on_another_and_nothing_is_lost(stack, hands_off):
     """SIGKILL to a whole worker (its process group, as a machine that loses power) while its
     step is storing the PQ index: the task was not acknowledged, so Redis hands it to the other
-    CPU worker once the visibility timeout has passed (60 s here), and the same run completes."""
+    CPU worker once the visibility timeout has passed (120 s here), and the same run completes."""
     instance, proxy = stack.instance, stack.proxy
     before = _objects(stack, f"pq_index/{PAIR}")
     proxy.hold_puts(r"/pq_index/")
@@ -46,7 +46,7 @@ def test_a_worker_killed_mid_step_is_retried_on_another_and_nothing_is_lost(stac
     finally:
         proxy.hold_puts(None, drop_held=True)  # the dead worker's upload never arrives
     try:
-        run = st.finished(instance, run_id, timeout_s=240)
+        run = st.finished(instance, run_id, timeout_s=480)
         assert run.status == dg.DagsterRunStatus.SUCCESS, st.step_failures(instance, run_id)
         executions = [
             r.dagster_event.engine_event_data.metadata["Celery worker"].value.split("@")[0]
@@ -92,7 +92,7 @@ def test_postgres_restarted_while_the_daemon_runs(stack, hands_off):
     else fails naming the lost connection) and a re-execution from failure completes; the next
     runs succeed."""
     instance = stack.instance
-    run_id = st.launch(stack.stack, "bits_job", f"32|{PAIR}", **NO_RETRY)
+    run_id = st.launch(stack.stack, "bits_job", f"8|{PAIR}", **NO_RETRY)
     st.wait_for(
         lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED,
         120,
@@ -136,7 +136,10 @@ def test_two_studies_queued_at_once_keep_to_their_own_files_and_share_the_pools(
     other_store = running.storage_url.rsplit("/", 1)[0] + "/tiny-b"
     one_budget = {"datasets": ["tiny"], "models": ["tiny-bert"], "bits": [8], "pq_bytes": [1]}
     config = write_tiny_study(
-        tmp_path / "tiny_b.yaml", tiny_beir, tiny_model, name="tiny-b", tiers={"tier1": one_budget}
+        tmp_path / "tiny_b.yaml",
+        tiny_beir,
+        tiny_model,
+        **{**st.STACK_STUDY, "name": "tiny-b", "tiers": {"tier1": one_budget}},
     )
     location = tmp_path / "tiny_b_location.py"
     location.write_text(LOCATION_FILE.format(config=str(config), store=other_store))
@@ -147,7 +150,7 @@ def test_two_studies_queued_at_once_keep_to_their_own_files_and_share_the_pools(
     again = [st.launch(running, "bits_job", f"{bits}|{PAIR}", **NO_RETRY) for bits in (8, 64)]
     st.wait_for(
         lambda: st.study_done(instance, str(config)),
-        600,
+        1200,
         lambda: f"study tiny-b to finish; runs: {st.runs_summary(instance)}",
     )
     for run_id in again:
