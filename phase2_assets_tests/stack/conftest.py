@@ -28,13 +28,35 @@ FAST = {"PHASE2_SENSOR_INTERVAL_SECONDS": "1", "PHASE2_CELERY_VISIBILITY_TIMEOUT
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
-    """The faults last: the hands-off study and its UI are checked on the clean stack first.
-    Under pytest-xdist the stack tests are one group, so one worker runs them all on one stack
-    while the other runs the rest of the suite."""
-    items.sort(key=lambda item: "stack/test_faults.py" in item.nodeid)
+    """The stack tests first, their faults last: the hands-off study and its UI are checked on
+    the clean stack before any fault. Under pytest-xdist the stack tests are one group (one
+    worker runs them all on one stack) and the demo's another; both go out first, so the
+    longest waits start at once and the rest of the suite fills the workers around them."""
+
+    def order(item) -> tuple[int, bool]:
+        stack = _is_stack_test(item)
+        e2e = "test_end_to_end.py" in item.nodeid
+        return (0 if stack else 1 if e2e else 2), "stack/test_faults.py" in item.nodeid
+
+    items.sort(key=order)
     for item in items:
-        if "phase2_assets_tests/stack/" in item.nodeid:
+        if _is_stack_test(item):
             item.add_marker(pytest.mark.xdist_group("stack"))
+
+
+_STACKS: list[launcher.Stack] = []  # the session's stack, stopped after the last stack test
+
+
+def _is_stack_test(item) -> bool:
+    return item is not None and "phase2_assets_tests/stack/" in item.nodeid
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """Stop the stack once its last test is done, not at the session's end: its daemon keeps
+    ticking, and the tests after it should have the cores."""
+    if _is_stack_test(item) and not _is_stack_test(nextitem):
+        for running in _STACKS:
+            running.down()
 
 
 @dataclass
@@ -63,6 +85,7 @@ def stack(tmp_path_factory, stack_study):
             t0 = time.perf_counter()
             running = launcher.up(folder, str(stack_study), storage_url=f"s3://{BUCKET}/tiny")
             started = time.perf_counter() - t0
+        _STACKS.append(running)
         try:
             with st.environment(running.env):
                 instance = dg.DagsterInstance.get()
