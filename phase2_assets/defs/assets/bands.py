@@ -7,6 +7,7 @@ from phase2_assets.compute.analysis import decisions
 from phase2_assets.compute.methods import METHODS
 from phase2_assets.compute.report import memo
 from phase2_assets.config import Study
+from phase2_assets.defs.assets.verdict import switch_fields
 from phase2_assets.defs.execution.cpu_share import with_cpu_share
 from phase2_assets.defs.graph.groups import REPORT, in_plan
 from phase2_assets.defs.steps import check_history
@@ -37,10 +38,7 @@ def truth_hours(instance: dg.DagsterInstance, study: Study) -> float | None:
 def judge_bands(instance: dg.DagsterInstance, study: Study, tables: dict) -> list[bands_lib.Band]:
     """Every band from the tables and this study's check history in ``instance``."""
     results = tables["retrieval_metrics"]
-    switches = [
-        decisions.Switch(**{k: s[k] for k in decisions.Switch.__dataclass_fields__ if k in s})
-        for s in tables["kill_switches"]["switches"]
-    ]
+    switches = [decisions.Switch(**switch_fields(s)) for s in tables["kill_switches"]["switches"]]
     cfg = study.verdict
     threshold, _ = memo.bfi_threshold(
         tables["bfi"], results, cfg.green_bits, cfg.green_recall_at_10, cfg.green_ratio_vs_pq

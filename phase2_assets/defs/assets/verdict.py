@@ -125,7 +125,7 @@ def _states_md(states) -> str:
 
 
 def judge(study: Study, retrieval_metrics, regression, kill_switches, bfi, adapter) -> dg.Output:
-    states = [decisions.Switch(**_switch_fields(s)) for s in kill_switches["switches"]]
+    states = [decisions.Switch(**switch_fields(s)) for s in kill_switches["switches"]]
     tiers, cfg = list(study.tiers), study.verdict
     v = decisions.verdict(
         retrieval_metrics,
@@ -273,6 +273,6 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
     return [kill_switches, verdict, study_report]
 
 
-def _switch_fields(state: dict) -> dict:
+def switch_fields(state: dict) -> dict:
     fields = ("name", "rule", "blocks", "evaluated", "fired", "numbers", "why_not")
     return {k: state[k] for k in fields if k in state}  # gate files before why_not lack it
