@@ -26,12 +26,16 @@ BUCKET = "phase2-stack-tests"
 FAST = {"PHASE2_SENSOR_INTERVAL_SECONDS": "1", "PHASE2_CELERY_VISIBILITY_TIMEOUT": "120"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items):
+@pytest.hookimpl(wrapper=True)  # around pytest-xdist's own hook, which tags the groups
+def pytest_collection_modifyitems(config, items):
     """The stack tests first, their faults last: the hands-off study and its UI are checked on
     the clean stack before any fault. Under pytest-xdist the stack tests are one group (one
     worker runs them all on one stack) and the demo's another; both go out first, so the
-    longest waits start at once and the rest of the suite fills the workers around them."""
+    longest waits start at once and the rest of the suite fills the workers around them.
+
+    After the other hooks, every stack test must carry its group: a pytest that xdist cannot
+    tag (pytest 9.2, pytest-dev/pytest-xdist#1386) would silently start one stack per worker
+    and make the suite twice as long, so it stops here instead."""
 
     def order(item) -> tuple[int, bool]:
         stack = _is_stack_test(item)
@@ -42,6 +46,16 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if _is_stack_test(item):
             item.add_marker(pytest.mark.xdist_group("stack"))
+    result = yield
+    if getattr(config.option, "loadgroup", False):  # set on pytest-xdist's workers
+        untagged = [i.nodeid for i in items if _is_stack_test(i) and "@stack" not in i.nodeid]
+        if untagged:
+            raise pytest.UsageError(
+                f"pytest-xdist did not group {len(untagged)} stack tests (e.g. {untagged[0]}): "
+                "this pytest and pytest-xdist do not work together for --dist loadgroup; "
+                "install the versions pyproject.toml pins"
+            )
+    return result
 
 
 _STACKS: list[launcher.Stack] = []  # the session's stack, stopped after the last stack test
