@@ -357,6 +357,47 @@ class BandsConfig(_Strict):
     )
 
 
+class LadderConfig(_Strict):
+    """The corpus-size ladder (compute/analysis/corpus_ladder.py): the chosen methods at fixed
+    bits on nested seeded subsets of every corpus, so the reader sees how recall moves with the
+    number of passages. Sizes at or above a corpus's size are left out; its full size is the top
+    rung."""
+
+    sizes: list[int] = Field(
+        default_factory=lambda: [1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 200_000],
+        description="Passages per rung below the whole corpus (every judged passage is kept).",
+    )
+    methods: list[str] = Field(
+        default_factory=lambda: ["binary", "pq"],
+        description="Bit-budget methods (registry names) run on every rung.",
+    )
+    bits: list[int] = Field(default_factory=lambda: [256], description="Their bit lengths.")
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_positive(cls, sizes: list[int]) -> list[int]:
+        if any(s < 1 for s in sizes):
+            raise ValueError(f"ladder.sizes must be positive passage counts, got {sizes}")
+        return sizes
+
+    @field_validator("bits")
+    @classmethod
+    def _ladder_bits_valid(cls, bits: list[int]) -> list[int]:
+        return _bit_lengths("ladder.bits", bits)
+
+    @field_validator("methods")
+    @classmethod
+    def _ladder_methods_known(cls, methods: list[str]) -> list[str]:
+        from phase2_assets.compute.methods import METHODS
+
+        for name in methods:
+            method = METHODS.get(name)
+            if method is None or method.budget != "bits":
+                known = ", ".join(n for n, m in METHODS.items() if m.budget == "bits")
+                raise ValueError(f"ladder.methods: {name!r} is not a bit-budget method ({known})")
+        return methods
+
+
 class ExploratoryConfig(_Strict):
     """X3, the light adapter: where it runs, at which bit lengths, and its (at most 3) configs."""
 
@@ -424,6 +465,7 @@ class Study(_Strict):
     analysis: AnalysisConfig = AnalysisConfig()
     verdict: VerdictConfig = VerdictConfig()
     bands: BandsConfig = BandsConfig()
+    ladder: LadderConfig = LadderConfig()
     exploratory: ExploratoryConfig = ExploratoryConfig()
     budget: BudgetConfig = BudgetConfig()
 

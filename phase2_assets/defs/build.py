@@ -24,6 +24,7 @@ from phase2_assets.defs.assets import (
     embeddings,
     exploratory,
     ground_truth,
+    ladder,
     metrics,
     verdict,
 )
@@ -37,7 +38,16 @@ from phase2_assets.defs.steps.runtime import runtime_from_env
 from phase2_assets.defs.storage.io_managers import io_manager_resources
 from phase2_assets.defs.storage.locations import cache_dir
 
-ASSET_MODULES = (collection, embeddings, ground_truth, codes, metrics, analysis, exploratory)
+ASSET_MODULES = (
+    collection,
+    embeddings,
+    ground_truth,
+    codes,
+    metrics,
+    ladder,
+    analysis,
+    exploratory,
+)
 
 
 def default_data_dir() -> str:

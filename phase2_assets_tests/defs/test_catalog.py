@@ -28,6 +28,8 @@ EXPECTED = {
     "pq_metrics": ("core", "E6"),
     "method_metrics": ("core", "E5-E6"),
     "results/retrieval_metrics": ("core", "E5-E6"),
+    "corpus_size_ladder": ("analysis", "E5-E6"),
+    "results/corpus_ladder": ("analysis", "E5-E6"),
     "embedding_geometry": ("analysis", "E7"),
     "code_geometry": ("analysis", "E7"),
     "results/geometry": ("analysis", "E7"),
@@ -115,6 +117,7 @@ def test_each_job_runs_the_assets_of_its_partition_level(defs):
             "int8_metrics",
             "reference_metrics",
             "embedding_geometry",
+            "corpus_size_ladder",
         },
         "bits_job": {
             "binary_codes",
@@ -129,6 +132,7 @@ def test_each_job_runs_the_assets_of_its_partition_level(defs):
             f"results/{name}"
             for name in (
                 "retrieval_metrics",
+                "corpus_ladder",
                 "geometry",
                 "bfi",
                 "regression",

@@ -55,6 +55,7 @@ MEMORY_HEAVY_STEPS = {
     "reference_metrics",
     "pq_index",
     "method_metrics",
+    "corpus_size_ladder",
 }
 
 

@@ -201,6 +201,79 @@ def predicted_vs_actual(predictions: pl.DataFrame) -> go.Figure:
     return fig
 
 
+def corpus_ladder(ladder: pl.DataFrame) -> go.Figure:
+    """recall_at_10 against passages in the corpus (log axis), one panel per dataset x model,
+    one line per method at each bit length: how much a larger corpus costs at fixed bits."""
+    pairs = _pairs(ladder)
+    cols = min(3, max(len(pairs), 1))
+    rows = max(1, -(-len(pairs) // cols))
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=[f"{d} × {m}" for d, m in pairs] or ["no results"]
+    )
+    lines = ladder.select("method", "bits").unique().sort("method", "bits").rows()
+    bit_lengths = sorted({b for _, b in lines})
+    dashes = ("solid", "dash", "dot", "dashdot")  # one per bit length; colour is the method's
+    for i, (dataset, model) in enumerate(pairs):
+        sub = ladder.filter((pl.col("dataset") == dataset) & (pl.col("model") == model))
+        for method, bits in lines:
+            pts = sub.filter((pl.col("method") == method) & (pl.col("bits") == bits))
+            if pts.height == 0:
+                continue
+            look = style(method)
+            name = f"{method} @ {bits} bits"
+            fig.add_trace(
+                go.Scatter(
+                    x=pts["corpus_docs"].to_list(),
+                    y=pts["recall_at_10"].to_list(),
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=i == 0,
+                    marker={"color": look["color"], "symbol": look["symbol"], "size": 8},
+                    line={
+                        "color": look["color"],
+                        "dash": dashes[bit_lengths.index(bits) % len(dashes)],
+                    },
+                    hovertemplate=(
+                        f"<b>{name}</b><br>%{{x:,}} passages<br>recall_at_10 %{{y:.3f}}"
+                        "<extra></extra>"
+                    ),
+                ),
+                row=i // cols + 1,
+                col=i % cols + 1,
+            )
+    fig.update_xaxes(type="log", title_text="passages in the corpus (log)")
+    fig.update_yaxes(title_text="recall_at_10", range=[0, 1.02])
+    fig.update_layout(
+        title="Recall at fixed bits against corpus size (nested subsets, judged passages kept)",
+        height=320 * rows + 80,
+    )
+    return fig
+
+
+def corpus_ladder_caption(ladder: pl.DataFrame) -> str:
+    """The measured change per tenfold corpus, per method and bit length (median over pairs)."""
+    from phase2_assets.compute.analysis.corpus_ladder import trend
+
+    slopes = trend(ladder)
+    if slopes.height == 0:
+        return "every corpus is a single rung: no trend to measure."
+    summary = (
+        slopes.group_by("method", "bits")
+        .agg(pl.col("recall_change_per_tenfold").median(), pl.len().alias("pairs"))
+        .sort("method", "bits")
+    )
+    parts = [
+        f"{m} @ {b} bits {fmt(v)} per tenfold corpus (median of {n} pair{'s' * (n > 1)})"
+        for m, b, v, n in summary.rows()
+    ]
+    lo, hi = int(slopes["smallest_docs"].min()), int(slopes["largest_docs"].max())
+    return (
+        f"recall_at_10 change, from {lo:,} to {hi:,} passages: " + "; ".join(parts) + ". "
+        "Measured on these collections only; not an extrapolation to the plan's ~500K."
+    )
+
+
 def bfi_ranking(bfi: pl.DataFrame) -> go.Figure:
     ranked = bfi.sort("bfi", descending=True)
     labels = [f"{d} × {m}" for d, m in ranked.select("dataset", "model").rows()]
@@ -227,6 +300,7 @@ REPORT = "results/report"
 GEOMETRY = "results/geometry"
 BFI = "results/bfi"
 REGRESSION = "results/regression"
+LADDER = "results/corpus_ladder"
 
 register(
     Figure(
@@ -248,6 +322,16 @@ register(
         attached_by=REPORT,
         section="Task quality (nDCG@10 against qrels)",
         drawn_when_empty=True,
+    )
+)
+register(
+    Figure(
+        "corpus_ladder",
+        table="corpus_ladder",
+        draw=lambda ladder, _: corpus_ladder(ladder),
+        attached_by=LADDER,
+        section="Recall against corpus size",
+        caption=corpus_ladder_caption,
     )
 )
 register(

@@ -9,7 +9,7 @@ from functools import partial
 import plotly.graph_objects as go
 import polars as pl
 
-from phase2_assets.compute.analysis import decisions
+from phase2_assets.compute.analysis import corpus_ladder, decisions
 from phase2_assets.compute.methods import METHODS
 from phase2_assets.compute.report import figure_registry, figures
 from phase2_assets.compute.report import ledger as ledger_lib
@@ -86,7 +86,15 @@ def _predictors(regression: pl.DataFrame) -> pl.DataFrame | str:
 
 
 # The tables the report reads, in the order of their parts; each part opens with its figures.
-TABLES = ("retrieval_metrics", "geometry", "regression", "bfi", "adapter", "budget_ledger")
+TABLES = (
+    "retrieval_metrics",
+    "geometry",
+    "regression",
+    "bfi",
+    "adapter",
+    "budget_ledger",
+    "corpus_ladder",
+)
 Section = tuple[str, str, object]
 
 
@@ -100,12 +108,15 @@ def report_sections(
     ledger: pl.DataFrame | None = None,
     skipped: pl.DataFrame | None = None,
     drawn: Mapping[str, go.Figure] | None = None,
+    ladder: pl.DataFrame | None = None,
 ) -> list[Section]:
     """``skipped``: the planned rows whose method could not be built, with why
     (``evaluation.skipped_table``); shown in a "Skipped" section after the results table.
     ``drawn``: the registry's figures as the report asset drew them (attaching some of them
     too), so that none is drawn twice; drawn here from the same tables when not given."""
-    tables = dict(zip(TABLES, (results, geometry, regression, bfi, adapter, ledger), strict=True))
+    tables = dict(
+        zip(TABLES, (results, geometry, regression, bfi, adapter, ledger, ladder), strict=True)
+    )
     placed = figure_registry.in_report()
     if unplaced := sorted(f.name for f in placed if f.table not in TABLES):
         raise ValueError(
@@ -145,6 +156,18 @@ def report_sections(
                 skipped.select([c for c in SKIPPED_COLUMNS if c in skipped.columns]),
             )
         )
+    sections += shown("corpus_ladder")
+    if ladder is not None and ladder.height:
+        trend = corpus_ladder.trend(ladder)
+        if trend.height:
+            sections.append(
+                (
+                    "Recall change per tenfold corpus",
+                    "least-squares slope of recall_at_10 against log10(passages), per pair "
+                    "(data/results/corpus_ladder.parquet holds every rung)",
+                    trend,
+                )
+            )
     sections += shown("geometry") + shown("regression")
     if regression.height:
         sections.append(

@@ -175,6 +175,7 @@ def write_report(
             ledger=tables.get("budget_ledger"),
             skipped=skipped_table(study, results),
             drawn=drawn,
+            ladder=tables.get("corpus_ladder"),
         ),
     )
     return dg.Output(html, metadata={**provenance(study), **meta, "verdict": verdict["colour"]})
@@ -244,6 +245,7 @@ def build(study: Study) -> list[dg.AssetsDefinition]:
             **RESULTS,
             "geometry": dg.AssetIn(key=["results", "geometry"]),
             "bfi": dg.AssetIn(key=["results", "bfi"]),
+            "corpus_ladder": dg.AssetIn(key=["results", "corpus_ladder"]),
             "kill_switches": dg.AssetIn(key=["results", "kill_switches"]),
             "verdict": dg.AssetIn(key=["results", "verdict"]),
             "target_bands": dg.AssetIn(key=["results", "target_bands"]),

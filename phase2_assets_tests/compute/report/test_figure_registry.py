@@ -22,6 +22,7 @@ EXPECTED = [
         "results/report",
         "Task quality (nDCG@10 against qrels)",
     ),
+    ("corpus_ladder", "corpus_ladder", "results/corpus_ladder", "Recall against corpus size"),
     ("geometry_panels", "geometry", "results/geometry", "Geometry of the embeddings (E7)"),
     (
         "hamming_densities",
@@ -38,6 +39,8 @@ REPORT = [  # every section of a report whose tables all have rows, figures mark
     "Binary vs PQ at matched memory",
     "recall_at_10 by method and bits — d × m",
     "Results table",
+    "*Recall against corpus size",
+    "Recall change per tenfold corpus",
     "*Geometry of the embeddings (E7)",
     "*Hamming distances between random passages",
     "Geometry → quality predictors (E8/X2)",
@@ -83,6 +86,15 @@ def _tables() -> dict[str, pl.DataFrame]:
         "bfi": pl.DataFrame({**pair, "bfi": [0.4], "recall_at_10_256": [0.5]}),
         "adapter": pl.DataFrame({**pair, "bits": [64], "points_gained": [1.0]}),
         "budget_ledger": pl.DataFrame({"experiment": ["E1"], "within_budget": [True]}),
+        "corpus_ladder": pl.DataFrame(
+            {
+                **{k: v * 2 for k, v in pair.items()},
+                "method": ["binary", "binary"],
+                "bits": [256, 256],
+                "corpus_docs": [1000, 10000],
+                "recall_at_10": [0.8, 0.6],
+            }
+        ),
     }
 
 
@@ -97,6 +109,7 @@ def _sections(drawn=None):
         adapter=t["adapter"],
         ledger=t["budget_ledger"],
         drawn=drawn,
+        ladder=t["corpus_ladder"],
     )
 
 
@@ -131,6 +144,13 @@ def test_the_report_takes_the_figures_its_asset_drew_instead_of_drawing_them_aga
 def test_the_bfi_caption_is_read_from_the_table_it_ranks():
     caption = {title: cap for title, cap, _ in _sections()}["Binary Friendliness Index (X1)"]
     assert caption.startswith("spread 0") and "Spearman vs recall_at_10@256" in caption
+
+
+def test_the_ladder_caption_reads_the_slope_per_tenfold_from_its_table():
+    caption = {title: cap for title, cap, _ in _sections()}["Recall against corpus size"]
+    # 0.8 at 1K, 0.6 at 10K: -0.2 per tenfold, from the table's two rungs.
+    assert "binary @ 256 bits -0.2 per tenfold corpus (median of 1 pair)" in caption, caption
+    assert "from 1,000 to 10,000 passages" in caption
 
 
 def test_an_empty_table_draws_only_the_figures_that_say_so():
