@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from phase2_assets.cli import findings as findings_cli
 from phase2_assets.cli import stack as stack_cli
 
 
@@ -189,12 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_argument("--tier", default=None, help="a tier of the study (default: every tier)")
     keys.add_argument("--level", required=True, choices=["dataset", "pair", "bits", "adapter"])
     stack_cli.add_parser(sub)
+    findings_cli.add_parser(sub)
     args = parser.parse_args(argv)
     from phase2_assets.config import StudyConfigError
 
     try:
         if args.command == "stack":
             return stack_cli.main(args)
+        if args.command == "findings":
+            return findings_cli.main(args)
         if args.command == "partitions":
             return _print_partitions(args.study, args.tier, args.level)
         if args.command == "demo":

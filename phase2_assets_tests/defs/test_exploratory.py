@@ -19,7 +19,7 @@ from phase2_assets.testing import graph as gh
 from phase2_assets.testing.tiny import write_tiny_study
 
 PAIRS = ("tiny__tiny-bert", "tiny2__tiny-bert")
-RESULT_TABLES = ["retrieval_metrics", "geometry", "bfi", "regression", "adapter"]
+RESULT_TABLES = ["retrieval_metrics", "corpus_ladder", "geometry", "bfi", "regression", "adapter"]
 RESULT_TABLES += ["budget_ledger", "kill_switches", "target_bands", "verdict", "design_memo"]
 
 

@@ -167,6 +167,18 @@ def test_phase2_runs_show_on_the_job_pages_and_the_timeline(after_phase2, tmp_pa
         expect(page.get_by_text(f"{len(skipped)} not evaluated", exact=False).first).to_be_visible()
         page.screenshot(path=shots / "kill_switch_states.png", full_page=True)
 
+        # What the study found: one check per experiment on the bands asset, each a warning
+        # (Hope passes; Still useful and Negative warn) or Skipped when it could not be judged.
+        bands = json.loads((Path(os.environ["PHASE2_DATA_DIR"]) / "results/target_bands.json")
+                           .read_text())["bands"]  # fmt: skip
+        page.goto(f"{after_phase2.url}/assets/results/target_bands?view=checks")
+        for band in bands:
+            expect(page.get_by_text(band["experiment"], exact=True).first).to_be_visible()
+        not_judged = [b for b in bands if b["band"] == "not judged"]
+        assert len(bands) == 12 and 0 < len(not_judged) < 12  # both kinds on this page
+        page.wait_for_timeout(1000)
+        page.screenshot(path=shots / "target_band_checks.png", full_page=True)
+
         # The study-wide results as a table with its columns, on the asset's latest event.
         page.goto(f"{after_phase2.url}/assets/results/retrieval_metrics?view=events")
         for column in RESULT_COLUMNS:

@@ -120,32 +120,54 @@ def frontier(results: pl.DataFrame, metric: str = "recall_at_10") -> go.Figure:
 def hamming_densities(geometry: pl.DataFrame) -> go.Figure:
     """Normalised Hamming distances between random passage pairs as a density (per unit of
     distance / bits), so curves at different bit lengths are comparable: a fraction per bin
-    would fall with bits only because there are more bins."""
-    fig = go.Figure()
+    would fall with bits only because there are more bins. One panel per dataset x model, one
+    line per bit length (the legend lists bit lengths, not every pair x bits)."""
     if "hamming_histogram" not in geometry.columns:
-        return fig
-    for row in geometry.sort("dataset", "model", "bits").iter_rows(named=True):
-        counts = row["hamming_histogram"]
-        if counts is None:
-            continue
-        counts = json.loads(counts) if isinstance(counts, str) else list(counts)
-        total = sum(counts) or 1
-        bits = len(counts) - 1
-        fig.add_trace(
-            go.Scatter(
-                x=[d / bits for d in range(bits + 1)],
-                y=[c * bits / total for c in counts],  # fraction / bin width (1 / bits)
-                mode="lines",
-                name=f"{row['dataset']} × {row['model']} @ {bits} bits",
-                hovertemplate="d/bits %{x:.3f}<br>density %{y:.3g}<extra></extra>",
+        return go.Figure()
+    rows_ = geometry.filter(pl.col("hamming_histogram").is_not_null())
+    pairs = _pairs(rows_) if rows_.height else []
+    cols = min(3, max(len(pairs), 1))
+    n_rows = max(1, -(-len(pairs) // cols))
+    fig = make_subplots(
+        rows=n_rows,
+        cols=cols,
+        subplot_titles=[f"{d} × {m}" for d, m in pairs] or ["no codes"],
+        shared_yaxes=True,
+    )
+    colours = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+    all_bits = sorted({len(_counts(h)) - 1 for h in rows_["hamming_histogram"].to_list()})
+    for i, (dataset, model) in enumerate(pairs):
+        sub = rows_.filter((pl.col("dataset") == dataset) & (pl.col("model") == model))
+        for row in sub.sort("bits").iter_rows(named=True):
+            counts = _counts(row["hamming_histogram"])
+            total = sum(counts) or 1
+            bits = len(counts) - 1
+            fig.add_trace(
+                go.Scatter(
+                    x=[d / bits for d in range(bits + 1)],
+                    y=[c * bits / total for c in counts],  # fraction / bin width (1 / bits)
+                    mode="lines",
+                    name=f"{bits} bits",
+                    legendgroup=f"{bits} bits",
+                    showlegend=i == 0,
+                    line={"color": colours[all_bits.index(bits) % len(colours)]},
+                    hovertemplate=f"{dataset} × {model} @ {bits} bits<br>d/bits %{{x:.3f}}"
+                    "<br>density %{y:.3g}<extra></extra>",
+                ),
+                row=i // cols + 1,
+                col=i % cols + 1,
             )
-        )
+    fig.update_xaxes(title_text="Hamming distance / bits")
+    fig.update_yaxes(title_text="density", col=1)
     fig.update_layout(
         title="Hamming distance between random passage pairs (density over distance / bits)",
-        xaxis_title="Hamming distance / bits",
-        yaxis_title="density",
+        height=300 * n_rows + 80,
     )
     return fig
+
+
+def _counts(histogram) -> list[int]:
+    return json.loads(histogram) if isinstance(histogram, str) else list(histogram)
 
 
 def geometry_panels(geometry: pl.DataFrame, features: list[str]) -> go.Figure:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import polars as pl
 
 from phase2_assets.compute.analysis import bands as bands_lib
-from phase2_assets.compute.analysis import decisions
+from phase2_assets.compute.analysis import bfi as bfi_lib
+from phase2_assets.compute.analysis import corpus_ladder, decisions
 from phase2_assets.compute.report import ledger as ledger_lib
 from phase2_assets.compute.report import page, sections
 from phase2_assets.compute.report.numbers import fmt
@@ -140,8 +141,10 @@ def design_memo(
     green_recall: float,
     green_ratio: float,
     bands: list[dict] | None = None,
+    ladder: pl.DataFrame | None = None,
 ) -> str:
-    """``bands``: the target bands as stored (``compute.analysis.bands.Band.to_dict``)."""
+    """``bands``: the target bands as stored (``compute.analysis.bands.Band.to_dict``);
+    ``ladder``: the corpus-size ladder (``results/corpus_ladder``)."""
     by_name = {s["name"]: s for s in switches}
     lines = [
         f"# Phase-3/4 design memo — study '{study_name}'",
@@ -180,6 +183,14 @@ def design_memo(
             f"No pair meets the GREEN bar, so no threshold separates them; the highest BFI "
             f"is {_f(high)}. Phase 3 should treat BFI as descriptive only."
         )
+    if {"bfi", "recall_at_10_256"} <= set(bfi.columns) and bfi.height:
+        summary = bfi_lib.bfi_summary(bfi)
+        lines += [
+            "",
+            f"Spread over {_count(summary['n_pairs'], 'pair')}: {_f(summary['spread'])} "
+            f"({summary['band']}); Spearman rho with recall_at_10 at 256 bits "
+            f"{_f(summary['spearman_vs_recall_256'])}. Ranked:",
+        ]
     lines += [""] + _table(
         bfi.sort("bfi", descending=True) if "bfi" in bfi.columns else bfi,
         ["dataset", "model", "bfi", "recall_at_10_256"],
@@ -204,6 +215,8 @@ def design_memo(
                 "Use these coefficients as a prior for which geometry to change, not as a law: "
                 f"n = {best['n_points']} points."
             )
+            lines += ["", "Every fitted predictor (leave-one-pair-out; 95% bootstrap CI of R2):"]
+            lines += [""] + _table(fitted, list(sections.REGRESSION_COLUMNS))
         else:
             statuses = ", ".join(sorted(set(regression["status"].to_list())))
             lines.append(
@@ -220,6 +233,17 @@ def design_memo(
     k2 = by_name.get("K2")
     if k2:
         lines += ["", f"K2: {k2['state']} ({_numbers(k2['numbers'])})."]
+    lines += ["", "## Recall against corpus size", ""]
+    trend = corpus_ladder.trend(ladder) if ladder is not None else None
+    if trend is not None and trend.height:
+        lines.append(
+            "The same methods at fixed bits on nested subsets of each corpus (every judged "
+            "passage kept); `recall_change_per_tenfold` is the least-squares change of "
+            "recall_at_10 per tenfold passages, measured between the sizes below only."
+        )
+        lines += [""] + _table(trend, list(trend.columns))
+    else:
+        lines.append("No corpus had more than one rung: no trend with corpus size measured.")
     lines += ["", "## Ranked Phase-3 experiments", ""]
     small = sorted({b["scale"] for b in bands or [] if b.get("small_scale")})
     if small:

@@ -151,6 +151,7 @@ def write_memo(study: Study, tables: dict) -> dg.Output:
         green_recall=v.green_recall_at_10,
         green_ratio=v.green_ratio_vs_pq,
         bands=tables["target_bands"]["bands"],
+        ladder=tables["corpus_ladder"],
     )
     return dg.Output(text, metadata={**provenance(study), "memo": dg.MetadataValue.md(text)})
 
@@ -254,14 +255,16 @@ def build(study: Study, parts: StudyPartitions) -> list[dg.AssetsDefinition]:
                 "adapter",
                 "budget_ledger",
                 "target_bands",
+                "corpus_ladder",
             )
         },
         description=(
             "X4, data/results/design_memo.md: the Phase-3/4 memo written from the tables: what "
             "the study found (every experiment's target band), the BFI "
             "definition and threshold, geometry rules (only if F3 did not fire), adapter "
-            "baselines, kill-switch states, a ranked Phase-3 experiment list with numeric "
-            "success criteria, and the budget ledger. No number in it is typed by hand."
+            "baselines, kill-switch states, how recall moved with corpus size, a ranked Phase-3 "
+            "experiment list with numeric success criteria, and the budget ledger. No number in "
+            "it is typed by hand."
         ),
     )
     @with_cpu_share

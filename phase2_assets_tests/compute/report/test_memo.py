@@ -88,3 +88,57 @@ def test_empty_tables_give_a_memo_that_says_so():
     empty = pl.DataFrame()
     text = _memo(bfi=empty, results=empty, switches=[], verdict={})
     assert "X3 has not run" in text and "(no results yet)" in text
+
+
+def test_the_bfi_section_states_its_spread_and_rank_agreement():
+    bfi = pl.DataFrame(
+        {
+            "dataset": ["a", "b", "c"],
+            "model": ["m"] * 3,
+            "bfi": [0.71, 0.52, 0.60],
+            "recall_at_10_256": [0.75, 0.40, 0.50],
+        }
+    )
+    text = _memo(bfi=bfi)
+    # spread 0.71 - 0.52; the BFI orders the pairs as recall does: rho 1.
+    assert "Spread over 3 pairs: 0.19" in text and "at 256 bits 1." in text, text
+
+
+def test_every_fitted_predictor_is_listed_with_its_interval():
+    regression = pl.DataFrame(
+        {
+            "target": ["recall_at_10_within_bits", "bfi", "recall_at_10"],
+            "model": ["ridge", "lasso", "ridge"],
+            "n_points": [24, 6, 24],
+            "loocv_r2": [0.229, -0.5, 0.91],
+            "loocv_rmse": [0.01, 0.1, 0.02],
+            "spearman_rho": [0.557, 0.1, 0.95],
+            "r2_ci_low": [0.05, -1.2, 0.85],
+            "r2_ci_high": [0.41, 0.2, 0.95],
+            "status": ["fitted", "fitted", "too few points"],
+            "coefficients": ["{}", "{}", "{}"],
+        }
+    )
+    f3_clear = [{"name": "F3", "state": "clear", "fired": False, "rule": "x", "numbers": {}}]
+    text = _memo(regression=regression, switches=f3_clear)
+    table = text[text.index("Every fitted predictor") :]
+    assert "| recall_at_10_within_bits | ridge | 24 | 0.229 |" in table, table
+    assert "| bfi | lasso | 6 | -0.5 |" in table
+    assert "too few points" not in table.split("## ")[0]  # only fitted rows
+
+
+def test_the_corpus_size_trend_is_read_from_the_ladder():
+    ladder = pl.DataFrame(
+        {
+            "dataset": ["a"] * 3,
+            "model": ["m"] * 3,
+            "method": ["binary"] * 3,
+            "bits": [256] * 3,
+            "corpus_docs": [1000, 10000, 100000],
+            "recall_at_10": [0.9, 0.8, 0.7],
+        }
+    )
+    text = _memo(ladder=ladder)
+    section = text[text.index("## Recall against corpus size") :].split("\n## ")[0]
+    assert "| a | m | binary | 256 | 1,000 | 100,000 | 0.9 | 0.7 | -0.1 |" in section, section
+    assert "No corpus had more than one rung" in _memo(ladder=ladder.head(1))
