@@ -44,3 +44,19 @@ def dismiss_welcome(page) -> None:
     except Exception:  # noqa: BLE001 - playwright's TimeoutError: no dialog this time
         return
     skip.click()
+
+
+def offline_page(pw, refused: list[str], width: int = 1400, height: int = 1000):
+    """Headless Chromium's (browser, page) as a reader opens a report offline: every request
+    that is not a local file is refused and its URL appended to ``refused``."""
+    browser = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith("file:")
+            else (refused.append(route.request.url), route.abort())
+        ),
+    )
+    return browser, page

@@ -19,7 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from phase2_assets.testing.browser import chromium, dismiss_welcome, require_browser
+from phase2_assets.testing.browser import (
+    chromium,
+    dismiss_welcome,
+    offline_page,
+    require_browser,
+)
 from phase2_assets.testing.dagster_dev import dagster_dev, dagster_env, demo_named_study
 
 pytestmark = pytest.mark.ui
@@ -215,16 +220,7 @@ def _report_legend_shows_every_method_without_scrolling(shots: Path) -> None:
     assert len(methods) >= 12
     refused = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.route(
-            "**/*",
-            lambda route: (
-                route.continue_()
-                if route.request.url.startswith("file:")
-                else (refused.append(route.request.url), route.abort())
-            ),
-        )
+        browser, page = offline_page(pw, refused)
         page.goto((results / "report.html").as_uri())
         frontier = page.locator(".js-plotly-plot").first
         frontier.locator(".legend").wait_for()

@@ -42,22 +42,31 @@ def _log2_ticks(values: list[float]) -> list[int]:
     return [2**k for k in range(lo, hi + 1)]
 
 
+def _pair_panels(table: pl.DataFrame, empty: str, **subplots):
+    """One panel per dataset x model, three to a row: the figure, its pairs in panel order, the
+    number of rows, and each pair's ``row=``/``col=`` (the small multiples a six-pair report
+    needs where one chart would overlap)."""
+    pairs = _pairs(table) if table.height else []
+    cols = min(3, max(len(pairs), 1))
+    rows = max(1, -(-len(pairs) // cols))
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=[f"{d} × {m}" for d, m in pairs] or [empty], **subplots
+    )
+    where = [{"row": i // cols + 1, "col": i % cols + 1} for i in range(len(pairs))]
+    return fig, pairs, rows, where
+
+
 def frontier(results: pl.DataFrame, metric: str = "recall_at_10") -> go.Figure:
     """Quality vs code bytes per vector (log axis), one panel per dataset x model, with the
     Pareto front of each panel; one legend entry per method, grouped by family."""
     from phase2_assets.compute.methods import FAMILIES
 
-    pairs = _pairs(results)
-    cols = min(3, max(len(pairs), 1))
-    rows = max(1, -(-len(pairs) // cols))
-    fig = make_subplots(
-        rows=rows, cols=cols, subplot_titles=[f"{d} × {m}" for d, m in pairs] or ["no results"]
-    )
+    fig, pairs, rows, panels = _pair_panels(results, "no results")
     methods = ordered_methods(results["method"].to_list()) if results.height else []
     titled = set()
     for i, (dataset, model) in enumerate(pairs):
         sub = results.filter((pl.col("dataset") == dataset) & (pl.col("model") == model))
-        where = {"row": i // cols + 1, "col": i % cols + 1}
+        where = panels[i]
         front = pareto_front(sub.select("bytes_per_vector", metric).drop_nulls().rows())
         fig.add_trace(
             go.Scatter(
@@ -125,15 +134,7 @@ def hamming_densities(geometry: pl.DataFrame) -> go.Figure:
     if "hamming_histogram" not in geometry.columns:
         return go.Figure()
     rows_ = geometry.filter(pl.col("hamming_histogram").is_not_null())
-    pairs = _pairs(rows_) if rows_.height else []
-    cols = min(3, max(len(pairs), 1))
-    n_rows = max(1, -(-len(pairs) // cols))
-    fig = make_subplots(
-        rows=n_rows,
-        cols=cols,
-        subplot_titles=[f"{d} × {m}" for d, m in pairs] or ["no codes"],
-        shared_yaxes=True,
-    )
+    fig, pairs, n_rows, panels = _pair_panels(rows_, "no codes", shared_yaxes=True)
     colours = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
     all_bits = sorted({len(_counts(h)) - 1 for h in rows_["hamming_histogram"].to_list()})
     for i, (dataset, model) in enumerate(pairs):
@@ -154,8 +155,7 @@ def hamming_densities(geometry: pl.DataFrame) -> go.Figure:
                     hovertemplate=f"{dataset} × {model} @ {bits} bits<br>d/bits %{{x:.3f}}"
                     "<br>density %{y:.3g}<extra></extra>",
                 ),
-                row=i // cols + 1,
-                col=i % cols + 1,
+                **panels[i],
             )
     fig.update_xaxes(title_text="Hamming distance / bits")
     fig.update_yaxes(title_text="density", col=1)
@@ -226,12 +226,7 @@ def predicted_vs_actual(predictions: pl.DataFrame) -> go.Figure:
 def corpus_ladder(ladder: pl.DataFrame) -> go.Figure:
     """recall_at_10 against passages in the corpus (log axis), one panel per dataset x model,
     one line per method at each bit length: how much a larger corpus costs at fixed bits."""
-    pairs = _pairs(ladder)
-    cols = min(3, max(len(pairs), 1))
-    rows = max(1, -(-len(pairs) // cols))
-    fig = make_subplots(
-        rows=rows, cols=cols, subplot_titles=[f"{d} × {m}" for d, m in pairs] or ["no results"]
-    )
+    fig, pairs, rows, panels = _pair_panels(ladder, "no results")
     lines = ladder.select("method", "bits").unique().sort("method", "bits").rows()
     bit_lengths = sorted({b for _, b in lines})
     dashes = ("solid", "dash", "dot", "dashdot")  # one per bit length; colour is the method's
@@ -261,8 +256,7 @@ def corpus_ladder(ladder: pl.DataFrame) -> go.Figure:
                         "<extra></extra>"
                     ),
                 ),
-                row=i // cols + 1,
-                col=i % cols + 1,
+                **panels[i],
             )
     fig.update_xaxes(type="log", title_text="passages in the corpus (log)")
     fig.update_yaxes(title_text="recall_at_10", range=[0, 1.02])

@@ -15,7 +15,7 @@ import pytest
 from phase2_assets.compute.analysis import bands as bands_lib
 from phase2_assets.compute.methods import METHODS
 from phase2_assets.compute.report import page, sections
-from phase2_assets.testing.browser import chromium, require_browser, screenshots
+from phase2_assets.testing.browser import offline_page, require_browser, screenshots
 
 pytestmark = pytest.mark.ui
 
@@ -133,16 +133,7 @@ def test_the_report_reads_at_six_pairs(tmp_path):
     pair_titles = {f"{d} × {m}" for d, m in PAIRS}
     refused = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
-        page_ = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page_.route(
-            "**/*",
-            lambda route: (
-                route.continue_()
-                if route.request.url.startswith("file:")
-                else (refused.append(route.request.url), route.abort())
-            ),
-        )
+        browser, page_ = offline_page(pw, refused)
         page_.goto(report.as_uri())
         plots = page_.locator(".js-plotly-plot")
         plots.first.locator(".main-svg").first.wait_for()
