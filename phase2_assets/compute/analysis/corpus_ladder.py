@@ -157,3 +157,19 @@ def trend(ladder_table: pl.DataFrame) -> pl.DataFrame:
         "recall_change_per_tenfold": pl.Float64,
     }
     return pl.DataFrame(out, schema=schema)
+
+
+def single_rung(ladder_table: pl.DataFrame) -> str | None:
+    """The pairs the trend leaves out, named with their corpus size, or None: a pair has one
+    rung when no configured size lies between its judged passages and its whole corpus."""
+    rungs_per_pair = ladder_table.group_by("dataset", "model").agg(
+        pl.col("corpus_docs").n_unique().alias("rungs"), pl.col("corpus_docs").max()
+    )
+    alone = rungs_per_pair.filter(pl.col("rungs") < 2).sort("dataset", "model")
+    if alone.height == 0:
+        return None
+    named = ", ".join(f"{d} × {m} ({n:,} passages)" for d, m, _, n in alone.rows())
+    return (
+        f"No trend on {named}: one rung only, since no `ladder.sizes` value lies between its "
+        "judged passages (every rung keeps them all) and the whole corpus."
+    )

@@ -269,11 +269,12 @@ def corpus_ladder(ladder: pl.DataFrame) -> go.Figure:
 
 def corpus_ladder_caption(ladder: pl.DataFrame) -> str:
     """The measured change per tenfold corpus, per method and bit length (median over pairs)."""
-    from phase2_assets.compute.analysis.corpus_ladder import trend
+    from phase2_assets.compute.analysis.corpus_ladder import single_rung, trend
 
     slopes = trend(ladder)
     if slopes.height == 0:
         return "every corpus is a single rung: no trend to measure."
+    alone = single_rung(ladder)
     summary = (
         slopes.group_by("method", "bits")
         .agg(pl.col("recall_change_per_tenfold").median(), pl.len().alias("pairs"))
@@ -287,6 +288,7 @@ def corpus_ladder_caption(ladder: pl.DataFrame) -> str:
     return (
         f"recall_at_10 change, from {lo:,} to {hi:,} passages: " + "; ".join(parts) + ". "
         "Measured on these collections only; not an extrapolation to the plan's ~500K."
+        + (f" {alone}" if alone else "")
     )
 
 

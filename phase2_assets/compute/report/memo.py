@@ -244,6 +244,8 @@ def design_memo(
         lines += [""] + _table(trend, list(trend.columns))
     else:
         lines.append("No corpus had more than one rung: no trend with corpus size measured.")
+    if ladder is not None and (alone := corpus_ladder.single_rung(ladder)):
+        lines += ["", alone]
     lines += ["", "## Ranked Phase-3 experiments", ""]
     small = sorted({b["scale"] for b in bands or [] if b.get("small_scale")})
     if small:

@@ -106,3 +106,18 @@ def test_a_single_rung_has_no_trend():
     )  # fmt: skip
     assert corpus_ladder.trend(table).height == 0
     assert corpus_ladder.trend(table.clear()).schema["recall_change_per_tenfold"] == pl.Float64
+
+
+def test_the_pairs_left_with_one_rung_are_named_with_their_size():
+    def rows(docs):
+        return [{"method": "binary", "bits": 256, "corpus_docs": n, "recall_at_10": 0.5,
+                 "ndcg_at_10": 0.4, "n_queries": 3} for n in docs]  # fmt: skip
+
+    table = pl.concat(
+        [corpus_ladder.table(rows([1000, 5183]), "scifact", "m"),
+         corpus_ladder.table(rows([5000]), "msmarco-dl19", "m")]
+    )  # fmt: skip
+    said = corpus_ladder.single_rung(table)
+    assert said.startswith("No trend on msmarco-dl19 × m (5,000 passages): one rung only")
+    assert "scifact" not in said
+    assert corpus_ladder.single_rung(corpus_ladder.table(rows([1000, 5183]), "s", "m")) is None
