@@ -170,6 +170,6 @@ def single_rung(ladder_table: pl.DataFrame) -> str | None:
         return None
     named = ", ".join(f"{d} × {m} ({n:,} passages)" for d, m, _, n in alone.rows())
     return (
-        f"No trend on {named}: one rung only, since no `ladder.sizes` value lies between its "
+        f"No trend on {named}: one rung only, since no `ladder.sizes` value lies between their "
         "judged passages (every rung keeps them all) and the whole corpus."
     )
