@@ -57,9 +57,9 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from phase2_assets.compute import threads
 from phase2_assets.compute.data.storage import release_pages, row_blocks
@@ -67,6 +67,9 @@ from phase2_assets.compute.methods import instrument, itq
 from phase2_assets.compute.methods.base import Built, Memory, Method, hamming_search
 from phase2_assets.compute.search.exact_search import float_topk
 from phase2_assets.compute.search.metrics import recall_at_k
+
+if TYPE_CHECKING:  # torch is imported where it runs: this module is loaded with the code
+    import torch  # location (every run process, every `dagster` command), torch costs ~3 s
 
 VALIDATION_K = 10
 _CHOICES = {
@@ -234,6 +237,8 @@ def train_adapter(
     """Learn an adapter from ``corpus`` and ``train_queries`` only (None or empty: pseudo-queries
     from held-out corpus rows); only the recorded sample rows are read. ``seed`` is also the
     instrument seed of init="instrument": use the instrument's, so epoch 0 is the baseline."""
+    import torch
+
     started = time.perf_counter()
     if bits <= 0 or bits % 8:
         raise ValueError(f"bits must be a positive multiple of 8, got {bits}")
@@ -277,6 +282,8 @@ def train_adapter(
 
 def _fit(pool, train_anchors, val_anchors, w0, t0, config: AdapterConfig, seed: int, device):
     """The torch loop: Adam on unit-norm rows (and thresholds), one validation per epoch."""
+    import torch
+
     _, candidates = float_topk(train_anchors, pool, config.neighbours)
     _, val_truth = float_topk(val_anchors, pool, VALIDATION_K)
     bits = w0.shape[0]
@@ -344,6 +351,8 @@ def _fit(pool, train_anchors, val_anchors, w0, t0, config: AdapterConfig, seed: 
 
 def _signs(x: torch.Tensor, w: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Hard codes as +-1 floats (bit 1 iff x @ unit_j - t_j > 0), whose dot products are exact."""
+    import torch
+
     return torch.where(x @ (w / w.norm(dim=1, keepdim=True)).T - t > 0, 1.0, -1.0)
 
 
@@ -354,6 +363,8 @@ def _hamming_topk(q: torch.Tensor, codes: torch.Tensor, k: int, block: int = 64)
     spin against each other on CPU (about 20x slower on 2 busy cores). Hamming = (bits - dot) / 2,
     so the float64 key dot * n - row is unique and orders as (distance, row).
     """
+    import torch
+
     n = codes.shape[0]
     rows = torch.arange(n, dtype=torch.float64, device=codes.device)
     out = []
@@ -374,6 +385,8 @@ def _loss(anchors, pool, cand, w, t, scale, beta, config: AdapterConfig) -> torc
 
     Each distinct candidate is projected once (batches share many rows), then gathered back.
     """
+    import torch
+
     ids, inverse = torch.unique(cand, return_inverse=True)
     rows = pool[ids]
     with torch.no_grad():

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 from phase2_assets.compute.analysis import bfi as bfi_lib
 from phase2_assets.compute.analysis import decisions, scale
@@ -474,6 +473,8 @@ def _anisotropy_vs_recall(per_pair: pl.DataFrame, results: pl.DataFrame) -> floa
     a, r = both["anisotropy_centred"].to_numpy(), both["r"].to_numpy()
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(r) == 0:
         return math.nan
+    from scipy import stats  # here, not at import: scipy.stats costs ~1 s at load
+
     return float(stats.spearmanr(a, r).statistic)
 
 

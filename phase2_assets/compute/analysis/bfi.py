@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 KEYS = ["dataset", "model"]
 WIDE, MILD, COLLAPSED = 0.3, 0.1, 0.05  # spread bands from the study plan (X1)
@@ -229,6 +228,8 @@ def bfi_summary(bfi: pl.DataFrame) -> dict:
     if len(a) >= 3 and np.ptp(a) > 0 and np.ptp(b) > 0:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            from scipy import stats  # here, not at import: scipy.stats costs ~1 s at load
+
             rho = float(stats.spearmanr(a, b).statistic)
     return {
         "n_pairs": n,

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
-from sklearn.linear_model import LinearRegression
 
 from phase2_assets.compute.methods import Method, Settings
 from phase2_assets.compute.search import evaluation
@@ -127,6 +126,8 @@ def table(rows: list[dict], dataset: str, model: str) -> pl.DataFrame:
 def trend(ladder_table: pl.DataFrame) -> pl.DataFrame:
     """Per (dataset, model, method, bits) with at least two rungs: the change of recall_at_10
     per tenfold corpus (least-squares slope against log10 passages), over which sizes."""
+    from sklearn.linear_model import LinearRegression  # here: scikit-learn costs ~1.5 s at load
+
     keys = ["dataset", "model", "method", "bits"]
     out = []
     for key, group in ladder_table.sort("corpus_docs").group_by(keys, maintain_order=True):

@@ -37,19 +37,13 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from scipy import stats
-from sklearn.compose import TransformedTargetRegressor
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.inspection import permutation_importance
-from sklearn.linear_model import Lasso, RidgeCV
-from sklearn.metrics import r2_score
-from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut, cross_val_predict
-from sklearn.neural_network import MLPRegressor
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+
+if TYPE_CHECKING:  # scikit-learn and scipy.stats are imported where they run: this module is
+    from sklearn.pipeline import Pipeline  # loaded with the code location, where they cost ~1.5 s
 
 MODELS = ("ridge", "lasso", "mlp")
 RIDGE_ALPHAS = np.logspace(-3, 3, 13)
@@ -127,6 +121,12 @@ def _require_unique(table: pl.DataFrame, keys: list[str], what: str) -> None:
 
 
 def _pipeline(name: str, seed: int) -> Pipeline:
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import Lasso, RidgeCV
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     estimator = {
         "ridge": lambda: RidgeCV(alphas=RIDGE_ALPHAS),
         "lasso": lambda: Lasso(alpha=LASSO_ALPHA, max_iter=10000),
@@ -140,6 +140,8 @@ def _pipeline(name: str, seed: int) -> Pipeline:
 
 def spearman(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
     """(rho, p); NaN for constant input instead of a warning or a crash."""
+    from scipy import stats
+
     if np.ptp(y) == 0 or np.ptp(pred) == 0:
         return math.nan, math.nan
     res = stats.spearmanr(y, pred)
@@ -157,6 +159,8 @@ def _rowwise_r2(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 def _rowwise_spearman(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Spearman per row: Pearson of average ranks (what ``spearmanr`` computes)."""
+    from scipy import stats
+
     a = stats.rankdata(y, axis=1)
     b = stats.rankdata(pred, axis=1)
     a -= a.mean(axis=1, keepdims=True)
@@ -191,6 +195,8 @@ def _coefficients(
     name: str, fitted: Pipeline, x: np.ndarray, y: np.ndarray, seed: int
 ) -> list[float]:
     if name == "mlp":
+        from sklearn.inspection import permutation_importance
+
         imp = permutation_importance(
             fitted, x, y, n_repeats=PERMUTATION_REPEATS, random_state=seed
         ).importances_mean
@@ -216,6 +222,10 @@ def _fit_one(
     n_bootstrap: int,
     groups: np.ndarray | None = None,
 ) -> dict:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut, cross_val_predict
+
     cv = LeaveOneOut() if groups is None else LeaveOneGroupOut()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
