@@ -12,6 +12,20 @@ from phase2_assets.testing.studies import MaterialisedStudy, materialise_tiny_st
 from phase2_assets.testing.tiny import write_tiny_beir, write_tiny_model, write_tiny_study
 
 
+@pytest.fixture(autouse=True)
+def _static_images(request, monkeypatch):
+    """The figures' PNGs (a headless Chromium per study-wide run) only for the tests that look
+    at them, marked ``static_images``; the others run with ``PHASE2_STATIC_IMAGES=0``, and so
+    do the processes they start. A session or module fixture takes the setting of the test that
+    first needs it."""
+    from phase2_assets.compute.report.images import STATIC_IMAGES_ENV
+
+    if request.node.get_closest_marker("static_images"):
+        monkeypatch.delenv(STATIC_IMAGES_ENV, raising=False)
+    else:
+        monkeypatch.setenv(STATIC_IMAGES_ENV, "0")
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return write_tiny_model(tmp_path_factory.mktemp("tiny_model"))

@@ -20,6 +20,7 @@ def _digests(folder):
 
 
 @pytest.mark.slow  # three `phase2 run`s of the tiny study
+@pytest.mark.static_images  # the PNGs are among the files compared byte for byte
 def test_run_twice_on_other_thread_counts_gives_identical_files(
     tmp_path, tiny_beir, tiny_model, monkeypatch, capsys
 ):

@@ -21,6 +21,7 @@ BEIR_DIR = shared_datasets_dir()
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.static_images,  # the demo as users run it, PNGs included
     pytest.mark.xdist_group("e2e"),  # one pytest-xdist worker runs the demo once for them all
     pytest.mark.skipif(BEIR_DIR is None, reason="SciFact not found (set PHASE2_BEIR_DIR)"),
     pytest.mark.skipif(

@@ -58,6 +58,7 @@ PASSED_ON = (
     "PHASE2_TRUST_REMOTE_CODE",
     "PHASE2_SENSOR_INTERVAL_SECONDS",
     "PHASE2_CELERY_VISIBILITY_TIMEOUT",
+    "PHASE2_STATIC_IMAGES",
     # An object store of the caller's own (--storage-url): its endpoint and credentials.
     "AWS_ENDPOINT_URL",
     "AWS_ACCESS_KEY_ID",

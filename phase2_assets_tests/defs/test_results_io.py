@@ -26,6 +26,7 @@ def _figs() -> dict[str, go.Figure]:
     }
 
 
+@pytest.mark.static_images
 def test_figure_pages_share_one_plotly_copy_and_the_png_is_inline(tmp_path):
     if images.browser() is None:
         pytest.skip("no Chrome/Chromium for kaleido on this machine")
@@ -43,6 +44,7 @@ def test_figure_pages_share_one_plotly_copy_and_the_png_is_inline(tmp_path):
     assert "figure_images" not in meta
 
 
+@pytest.mark.static_images  # on, so the missing browser is what stops them
 def test_without_a_browser_the_pages_are_written_and_the_reason_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "browser", lambda: None)
     meta = attach_figures(tmp_path, _figs())
@@ -50,6 +52,17 @@ def test_without_a_browser_the_pages_are_written_and_the_reason_recorded(tmp_pat
     assert (folder / "one.html").exists() and not (folder / "one.png").exists()
     assert "figure_one" not in meta
     assert "Chrome or Chromium" in meta["figure_images"].value
+
+
+def test_static_images_off_writes_the_pages_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv(images.STATIC_IMAGES_ENV, "0")
+    monkeypatch.setattr(images, "browser", lambda: pytest.fail("no browser is looked for"))
+    meta = attach_figures(tmp_path, _figs())
+    folder = figures_dir(tmp_path)
+    assert (folder / "two.html").exists() and not list(folder.glob("*.png"))
+    assert meta["figure_images"].value == (
+        "not rendered: static images are off ($PHASE2_STATIC_IMAGES=0)"
+    )
 
 
 def _pages(meta: dict) -> list[str]:

@@ -27,7 +27,7 @@ from phase2_assets.testing.browser import (
 )
 from phase2_assets.testing.dagster_dev import dagster_dev, dagster_env, demo_named_study
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.static_images]  # a figure's PNG on its asset
 
 DATASET, PAIR = "scifact", "scifact__minilm"  # the demo's keys, on the tiny data
 

@@ -20,6 +20,13 @@ import plotly.io as pio
 
 WIDTH = 1100  # px; the Dagster metadata panel scales the image to its width
 BROWSER_ENV = ("BROWSER_PATH", "PHASE2_CHROMIUM")  # kaleido's own variable, then the tests'
+# "0" skips the PNGs (the interactive pages are still written): a headless browser costs seconds
+# of CPU per study-wide run, which a server that nobody browses, or a test, can do without.
+STATIC_IMAGES_ENV = "PHASE2_STATIC_IMAGES"
+
+
+def static_images_off() -> bool:
+    return os.environ.get(STATIC_IMAGES_ENV, "1").strip().lower() in ("0", "false", "no", "off")
 
 
 def browser() -> str | None:
@@ -38,6 +45,8 @@ def render_png(figures: dict[str, go.Figure]) -> tuple[dict[str, bytes], str | N
     """Every figure as PNG bytes in one browser session, or ``({}, why not)``."""
     if not figures:
         return {}, None
+    if static_images_off():
+        return {}, f"static images are off (${STATIC_IMAGES_ENV}=0)"
     try:
         import kaleido  # noqa: F401 - plotly's exporter; optional at import time
     except ImportError:

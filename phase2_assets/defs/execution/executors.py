@@ -13,7 +13,8 @@ Run layout: per-run overhead is kept small relative to the work by where steps r
 ``pair_job`` (model on the device, memory-heavy ground truth and int8) gives each step its
 own process, or its own pod on Kubernetes, sized by pool. The other jobs run every step in the
 run's own process: their steps take seconds on small datasets, and a process per step first loads
-the code location, 2 to 4 s on 2 cores (a pod per step, far more).
+the code location, about 3 s on 2 cores (a pod per step, far more; `test_load_cost`
+keeps torch, scikit-learn and scipy.stats out of that load).
 
 Executor: ``$PHASE2_EXECUTOR`` picks the step executor of ``pair_job`` and of ad-hoc asset
 runs: ``multiprocess`` (default; at most ``$PHASE2_MAX_CONCURRENT`` steps at once, default one per
