@@ -18,7 +18,7 @@ PROBE = """
 import json, sys
 from phase2_assets.definitions import defs
 defs().get_repository_def().get_all_jobs()
-heavy = {HEAVY!r}
+heavy = set(json.loads(sys.argv[1]))
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy or m == "scipy.stats")))
 """
 HEAVY = {"torch", "sklearn", "sentence_transformers", "transformers"}
@@ -27,7 +27,7 @@ HEAVY = {"torch", "sklearn", "sentence_transformers", "transformers"}
 def test_loading_the_definitions_imports_no_heavy_library():
     env = {**os.environ, "PHASE2_STUDY": "demo"}
     done = subprocess.run(
-        [sys.executable, "-c", PROBE.replace("{HEAVY!r}", repr(HEAVY))],
+        [sys.executable, "-c", PROBE, json.dumps(sorted(HEAVY))],
         cwd=ROOT,
         env=env,
         capture_output=True,
