@@ -21,7 +21,13 @@ Targets (issue 5), each a ratio against a baseline measured in this invocation:
 - ``method_time_ratio_<name>`` / ``method_peak_rss_ratio_<name>`` (issue 16): every registered
   method on a 500K x 768 partition, worst over its budgets of build + search seconds against PQ's
   at the same bytes (goal <= 3) and of peak RSS against the float32 matrix (goal <= 1.5), with a
-  projection of the whole plan in hours (``bench/methods.py``).
+  projection of the whole plan in hours (``bench/methods.py``);
+- ``plan_hours_after_embedding`` (issue 28): that projection, the whole plan's hours on this
+  machine after embedding, from the measured rows (``--only projection`` runs the same
+  measurement and prints only it; goal <= 1.5);
+- ``scan_speedup_<name>`` (issue 28): faiss's exhaustive scan / the study's for float16, int8,
+  int4 (their own faiss index) and binary_asym (against faiss's SQ8 scan) at 500K x 768
+  (``bench/scans.py``; goal >= 3).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import platform
 import tempfile
 from pathlib import Path
 
-from bench import child, concurrency, contention, encode, hamming, methods, opq_budget
+from bench import child, concurrency, contention, encode, hamming, methods, opq_budget, scans
 
 SIZES = {"full": (1_000_000, 768, 1000), "quick": (100_000, 384, 300)}
 METHOD_SIZES = {"full": (500_000, 768, 1000), "quick": (20_000, 128, 100)}
@@ -46,6 +52,8 @@ TARGETS = [
     "contention",
     "opq",
     "methods",
+    "projection",
+    "scans",
 ]
 
 
@@ -133,7 +141,7 @@ def main() -> None:
                 flush=True,
             )
         print(lines[-1], flush=True)
-    if "methods" in only:
+    if only & {"methods", "projection"}:
         with tempfile.TemporaryDirectory(prefix="phase2-bench-methods-", dir=args.workdir) as tmp:
             measured = methods.compare(Path(tmp), *METHOD_SIZES[size], log=_flush_print)
         projected = methods.projection(measured)
@@ -141,14 +149,24 @@ def main() -> None:
         by_method: dict[str, list[dict]] = {}
         for row in measured["rows"]:
             by_method.setdefault(row["method"], []).append(row)
-        for name, rows in by_method.items():
+        for name, rows in by_method.items() if "methods" in only else ():
             worst_time = max(r["time_ratio"] for r in rows)
             worst_rss = max(r["rss_ratio"] for r in rows)
             lines.append(target(f"method_time_ratio_{name}", worst_time, "<=3.0"))
             lines.append(target(f"method_peak_rss_ratio_{name}", worst_rss, "<=1.5"))
             print(lines[-2], lines[-1], sep="\n", flush=True)
         print(methods.markdown(measured, projected), flush=True)
-        print(f"# plan projection: {projected['hours']:.1f} hours after embedding", flush=True)
+        for name, hours in projected["hours_by_method"].items():
+            print(f"# plan hours {name}: {hours:.2f}", flush=True)
+        lines.append(target("plan_hours_after_embedding", projected["hours"], "<=1.5"))
+        print(lines[-1], flush=True)
+    if "scans" in only:
+        with tempfile.TemporaryDirectory(prefix="phase2-bench-scans-", dir=args.workdir) as tmp:
+            res = scans.compare(Path(tmp), *METHOD_SIZES[size], log=_flush_print)
+        details["scans"] = res
+        for name, row in res["rows"].items():
+            lines.append(target(f"scan_speedup_{name}", row["ratio"], ">=3.0"))
+            print(lines[-1], flush=True)
     if "opq" in only:
         rows = opq_budget.compare(Path(args.data_dir))
         details["opq"] = rows

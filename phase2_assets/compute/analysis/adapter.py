@@ -284,8 +284,8 @@ def _fit(pool, train_anchors, val_anchors, w0, t0, config: AdapterConfig, seed: 
     """The torch loop: Adam on unit-norm rows (and thresholds), one validation per epoch."""
     import torch
 
-    _, candidates = float_topk(train_anchors, pool, config.neighbours)
-    _, val_truth = float_topk(val_anchors, pool, VALIDATION_K)
+    _, candidates = float_topk(train_anchors, pool, config.neighbours, with_scores=False)
+    _, val_truth = float_topk(val_anchors, pool, VALIDATION_K, with_scores=False)
     bits = w0.shape[0]
 
     def validate(w: torch.Tensor, t: torch.Tensor) -> float:

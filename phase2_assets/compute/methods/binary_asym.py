@@ -16,9 +16,11 @@ that magnitude) and multiplied with the ±1 codes in float64, where every partia
 below 2^53. So documents with identical codes get bit-identical scores whatever the BLAS or the
 block sizes, and ties break by lower corpus row, as for every other method of the study.
 
-Search streams query blocks x corpus blocks: a corpus block of codes is unpacked to ±1, one
-matrix product gives the (query block x corpus block) scores, and a running merge keeps the best
-k per query (``exact_search.block_topk`` / ``merge_topk``).
+Search streams query blocks x corpus blocks at float32 BLAS speed: a corpus block of codes is
+unpacked to ±1 and one float32 matrix product with the projected queries screens it; only the
+documents whose screened score is within its error bound (the product's rounding and the grid's)
+of each query's k-th are scored exactly on the grid, after the scan
+(``exact_search.screened_topk``). No (queries x corpus) matrix is materialised.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from phase2_assets.compute import exact_products
 from phase2_assets.compute.methods import instrument
 from phase2_assets.compute.methods.base import Settings, register
 from phase2_assets.compute.methods.binary import Binary
-from phase2_assets.compute.search.exact_search import block_topk, merge_topk
+from phase2_assets.compute.search.exact_search import screened_topk
 
 GRID_BITS = 30  # largest |R q| of a query maps to 2^30; bits * 2^30 < 2^53 keeps sums exact
 
@@ -49,9 +51,9 @@ def _on_grid(projected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.rint(projected / scale[:, None]), scale
 
 
-def signs(codes: np.ndarray, bits: int) -> np.ndarray:
-    """(n, bits) float64 ±1 from packed codes: bit 1 -> +1, bit 0 -> -1."""
-    return instrument.unpack(np.asarray(codes), bits).astype(np.float64) * 2.0 - 1.0
+def signs(codes: np.ndarray, bits: int, dtype=np.float64) -> np.ndarray:
+    """(n, bits) ±1 from packed codes: bit 1 -> +1, bit 0 -> -1."""
+    return instrument.unpack(np.asarray(codes), bits).astype(dtype) * 2 - 1
 
 
 def asym_topk(
@@ -66,24 +68,31 @@ def asym_topk(
     if bits * 2.0**GRID_BITS >= 2.0**53:
         raise ValueError(f"{bits} bits is too many for exact scores")
     k = min(k, n)
-    nq = queries.shape[0]
-    out_i = np.empty((nq, k), dtype=np.int64)
-    out_s = np.empty((nq, k), dtype=np.float64)
-    for qs in range(0, nq, settings.query_block):
-        projected = project_queries(
-            queries[qs : qs + settings.query_block], bits, settings.projection_seed
-        )
-        grid, scale = _on_grid(projected)
-        best_s = best_i = None
-        for cs in range(0, n, settings.corpus_block):
-            s, i = block_topk(grid @ signs(codes[cs : cs + settings.corpus_block], bits).T, cs, k)
-            if best_s is not None:
-                s = np.concatenate([best_s, s], axis=1)
-                i = np.concatenate([best_i, i], axis=1)
-            best_s, best_i = merge_topk(s, i, k)
-        out_i[qs : qs + len(grid)] = best_i
-        out_s[qs : qs + len(grid)] = best_s * scale[:, None]
-    return out_i, out_s
+    projected = np.concatenate(
+        [
+            project_queries(queries[qs : qs + settings.query_block], bits, settings.projection_seed)
+            for qs in range(0, queries.shape[0], settings.query_block)
+        ]
+    )
+    grid, scale = _on_grid(projected)
+    # The float32 screen p·s is within |fl(p·s) - p·s| <= bound·|p|·|s| of p·s, and p·s within
+    # bits·scale/2 of the grid score (each entry rounded by at most half a step).
+    bound = exact_products.float32_error_bound(bits)
+    slack = 3 * (bound * exact_products.norms(projected) * np.sqrt(bits) + bits * scale / 2)
+    block = settings.corpus_block
+
+    def on_grid(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        picked = np.empty(len(rows), dtype=np.float64)  # integer sums below 2^53: exact
+        for a in range(0, len(rows), block):
+            r, i = rows[a : a + block], ids[a : a + block]
+            picked[a : a + block] = np.einsum("ij,ij->i", grid[r], signs(codes[i], bits))
+        return picked
+
+    blocks = ((cs, signs(codes[cs : cs + block], bits, np.float32)) for cs in range(0, n, block))
+    best_s, best_i = screened_topk(
+        projected, blocks, k, slack, on_grid, query_block=settings.query_block
+    )
+    return best_i, best_s * scale[:, None]
 
 
 @register

@@ -16,7 +16,8 @@ import numpy as np
 
 from phase2_assets.compute import threads
 from phase2_assets.compute.data.storage import release_pages
-from phase2_assets.compute.search.exact_search import merge_topk
+from phase2_assets.compute.search import decoded
+from phase2_assets.compute.search.exact_search import float_topk, merge_topk
 
 
 @dataclass(frozen=True)
@@ -255,12 +256,29 @@ def index_topk(
     k: int,
     *,
     query_block: int = 1024,
+    corpus_block: int = 65536,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Top-k ids (nq, k) from a faiss index, re-ordered by (score desc, row asc). Where faiss's
-    search goes through its OpenBLAS (``uses_blas``), whose sums depend on the thread count,
-    each query block is searched on one OpenMP thread and the blocks run side by side
-    (``threads.blocks_in_parallel``): the same lists at any thread count, at parallel speed."""
+    """Top-k ids (nq, k) from a faiss index, re-ordered by (score desc, row asc).
+
+    A scalar quantiser (SQ8, SQ4, fp16) is scanned as faiss scans it, ``q · decode(code)`` for
+    every vector, but as blocked matrix products: the exact float top-k over its vectors
+    decoded ``corpus_block`` rows at a time (``search.decoded``), several times faster than
+    faiss's one-vector-at-a-time loop and the same lists on every machine and thread count.
+    Other indexes are searched by faiss. Where faiss's search goes through its OpenBLAS
+    (``uses_blas``), whose sums depend on the thread count, each query block is searched on one
+    OpenMP thread and the blocks run side by side (``threads.blocks_in_parallel``): the same
+    lists at any thread count, at parallel speed."""
+    if isinstance(faiss.downcast_index(index), faiss.IndexScalarQuantizer):
+        return float_topk(
+            queries,
+            decoded.DecodedVectors(index),
+            k,
+            query_block=query_block,
+            corpus_block=corpus_block,
+            progress=progress,
+            with_scores=False,
+        )[1]
     k = min(k, index.ntotal)
     nq = queries.shape[0]
     out = np.empty((nq, k), dtype=np.int64)
@@ -283,8 +301,9 @@ def uses_blas(index: faiss.Index) -> bool:
     """Whether faiss's search of ``index`` calls its OpenBLAS, whose sums depend on the thread
     count: a transform applied to the queries (PCA, OPQ, a rotation), a flat float index, and
     PQ's distance tables, which faiss computes with sgemm for sub-vectors of 16 or more
-    dimensions (``ProductQuantizer::compute_inner_prod_tables``). Scalar quantisers and binary
-    codes are scanned vector by vector, the same at any thread count."""
+    dimensions (``ProductQuantizer::compute_inner_prod_tables``). Binary codes are scanned
+    vector by vector, the same at any thread count (scalar quantisers never reach faiss's
+    search: ``index_topk``)."""
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexScalarQuantizer):
         return False

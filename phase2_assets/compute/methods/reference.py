@@ -28,7 +28,8 @@ class Float32(Method):
 
 class ScalarQuantized(Method):
     """A faiss scalar quantiser of every dimension (SQ8, SQ4, fp16) on the corpus min/max
-    ranges, searched exhaustively by inner product: int8 here, float16 and int4 beside it."""
+    ranges, searched exhaustively by inner product: int8 here, float16 and int4 beside it.
+    The scan is faiss's done as matrix products (``quantizers.index_topk``, ``search.decoded``)."""
 
     budget = "reference"
     qtype: ClassVar[int]
@@ -42,7 +43,12 @@ class ScalarQuantized(Method):
 
     def search(self, built, queries, k, bits, settings):
         return quantizers.index_topk(
-            built.index, queries, k, query_block=settings.query_block, progress=settings.progress
+            built.index,
+            queries,
+            k,
+            query_block=settings.query_block,
+            corpus_block=settings.corpus_block,
+            progress=settings.progress,
         )
 
 

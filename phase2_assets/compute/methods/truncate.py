@@ -63,4 +63,5 @@ class Truncate(Method):
             query_block=settings.query_block,
             corpus_block=settings.corpus_block,
             progress=settings.progress,
+            with_scores=False,
         )[1]

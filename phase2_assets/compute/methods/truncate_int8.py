@@ -40,5 +40,10 @@ class TruncateInt8(Method):
     def search(self, built, queries, k, bits, settings):
         q = prefix(queries, bits // 8, chunk=settings.query_block)
         return quantizers.index_topk(
-            built.index, q, k, query_block=settings.query_block, progress=settings.progress
+            built.index,
+            q,
+            k,
+            query_block=settings.query_block,
+            corpus_block=settings.corpus_block,
+            progress=settings.progress,
         )

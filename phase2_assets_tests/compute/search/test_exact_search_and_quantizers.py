@@ -274,7 +274,12 @@ def test_long_loops_report_every_block_and_finish_at_the_total():
     queries = rng.standard_normal((25, 16)).astype(np.float32)
     calls: dict[str, list] = {"gt": [], "ham": [], "add": [], "search": []}
     exact_search.float_topk(
-        queries, corpus, 5, query_block=10, progress=lambda *a: calls["gt"].append(a)
+        queries,
+        corpus,
+        5,
+        query_block=10,
+        corpus_block=300,
+        progress=lambda *a: calls["gt"].append(a),
     )
     codes = instrument.encode(corpus, 64, 1)
     instrument.hamming_topk(
@@ -286,9 +291,15 @@ def test_long_loops_report_every_block_and_finish_at_the_total():
     )
     index, _ = quantizers.build_int8(corpus, block=300, progress=lambda *a: calls["add"].append(a))
     quantizers.index_topk(
-        index, queries, 5, query_block=10, progress=lambda *a: calls["search"].append(a)
+        index,
+        queries,
+        5,
+        query_block=10,
+        corpus_block=400,
+        progress=lambda *a: calls["search"].append(a),
     )
-    assert calls["gt"] == [(10, 25), (20, 25), (25, 25)]
+    # The exact scans (float, scalar quantisers) report corpus rows scanned; Hamming, queries.
+    assert calls["gt"] == [(300, 1000), (600, 1000), (900, 1000), (1000, 1000)]
     assert calls["ham"] == [(10, 25), (20, 25), (25, 25)]
     assert calls["add"] == [(300, 1000), (600, 1000), (900, 1000), (1000, 1000)]
-    assert calls["search"] == [(10, 25), (20, 25), (25, 25)]
+    assert calls["search"] == [(400, 1000), (800, 1000), (1000, 1000)]
