@@ -56,7 +56,7 @@ def test_the_run_log_shows_progress_of_encoding_search_and_quantisation(tiny_stu
     messages = [e.user_message for e in instance.all_logs(result.run_id)]
     text = "\n".join(messages)
     assert re.search(r"corpus_embeddings \[tiny__tiny-bert\]: (\d+)/\1 texts \(100%", text)
-    assert re.search(r"exact search \[tiny__tiny-bert\]: (\d+)/\1 queries \(100%", text)
+    assert re.search(r"exact search \[tiny__tiny-bert\]: (\d+)/\1 vectors \(100%", text)
     assert re.search(r"int8 \[tiny__tiny-bert\] encoding the corpus: (\d+)/\1 rows \(100%", text)
     assert re.search(r"int8 search \[tiny__tiny-bert\]: (\d+)/\1 rows \(100%", text)
 

@@ -82,17 +82,19 @@ def asym_topk(
     block = settings.corpus_block
 
     def on_grid(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        picked = np.empty(len(rows), dtype=np.float64)  # integer sums below 2^53: exact
+        """The pairs' grid scores in the queries' units: integer sums below 2^53 (exact in any
+        order), times the query's scale (one rounding, monotone: ties stay ties)."""
+        picked = np.empty(len(rows), dtype=np.float64)
         for a in range(0, len(rows), block):
             r, i = rows[a : a + block], ids[a : a + block]
             picked[a : a + block] = np.einsum("ij,ij->i", grid[r], signs(codes[i], bits))
-        return picked
+        return picked * scale[rows]
 
     blocks = ((cs, signs(codes[cs : cs + block], bits, np.float32)) for cs in range(0, n, block))
     best_s, best_i = screened_topk(
         projected, blocks, k, slack, on_grid, query_block=settings.query_block
     )
-    return best_i, best_s * scale[:, None]
+    return best_i, best_s
 
 
 @register

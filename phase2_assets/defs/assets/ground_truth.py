@@ -27,7 +27,7 @@ def exact_top_k(context, study: Study, corpus_embeddings, query_embeddings):
         study.retrieval.ground_truth_k,
         query_block=study.retrieval.query_block,
         corpus_block=study.retrieval.corpus_block,
-        progress=log_progress(context, f"exact search [{context.partition_key}]", "queries"),
+        progress=log_progress(context, f"exact search [{context.partition_key}]", "vectors"),
     )
     seconds = time.perf_counter() - t0
     outcome = sanity.ground_truth_consistent(
