@@ -18,7 +18,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from bench import synthetic
+from bench import methods
 
 K = 100
 ROUNDS = 2
@@ -43,10 +43,7 @@ def compare(workdir: Path, n: int, dim: int, n_queries: int, log=print) -> dict:
     from phase2_assets.compute.methods import METHODS, Settings, quantizers
     from phase2_assets.compute.search.exact_search import merge_topk
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    synthetic.write_vectors(
-        workdir / "corpus.npy", workdir / "queries.npy", n=n, dim=dim, n_queries=n_queries
-    )
+    methods.prepare(workdir, n, dim, n_queries)  # the methods bench's synthetic partition
     corpus = np.load(workdir / "corpus.npy", mmap_mode="r", allow_pickle=False)
     queries = np.load(workdir / "queries.npy", allow_pickle=False)
     settings = Settings()

@@ -302,11 +302,9 @@ def uses_blas(index: faiss.Index) -> bool:
     count: a transform applied to the queries (PCA, OPQ, a rotation), a flat float index, and
     PQ's distance tables, which faiss computes with sgemm for sub-vectors of 16 or more
     dimensions (``ProductQuantizer::compute_inner_prod_tables``). Binary codes are scanned
-    vector by vector, the same at any thread count (scalar quantisers never reach faiss's
-    search: ``index_topk``)."""
+    vector by vector, the same at any thread count. (Scalar quantisers never reach faiss's
+    search: ``index_topk`` scans them itself.)"""
     index = faiss.downcast_index(index)
-    if isinstance(index, faiss.IndexScalarQuantizer):
-        return False
     if isinstance(index, faiss.IndexPQ):
         return index.pq.dsub >= 16
     return True
