@@ -120,8 +120,15 @@ class ModelConfig(_Strict):
     gpu_batch_size: int | None = Field(
         None, ge=1, description="Texts per forward pass on a GPU; unset = tuned on the device."
     )
-    precision: Literal["auto", "fp32", "fp16"] = Field(
-        "auto", description="auto = fp16 on CUDA, fp32 on CPU."
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto",
+        description="auto = fp16 on CUDA; on CPU bf16 autocast where the processor multiplies "
+        "bfloat16 natively (AMX, AVX-512 BF16), else fp32.",
+    )
+    backend: Literal["auto", "torch", "onnx", "openvino"] = Field(
+        "auto",
+        description="sentence-transformers backend; auto = torch (the fastest measured here). "
+        "onnx and openvino need sentence-transformers' extras of the same names and run fp32.",
     )
     trust_remote_code: bool = Field(
         False,

@@ -139,8 +139,10 @@ def encode_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
     source = encoders.resolve_model(model_key, cfg.name, cfg.path, runtime.model_dir)
     device = encoders.pick_device(runtime.device)
     precision = encoders.pick_precision(cfg.precision, device)
+    backend = encoders.pick_backend(cfg.backend)
     context.log.info(
-        f"Loading {cfg.name} from {source.location} ({source.kind}) on {device}, {precision}"
+        f"Loading {cfg.name} from {source.location} ({source.kind}) on {device}, "
+        f"{backend} {precision}"
     )
     model = encoders.load_encoder(
         source,
@@ -150,13 +152,14 @@ def encode_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
             model_key, cfg.trust_remote_code, runtime.trusted_remote_code
         ),
         precision=precision,
+        backend=backend,
     )
     jobs = {
         "corpus_embeddings": beir.passage_texts(corpus, cfg.passage_prompt),
         "query_embeddings": [cfg.query_prompt + t for t in queries["text"].to_list()],
     }
     batch_size, tuning = _batch_size(context, model, cfg, device, jobs["corpus_embeddings"])
-    common = device_metadata(device, precision, batch_size, tuning)
+    common = {**device_metadata(device, precision, batch_size, tuning), "backend": backend}
     for output, texts in jobs.items():
         tmp = _staging(runtime, study, output, pair)
         what = f"{output} [{pair}]"
@@ -169,7 +172,10 @@ def encode_pair(context, study: Study, runtime: StudyRuntime, corpus, queries):
             dim=cfg.dim,
             batch_size=batch_size,
             chunk=study.retrieval.encode_chunk,
-            model_id=f"{source.kind}:{source.location}:{model.max_seq_length}:{precision}",
+            model_id=(
+                f"{source.kind}:{source.location}:{model.max_seq_length}:{precision}"
+                + ("" if backend == "torch" else f":{backend}")
+            ),
             progress=progress,
             renormalise=precision == "fp16",
         )

