@@ -60,9 +60,8 @@ def pick_device(requested: str = "auto") -> str:
 def native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AMX tiles or AVX-512 BF16).
 
-    Without either, torch emulates bfloat16 products and they run slower than float32, so
-    ``auto`` keeps float32 there. Read from the CPU's flags, never timed, so a machine always
-    makes the same choice and its vectors stay reproducible.
+    Without either, torch emulates bfloat16 products and ``precision: bf16`` runs slower than
+    float32; the bench records it beside its bf16 timings.
     """
     import torch
 
@@ -71,27 +70,28 @@ def native_bf16() -> bool:
     return any(bool(getattr(cpu, name, lambda: False)()) for name in probes)
 
 
-def pick_precision(requested: str, device: str, bf16_native: bool | None = None) -> str:
+def pick_precision(requested: str, device: str) -> str:
     """The arithmetic of the encoder's matrix products.
 
-    ``auto``: fp16 on CUDA (half the memory traffic, tensor cores); on a CPU with native
-    bfloat16, bf16 under torch's autocast (products in bfloat16 with float32 accumulation;
-    layer norms, softmax, pooling and normalisation stay float32), measured at cosine ≥ 0.9999
-    to the float32 vectors for every SciFact passage and about 3x their speed (bench/RESULTS.md);
-    float32 elsewhere. fp16 on a CPU is slower than float32, so it is refused.
+    ``auto``: fp16 on CUDA (half the memory traffic, tensor cores), fp32 on CPU. ``bf16`` (torch's
+    autocast: products in bfloat16 accumulated in float32; layer norms, softmax, pooling and
+    normalisation stay float32) is a choice, not the CPU default: on a CPU with native bfloat16
+    (``native_bf16``) it encodes about 2x faster at cosine >= 0.99997 to the float32 vectors for
+    every SciFact passage, yet those last digits move SciFact x MiniLM's float nDCG@10 from the
+    published 0.6451 to 0.6472 (bench/RESULTS.md), so the default keeps the model's own vectors.
+    fp16 on a CPU is slower than float32, so it is refused.
     """
     if requested == "auto":
-        if device.startswith("cuda"):
-            return "fp16"
-        return "bf16" if (native_bf16() if bf16_native is None else bf16_native) else "fp32"
+        return "fp16" if device.startswith("cuda") else "fp32"
     if requested == "fp16" and not device.startswith("cuda"):
         raise ValueError(f"precision fp16 needs a CUDA device; this run is on {device!r}")
     return requested
 
 
 def pick_backend(requested: str) -> str:
-    """``auto`` is torch: on CPU its bf16 autocast measured 3.2x float32 on SciFact x MiniLM,
-    against OpenVINO's 1.24x (bench/RESULTS.md); on CUDA it runs fp16."""
+    """``auto`` is torch: sentence-transformers' ONNX and OpenVINO backends do not install beside
+    its own transformers 5 here, and OpenVINO (tried in a separate environment) measured 1.24x
+    at bf16 and 0.92x at fp32 against torch's float32 (bench/RESULTS.md)."""
     return "torch" if requested == "auto" else requested
 
 

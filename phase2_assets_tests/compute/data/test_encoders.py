@@ -8,18 +8,14 @@ import pytest
 from phase2_assets.compute.data import encoders
 
 
-@pytest.mark.parametrize("native", [True, False])
 @pytest.mark.parametrize(
     ("requested", "device", "expected"),
-    [("auto", "cuda", "fp16"), ("auto", "cuda:1", "fp16"), ("auto", "cpu", "bf16 if native")]
+    [("auto", "cuda", "fp16"), ("auto", "cuda:1", "fp16"), ("auto", "cpu", "fp32")]
     + [("fp32", "cuda", "fp32"), ("fp16", "cuda", "fp16"), ("fp32", "cpu", "fp32")]
     + [("bf16", "cpu", "bf16")],
 )
-def test_pick_precision(requested, device, expected, native):
-    """auto on a CPU: bf16 only where the processor multiplies bfloat16 natively."""
-    if expected == "bf16 if native":
-        expected = "bf16" if native else "fp32"
-    assert encoders.pick_precision(requested, device, bf16_native=native) == expected
+def test_pick_precision(requested, device, expected):
+    assert encoders.pick_precision(requested, device) == expected
 
 
 def test_auto_backend_is_torch_and_a_named_one_is_kept():
